@@ -1,0 +1,75 @@
+"""Low-level tracking of a Diffuser plan by the point mass (reference scripts/plan_maze2d.py).
+
+The plan is a sequence of states (x, y, vx, vy). At step t the next waypoint is the plan's state
+t + 1 (after the plan ends: its last state with zero velocity) and the force is
+    a = (wp_xy - s_xy) + (wp_v - s_v), clipped to [-1, 1].
+"""
+import numpy as np
+
+POSITION_DIM = 2  # the first two state entries are xy, the next two the velocity
+
+
+def next_waypoint(plan_observations, t: int) -> np.ndarray:
+    """The plan's state at t + 1, or its last state with zero velocity once t + 1 is past it."""
+    plan = _checked_plan(plan_observations)
+    if not isinstance(t, (int, np.integer)) or t < 0:
+        raise ValueError(f"t must be a non-negative int step index, got {t!r}")
+    if t < len(plan) - 1:
+        return plan[t + 1].copy()
+    waypoint = plan[-1].copy()
+    waypoint[POSITION_DIM:] = 0.0
+    return waypoint
+
+
+def waypoint_tracking_action(state, plan_observations, t: int) -> np.ndarray:
+    """Force that tracks the plan at step t: (wp_xy - s_xy) + (wp_v - s_v), clipped to [-1, 1]."""
+    plan = _checked_plan(plan_observations)
+    state = np.asarray(state, dtype=np.float64)
+    if state.shape != (plan.shape[1],):
+        raise ValueError(
+            f"state must have shape ({plan.shape[1]},) like a plan row, got {state.shape}")
+    if not np.all(np.isfinite(state)):
+        raise ValueError(f"state must be finite, got {state.tolist()}")
+    error = next_waypoint(plan, t) - state
+    return np.clip(error[:POSITION_DIM] + error[POSITION_DIM:2 * POSITION_DIM], -1.0, 1.0)
+
+
+class PlanTracker:
+    """Time-indexed tracking for receding-horizon use: index the plan by steps since it was set.
+
+    set_plan(plan) restarts the count; each action(state) call uses t = steps since set_plan
+    and then advances it, so a plan made at env step k is tracked with t = step - k.
+    """
+
+    def __init__(self, plan_observations=None):
+        self._plan = None
+        self._steps = 0
+        if plan_observations is not None:
+            self.set_plan(plan_observations)
+
+    def set_plan(self, plan_observations) -> None:
+        """Adopt a new plan (H, state_dim) whose row 0 is the current state."""
+        self._plan = _checked_plan(plan_observations).copy()
+        self._steps = 0
+
+    @property
+    def steps_since_plan(self) -> int:
+        """Actions taken since the current plan was set."""
+        return self._steps
+
+    def action(self, state) -> np.ndarray:
+        """Tracking force for the current step; advances the step count."""
+        if self._plan is None:
+            raise RuntimeError("PlanTracker has no plan; call set_plan first")
+        force = waypoint_tracking_action(state, self._plan, self._steps)
+        self._steps += 1
+        return force
+
+
+def _checked_plan(plan_observations) -> np.ndarray:
+    plan = np.asarray(plan_observations, dtype=np.float64)
+    if plan.ndim != 2 or plan.shape[0] < 1 or plan.shape[1] < 2 * POSITION_DIM:
+        raise ValueError(f"plan must be (H >= 1, >= 4) states (x, y, vx, vy), got {plan.shape}")
+    if not np.all(np.isfinite(plan)):
+        raise ValueError("plan contains non-finite values")
+    return plan

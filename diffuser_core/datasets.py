@@ -1,0 +1,174 @@
+"""Episodes -> horizon-length training windows of normalized trajectories.
+
+An episode is a time series of observations and actions (and rewards for value training). A
+window is H consecutive rows [action, observation]. Padding rule "none" keeps windows inside
+episodes (shorter episodes are skipped); "edge" lets windows run past the end, padding with the
+final observation and a zero action (the robot standing still at the end).
+
+Loaders (`path -> list[Episode]`) are looked up by registered name or "module:function" path,
+so environment packages can plug in their own hdf5 readers.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .normalization import TrajectoryNormalizer
+
+EpisodeLoader = Callable[[str], "list[Episode]"]
+_LOADERS: dict[str, EpisodeLoader] = {}
+
+
+@dataclass
+class Episode:
+    """One continuous run: observations (T, obs_dim), actions (T, action_dim), rewards (T,)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.observations = np.asarray(self.observations, dtype=np.float32)
+        self.actions = np.asarray(self.actions, dtype=np.float32)
+        length = self.observations.shape[0]
+        if self.observations.ndim != 2 or self.actions.ndim != 2 or self.actions.shape[0] != length:
+            raise ValueError(f"episode needs observations (T, obs_dim) and actions (T, action_dim) "
+                             f"with equal T, got {self.observations.shape} and {self.actions.shape}")
+        if self.rewards is not None:
+            self.rewards = np.asarray(self.rewards, dtype=np.float32).reshape(-1)
+            if self.rewards.shape[0] != length:
+                raise ValueError(f"episode rewards have length {self.rewards.shape[0]}, expected {length}")
+
+    def __len__(self) -> int:
+        return self.observations.shape[0]
+
+
+def register_loader(name: str):
+    """Decorator: make an episode loader available to `resolve_loader(name)` and the CLI."""
+    def decorate(loader: EpisodeLoader) -> EpisodeLoader:
+        _LOADERS[name] = loader
+        return loader
+    return decorate
+
+
+def resolve_loader(spec: str) -> EpisodeLoader:
+    """A registered loader name, or "package.module:function"."""
+    if spec in _LOADERS:
+        return _LOADERS[spec]
+    if ":" not in spec:
+        raise ValueError(f"unknown dataset loader {spec!r}: use one of {sorted(_LOADERS)} "
+                         f"or 'package.module:function'")
+    module_name, function_name = spec.split(":", 1)
+    try:
+        loader = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot load dataset loader {spec!r}: {error}") from error
+    if not callable(loader):
+        raise ValueError(f"dataset loader {spec!r} is not callable")
+    return loader
+
+
+@register_loader("hdf5")
+def load_hdf5_episodes(path: str) -> list[Episode]:
+    """D4RL-layout hdf5 (observations, actions, rewards, terminals, timeouts), split into
+    episodes after every terminal or timeout step."""
+    with h5py.File(path, "r") as file:
+        missing = {"observations", "actions"} - set(file.keys())
+        if missing:
+            raise ValueError(f"{path} lacks datasets {sorted(missing)}")
+        observations, actions = file["observations"][:], file["actions"][:]
+        rewards = file["rewards"][:] if "rewards" in file else None
+        ends = np.zeros(len(observations), dtype=bool)
+        for key in ("terminals", "timeouts"):
+            if key in file:
+                ends |= file[key][:].astype(bool).reshape(-1)
+    boundaries = np.flatnonzero(ends) + 1
+    starts = np.concatenate([[0], boundaries[boundaries < len(observations)]])
+    stops = np.concatenate([starts[1:], [len(observations)]])
+    return [Episode(observations[a:b], actions[a:b], None if rewards is None else rewards[a:b])
+            for a, b in zip(starts, stops)]
+
+
+def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
+    """G_s = sum_k discount^k r_{s+k} to the end of the episode, for every start s."""
+    returns = np.zeros(len(rewards), dtype=np.float64)
+    running = 0.0
+    for step in reversed(range(len(rewards))):
+        running = rewards[step] + discount * running
+        returns[step] = running
+    return returns.astype(np.float32)
+
+
+def fit_normalizer(episodes: list[Episode], kind: str = "limits") -> TrajectoryNormalizer:
+    """Fit a trajectory normalizer to all steps of all episodes."""
+    if not episodes:
+        raise ValueError("cannot fit a normalizer to zero episodes")
+    return TrajectoryNormalizer.fit(np.concatenate([e.observations for e in episodes]),
+                                    np.concatenate([e.actions for e in episodes]), kind)
+
+
+class SequenceDataset(Dataset):
+    """Windows of H normalized transitions: item {"trajectories": (H, action_dim + obs_dim)}."""
+
+    def __init__(self, episodes: list[Episode], horizon: int, normalizer: TrajectoryNormalizer,
+                 padding: str = "none"):
+        if padding not in ("none", "edge"):
+            raise ValueError(f"padding must be 'none' or 'edge', got {padding!r}")
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        self.horizon, self.normalizer, self.padding = horizon, normalizer, padding
+        self.episodes = [e for e in episodes if padding == "edge" or len(e) >= horizon]
+        if not self.episodes:
+            raise ValueError(f"no episode is at least horizon={horizon} steps long (padding='none')")
+        for episode in self.episodes:
+            if (episode.actions.shape[1], episode.observations.shape[1]) != (
+                    normalizer.action_dim, normalizer.observation_dim):
+                raise ValueError("episode dimensions do not match the normalizer's")
+        self.trajectories = [self._normalized_rows(e) for e in self.episodes]
+        self.windows = [(index, start) for index, episode in enumerate(self.episodes)
+                        for start in range(len(episode) - horizon + 1 if padding == "none" else len(episode))]
+
+    def _normalized_rows(self, episode: Episode) -> np.ndarray:
+        rows = np.concatenate([episode.actions, episode.observations], axis=1)
+        if self.padding == "edge":
+            still = np.concatenate([np.zeros_like(episode.actions[-1]), episode.observations[-1]])
+            rows = np.concatenate([rows, np.repeat(still[None], self.horizon - 1, axis=0)])
+        return np.ascontiguousarray(self.normalizer.normalize(rows), dtype=np.float32)
+
+    @property
+    def action_dim(self) -> int:
+        return self.normalizer.action_dim
+
+    @property
+    def observation_dim(self) -> int:
+        return self.normalizer.observation_dim
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        episode, start = self.windows[index]
+        return {"trajectories": torch.from_numpy(self.trajectories[episode][start:start + self.horizon])}
+
+
+class ValueDataset(SequenceDataset):
+    """Windows plus the discounted return from the window's start: item adds {"values": ()}."""
+
+    def __init__(self, episodes: list[Episode], horizon: int, normalizer: TrajectoryNormalizer,
+                 padding: str = "none", discount: float = 0.99):
+        if any(e.rewards is None for e in episodes):
+            raise ValueError("value training needs rewards in every episode")
+        super().__init__(episodes, horizon, normalizer, padding)
+        self.returns = [discounted_returns(e.rewards, discount) for e in self.episodes]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = super().__getitem__(index)
+        episode, start = self.windows[index]
+        item["values"] = torch.tensor(self.returns[episode][start])
+        return item

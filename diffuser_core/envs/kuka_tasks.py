@@ -1,0 +1,319 @@
+"""Block-stacking goals of Diffuser §5.3: on-top relations, their geometric check, and the score.
+
+The three evaluation modes: unconditional stacking (any 4-block tower), conditional stacking (a
+tower in a given order) and rearrangement (given on-top relations from a random start). A task is
+the pair (task, relations) of the StackBlocks action: task "stack" with no relations is
+unconditional, "stack" with a full tower's relations is conditional, "rearrange" takes any valid
+set. Score = correct placements / possible placements × 100 (paper: reward / 3 × 100).
+
+This module also fixes the world's vocabulary (block names, 39-D state layout) so that planners
+can read states and score plans without importing pybullet.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from transforms3d.quaternions import quat2mat
+
+BLOCK_NAMES = ("red", "green", "blue", "yellow")
+BLOCK_SIZE = 0.05  # cube edge, metres
+JOINT_COUNT = 7
+BLOCK_STATE_DIM = 8  # position (3), quaternion x, y, z, w (4), attached flag (1)
+STATE_DIM = JOINT_COUNT + len(BLOCK_NAMES) * BLOCK_STATE_DIM  # 39
+TASKS = ("stack", "rearrange")
+EVAL_MODES = ("unconditional", "conditional", "rearrange")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Goal or fact: block `top` rests directly on block `bottom`."""
+
+    top: str
+    bottom: str
+
+    def __str__(self) -> str:
+        return f"{self.top} on {self.bottom}"
+
+
+@dataclass(frozen=True)
+class StackTolerance:
+    """How exactly a block must sit on another to count as stacked (metres, degrees)."""
+
+    block_size: float = BLOCK_SIZE
+    xy: float = 0.5 * BLOCK_SIZE  # centres at most half a block apart horizontally
+    z: float = 0.25 * BLOCK_SIZE  # height difference within this of one block size
+    max_tilt_deg: float = 15.0  # each block has a face within this angle of horizontal
+
+    def __post_init__(self):
+        for name in ("block_size", "xy", "z", "max_tilt_deg"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"StackTolerance.{name} must be > 0, got {getattr(self, name)}")
+        if self.max_tilt_deg >= 45:
+            raise ValueError(f"max_tilt_deg must be < 45 (a cube always has a face within 45°), "
+                             f"got {self.max_tilt_deg}")
+
+
+DEFAULT_TOLERANCE = StackTolerance()
+
+
+# ---- reading the state -----------------------------------------------------------------------
+def block_slice(index: int) -> slice:
+    """Where block `index` (in BLOCK_NAMES order) lives in the 39-D state."""
+    start = JOINT_COUNT + index * BLOCK_STATE_DIM
+    return slice(start, start + BLOCK_STATE_DIM)
+
+
+def poses_from_state(state: Sequence[float]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
+    """Split a 39-D state into block name -> (position, quaternion xyzw) and the set of attached blocks."""
+    state = np.asarray(state, dtype=float)
+    if state.shape != (STATE_DIM,):
+        raise ValueError(f"a Kuka state has shape ({STATE_DIM},), got {state.shape}")
+    poses, attached = {}, set()
+    for index, name in enumerate(BLOCK_NAMES):
+        block = state[block_slice(index)]
+        poses[name] = (block[:3], block[3:7])
+        if block[7] > 0.5:
+            attached.add(name)
+    return poses, attached
+
+
+def _scene(source) -> tuple[Mapping[str, tuple[np.ndarray, np.ndarray]], set[str]]:
+    """Block poses and attached blocks from a world (has block_poses()), a pose mapping or a 39-D state."""
+    if hasattr(source, "block_poses"):
+        held = source.attached_block
+        return source.block_poses(), ({held} if held else set())
+    if isinstance(source, Mapping):
+        return source, set()
+    if isinstance(source, (np.ndarray, list, tuple)):
+        return poses_from_state(source)
+    raise ValueError("expected a KukaBlockWorld, a mapping name -> (position, quaternion) or a 39-D state, "
+                     f"got {type(source).__name__}")
+
+
+# ---- the geometric check ---------------------------------------------------------------------
+def is_flat(quat: Sequence[float], max_tilt_deg: float = DEFAULT_TOLERANCE.max_tilt_deg) -> bool:
+    """True if some face of the cube with orientation quat (xyzw) is within max_tilt_deg of horizontal."""
+    x, y, z, w = quat
+    vertical_components = quat2mat((w, x, y, z))[2]  # world-z component of each body axis
+    return bool(np.max(np.abs(vertical_components)) >= np.cos(np.radians(max_tilt_deg)))
+
+
+def on_top(world_or_poses, top: str, bottom: str, tolerance: StackTolerance = DEFAULT_TOLERANCE) -> bool:
+    """True if block `top` rests on `bottom`: both flat and not held, centres aligned in xy, one block higher."""
+    poses, attached = _scene(world_or_poses)
+    for name in (top, bottom):
+        if name not in poses:
+            raise ValueError(f"unknown block {name!r}; blocks are {sorted(poses)}")
+    return _rests_on(poses, attached, top, bottom, tolerance)
+
+
+def _rests_on(poses, attached: set[str], top: str, bottom: str, tolerance: StackTolerance) -> bool:
+    if top == bottom or top in attached or bottom in attached:
+        return False
+    (top_pos, top_quat), (bottom_pos, bottom_quat) = poses[top], poses[bottom]
+    offset = np.asarray(top_pos, dtype=float) - np.asarray(bottom_pos, dtype=float)
+    return bool(np.linalg.norm(offset[:2]) < tolerance.xy
+                and abs(offset[2] - tolerance.block_size) < tolerance.z
+                and is_flat(top_quat, tolerance.max_tilt_deg)
+                and is_flat(bottom_quat, tolerance.max_tilt_deg))
+
+
+def stacked_relations(world_or_poses, tolerance: StackTolerance = DEFAULT_TOLERANCE) -> set[Relation]:
+    """Every on-top relation that holds now."""
+    poses, attached = _scene(world_or_poses)
+    return {Relation(top, bottom) for top in poses for bottom in poses
+            if _rests_on(poses, attached, top, bottom, tolerance)}
+
+
+def tower_placements(relations: set[Relation]) -> int:
+    """Placements in the tallest tower the relations form (a 4-block tower has 3)."""
+    below = {}
+    for relation in relations:
+        below.setdefault(relation.top, []).append(relation.bottom)
+
+    def height(block: str, visiting: frozenset) -> int:
+        if block in visiting:  # a cycle cannot be a tower
+            return 0
+        return max((1 + height(under, visiting | {block}) for under in below.get(block, [])), default=0)
+
+    return max((height(block, frozenset()) for block in below), default=0)
+
+
+# ---- goals -----------------------------------------------------------------------------------
+def _as_relation(item) -> Relation:
+    if isinstance(item, Relation):
+        return item
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return Relation(*item)
+    raise ValueError(f"a relation is Relation(top, bottom) or a (top, bottom) pair, got {item!r}")
+
+
+def validate_relations(relations, block_names: Sequence[str] = BLOCK_NAMES) -> list[str]:
+    """Reasons the relations cannot all hold at once (empty if they can)."""
+    errors, valid = [], []
+    for item in relations:
+        try:
+            relation = _as_relation(item)
+        except ValueError as error:
+            errors.append(str(error))
+            continue
+        unknown = [name for name in (relation.top, relation.bottom) if name not in block_names]
+        if unknown:
+            errors.append(f"{relation}: unknown block {', '.join(map(repr, unknown))}; blocks are {list(block_names)}")
+        elif relation.top == relation.bottom:
+            errors.append(f"{relation}: a block cannot be on itself")
+        elif relation in valid:
+            errors.append(f"{relation}: given twice")
+        else:
+            valid.append(relation)
+    errors += _support_errors(valid) + _cycle_errors(valid)
+    return errors
+
+
+def _support_errors(relations: list[Relation]) -> list[str]:
+    errors = []
+    for role, other in (("bottom", "top"), ("top", "bottom")):
+        groups = {}
+        for relation in relations:
+            groups.setdefault(getattr(relation, role), []).append(getattr(relation, other))
+        for block, others in groups.items():
+            if len(others) > 1:
+                where = "has two blocks on it" if role == "bottom" else "cannot be on two blocks"
+                errors.append(f"{block} {where} ({', '.join(others)}): one block per block")
+    return errors
+
+
+def _cycle_errors(relations: list[Relation]) -> list[str]:
+    below = {}
+    for relation in relations:
+        below.setdefault(relation.top, set()).add(relation.bottom)
+    cycles = set()
+
+    def visit(block: str, path: tuple[str, ...]) -> None:
+        if block in path:
+            cycle = path[path.index(block):]
+            turn = cycle.index(min(cycle))
+            cycles.add(cycle[turn:] + cycle[:turn])
+            return
+        for under in below.get(block, ()):
+            visit(under, path + (block,))
+
+    for block in below:
+        visit(block, ())
+    return [f"cycle: {' on '.join(cycle + cycle[:1])}" for cycle in sorted(cycles)]
+
+
+def relations_from_order(order: Sequence[str]) -> list[Relation]:
+    """Tower relations for blocks listed bottom to top."""
+    return [Relation(top, bottom) for bottom, top in zip(order[:-1], order[1:])]
+
+
+def placement_order(relations, block_names: Sequence[str] = BLOCK_NAMES) -> list[Relation]:
+    """The relations sorted so each bottom block is already in place when its top is placed."""
+    relations = check_relations(relations, block_names)
+    tops = {relation.top for relation in relations}
+    by_bottom = {relation.bottom: relation for relation in relations}
+    ordered = []
+    for base in sorted({relation.bottom for relation in relations} - tops, key=list(block_names).index):
+        block = base
+        while block in by_bottom:
+            ordered.append(by_bottom[block])
+            block = by_bottom[block].top
+    return ordered
+
+
+def check_relations(relations, block_names: Sequence[str] = BLOCK_NAMES) -> list[Relation]:
+    """The relations as Relation objects; ValueError listing every problem if they cannot all hold."""
+    errors = validate_relations(relations, block_names)
+    if errors:
+        raise ValueError("impossible relations: " + "; ".join(errors))
+    return [_as_relation(item) for item in relations]
+
+
+def check_task(task: str, relations=(), block_names: Sequence[str] = BLOCK_NAMES) -> list[Relation]:
+    """Validated relations for a task; ValueError on an unknown task or a goal it cannot have."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    relations = check_relations(relations, block_names)
+    if task == "rearrange" and not relations:
+        raise ValueError("task 'rearrange' needs at least one relation")
+    if task == "stack" and relations:
+        if len(relations) != len(block_names) - 1 or len(placement_order(relations, block_names)) != len(relations) \
+                or len({r.bottom for r in relations} - {r.top for r in relations}) != 1:
+            raise ValueError("task 'stack' takes no relations (any tower) or one tower of all blocks; "
+                             "use task 'rearrange' for other relation sets")
+    return relations
+
+
+# ---- score -----------------------------------------------------------------------------------
+def score(poses, task: str, relations=(), tolerance: StackTolerance = DEFAULT_TOLERANCE,
+          block_names: Sequence[str] = BLOCK_NAMES) -> tuple[int, int, float]:
+    """(satisfied, total, score 0–100) of the current scene for a task.
+
+    Unconditional stack: placements in the tallest tower out of len(blocks) − 1 = 3. Conditional
+    stack and rearrange: goal relations that hold now out of all goal relations. `poses` is a
+    world, a mapping name -> (position, quaternion) or a 39-D state.
+    """
+    relations = check_task(task, relations, block_names)
+    holding = stacked_relations(poses, tolerance)
+    if task == "stack" and not relations:
+        satisfied, total = tower_placements(holding), len(block_names) - 1
+    else:
+        satisfied, total = sum(relation in holding for relation in relations), len(relations)
+    return satisfied, total, 100.0 * satisfied / total
+
+
+def score_trajectory(states, task: str, relations=(), tolerance: StackTolerance = DEFAULT_TOLERANCE,
+                     block_names: Sequence[str] = BLOCK_NAMES) -> tuple[int, int, float]:
+    """(satisfied, total, score 0–100) of an executed trajectory, counted as the reference code does.
+
+    A relation counts once seen (it need not last). Unconditional: the tallest tower in the union
+    of relations seen. Conditional / rearrange: goal relations are credited in the listed order,
+    each only after the previous one (the reference's progress pointer).
+    """
+    relations = check_task(task, relations, block_names)
+    seen, progress = set(), 0
+    for state in states:
+        holding = stacked_relations(state, tolerance)
+        seen |= holding
+        while progress < len(relations) and relations[progress] in holding:
+            progress += 1
+    if task == "stack" and not relations:
+        satisfied, total = tower_placements(seen), len(block_names) - 1
+    else:
+        satisfied, total = progress, len(relations)
+    return satisfied, total, 100.0 * satisfied / total
+
+
+# ---- sampling evaluation goals ---------------------------------------------------------------
+def sample_stack_order(rng: np.random.Generator, block_names: Sequence[str] = BLOCK_NAMES) -> list[str]:
+    """A random tower order, bottom to top (conditional stacking)."""
+    return [block_names[index] for index in rng.permutation(len(block_names))]
+
+
+def sample_relations(rng: np.random.Generator, block_names: Sequence[str] = BLOCK_NAMES,
+                     num_relations: Sequence[int] = (2, 3)) -> list[Relation]:
+    """A random valid relation set for rearrangement: blocks in random order cut into chains.
+
+    The number of relations is drawn from `num_relations` (default 2 or 3, as in the reference).
+    """
+    count = int(rng.choice(num_relations))
+    if not 1 <= count <= len(block_names) - 1:
+        raise ValueError(f"num_relations must lie in 1..{len(block_names) - 1}, got {count}")
+    order = sample_stack_order(rng, block_names)
+    cuts = set(rng.choice(np.arange(1, len(order)), size=len(order) - 1 - count, replace=False).tolist())
+    return [Relation(order[i], order[i - 1]) for i in range(1, len(order)) if i not in cuts]
+
+
+def sample_goal(rng: np.random.Generator, mode: str,
+                block_names: Sequence[str] = BLOCK_NAMES) -> tuple[str, list[Relation]]:
+    """(task, relations) for one evaluation episode of a paper mode: unconditional, conditional or rearrange."""
+    if mode == "unconditional":
+        return "stack", []
+    if mode == "conditional":
+        return "stack", relations_from_order(sample_stack_order(rng, block_names))
+    if mode == "rearrange":
+        return "rearrange", sample_relations(rng, block_names)
+    raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {EVAL_MODES}")

@@ -1,0 +1,197 @@
+"""Offline datasets in D4RL's hdf5 layout: write, load (with checks), split into episodes.
+
+Layout (D4RL): one flat stream of N steps; datasets `observations` (N, obs), `actions` (N, act),
+`rewards` (N,), `terminals` (N,) and optionally `timeouts` (N,) and `infos/*` (N, ...);
+`metadata/*` entries may be scalars. An episode ends at a step whose terminal or timeout is set.
+Maze2D follows the reference code instead: a segment ends when the mass leaves the fixed goal.
+"""
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from diffuser_core.envs import maze_layouts
+
+REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
+END_FLAG_KEYS = ("terminals", "timeouts")
+METADATA_PREFIX = "metadata"
+
+
+class DatasetError(ValueError):
+    """A dataset file or dict that is missing, unreadable or malformed."""
+
+
+# -------------------------------------------------------------------------------- checks
+def check_d4rl_data(data: dict, source: str = "dataset") -> int:
+    """Raise DatasetError unless `data` is a valid D4RL stream; returns its length N."""
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise DatasetError(f"{source}: missing keys {missing} (has {sorted(data)})")
+    length = len(data["observations"])
+    for key, array in _per_step_items(data):
+        if len(array) != length:
+            raise DatasetError(
+                f"{source}: {key!r} has {len(array)} rows, observations has {length}")
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            row = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise DatasetError(f"{source}: {key!r} has a non-finite value at step {row}")
+    for key in ("observations", "actions"):
+        if data[key].ndim != 2:
+            raise DatasetError(f"{source}: {key!r} must be 2-D (N, dim), got {data[key].shape}")
+    return length
+
+
+def _per_step_items(data: dict):
+    return [(key, np.asarray(value)) for key, value in data.items()
+            if not key.startswith(METADATA_PREFIX) and np.ndim(value) > 0]
+
+
+# ------------------------------------------------------------------------------- hdf5 I/O
+def write_d4rl_hdf5(path, data: dict, attrs: dict = None, compression: str = "gzip") -> Path:
+    """Check `data` and write it as D4RL hdf5 ('infos/goal' becomes group infos, dataset goal)."""
+    check_d4rl_data(data, source=str(path))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with h5py.File(partial, "w") as file:
+        for key, value in data.items():
+            array = np.asarray(value)
+            file.create_dataset(key, data=array, compression=compression if array.ndim else None)
+        file.attrs.update(attrs or {})
+    os.replace(partial, path)  # readers never see a half-written file
+    return path
+
+
+def load_d4rl_hdf5(path) -> dict:
+    """Read every dataset of a D4RL hdf5 file into numpy arrays, checked by check_d4rl_data."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such dataset file")
+    try:
+        with h5py.File(path, "r") as file:
+            data = _read_all(file)
+    except OSError as error:
+        raise DatasetError(f"{path}: not a readable hdf5 file ({error})") from error
+    for key in ("rewards", "terminals", "timeouts"):
+        if key in data and data[key].ndim == 2 and data[key].shape[1] == 1:
+            data[key] = data[key][:, 0]  # some D4RL files store (N, 1)
+    check_d4rl_data(data, source=str(path))
+    return data
+
+
+def read_hdf5_attrs(path) -> dict:
+    """The file-level attributes (e.g. 'maze', 'seed' written by the Maze2D generator)."""
+    try:
+        with h5py.File(path, "r") as file:
+            return {key: _plain(value) for key, value in file.attrs.items()}
+    except OSError as error:
+        raise DatasetError(f"{path}: not a readable hdf5 file ({error})") from error
+
+
+def _read_all(file: h5py.File) -> dict:
+    data = {}
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            data[name] = item[()]
+
+    file.visititems(visit)
+    return data
+
+
+def _plain(value):
+    return value.decode() if isinstance(value, bytes) else (
+        value.item() if isinstance(value, np.generic) else value)
+
+
+# ------------------------------------------------------------------------------- episodes
+def episode_ends(data: dict) -> np.ndarray:
+    """Boolean (N,): True at the last step of each episode (terminal or timeout set)."""
+    length = len(data["observations"])
+    ends = np.zeros(length, dtype=bool)
+    for key in END_FLAG_KEYS:
+        if key in data:
+            ends |= np.asarray(data[key]).reshape(length).astype(bool)
+    return ends
+
+
+def split_episodes(data: dict, ends: np.ndarray = None, keep_incomplete: bool = False) -> list:
+    """Cut the stream after every True in `ends` (default: episode_ends); one dict per episode.
+
+    Each episode holds every per-step key (observations (T, obs), actions (T, act), rewards
+    (T,), ...) as views into `data`. The tail after the last end is dropped, as D4RL's
+    sequence_dataset does, unless keep_incomplete.
+    """
+    length = check_d4rl_data(data)
+    ends = episode_ends(data) if ends is None else np.asarray(ends, dtype=bool)
+    if ends.shape != (length,):
+        raise DatasetError(f"ends must have shape ({length},), got {ends.shape}")
+    stops = np.flatnonzero(ends) + 1
+    starts = np.concatenate([[0], stops])
+    if keep_incomplete and (len(stops) == 0 or stops[-1] < length):
+        stops = np.append(stops, length)
+    items = _per_step_items(data)
+    return [{key: array[start:stop] for key, array in items}
+            for start, stop in zip(starts, stops) if stop > start]
+
+
+# ------------------------------------------------------------------------------- Maze2D
+def maze2d_segment_ends(observations: np.ndarray, goal_xy,
+                        threshold: float = maze_layouts.SEGMENT_GOAL_THRESHOLD) -> np.ndarray:
+    """Reference maze2d_set_terminals: step t ends a segment iff xy_t is within `threshold`
+    (strictly) of the goal and xy_{t+1} is not, i.e. the mass is just leaving the goal."""
+    xy = np.asarray(observations)[:, :2]
+    at_goal = np.linalg.norm(xy - np.asarray(goal_xy, dtype=np.float64), axis=1) < threshold
+    ends = np.zeros(len(xy), dtype=bool)
+    ends[:-1] = at_goal[:-1] & ~at_goal[1:]
+    return ends
+
+
+def maze2d_episodes(data: dict, maze: str) -> list:
+    """Segment a Maze2D stream as the reference code trains on it.
+
+    Ends = terminals or (leaving the maze's fixed goal), replacing the file's timeouts; then,
+    like its process_maze2d_episode, each segment loses its last step, which becomes the last
+    `next_observations` entry. Empty segments are dropped.
+    """
+    goal_xy = np.array(maze_layouts.maze_spec(maze).goal_cell, dtype=np.float64)
+    length = check_d4rl_data(data)
+    ends = maze2d_segment_ends(data["observations"], goal_xy)
+    ends |= np.asarray(data["terminals"]).reshape(length).astype(bool)
+    episodes = []
+    for segment in split_episodes(data, ends):
+        if len(segment["observations"]) < 2:
+            continue
+        episode = {key: array[:-1] for key, array in segment.items()}
+        episode["next_observations"] = segment["observations"][1:]
+        episodes.append(episode)
+    return episodes
+
+
+def load_maze2d_episodes(path, maze: str = None) -> list:
+    """Load a Maze2D hdf5 (ours or D4RL's) and segment it with maze2d_episodes.
+
+    The maze comes from `maze`, else the file's 'maze' attribute, else its name
+    (e.g. 'maze2d-umaze-sparse-v1.hdf5').
+    """
+    data = load_d4rl_hdf5(path)
+    return maze2d_episodes(data, maze or _maze_name_of(Path(path)))
+
+
+def _maze_name_of(path: Path) -> str:
+    name = read_hdf5_attrs(path).get("maze")
+    if name in maze_layouts.MAZES:
+        return name
+    found = [maze for maze in maze_layouts.MAZES if maze in path.name.lower()]
+    if len(found) != 1:
+        raise DatasetError(f"{path}: cannot tell which maze this is; pass maze= one of "
+                           f"{sorted(maze_layouts.MAZES)}")
+    return found[0]
+
+
+def load_maze2d_training_episodes(path) -> list:
+    """Maze2D segments as diffuser_core Episodes: the training loader of the maze2d experiments."""
+    from diffuser_core.datasets import Episode
+
+    return [Episode(e["observations"], e["actions"], e["rewards"]) for e in load_maze2d_episodes(path)]

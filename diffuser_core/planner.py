@@ -1,0 +1,207 @@
+"""Receding-horizon planning with a trained Diffuser (paper §3, §5.4).
+
+Observe the state -> sample a plan with the start (and goal, constraints) inpainted -> execute the
+first action -> replan. Warm start (paper §5.4, Fig. 7): instead of pure noise, take the previous
+plan shifted by the steps executed since, re-noise it to step k = warm_start_steps and denoise
+only from there. Inputs and outputs are numpy arrays in robot units; the model runs normalized.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint
+from .conditioning import Constraint, Inpainting, constraint_table
+from .config import resolve_device
+from .diffusion import GaussianDiffusion
+from .guides import combine_guides
+from .normalization import TrajectoryNormalizer
+from .samplers import GuidanceConfig, make_sampler
+
+
+@dataclass
+class PlannerConfig:
+    """Sampling settings. denoising_steps: DDIM network calls for a cold plan (None = all N; DDPM
+    always uses all N). horizon: None = the checkpoint's. warm_start_steps: re-noise depth k of a
+    warm start, in diffusion steps (DDPM then makes k calls, DDIM proportionally fewer)."""
+
+    sampler: str = "ddim"
+    denoising_steps: int | None = None
+    horizon: int | None = None
+    warm_start: bool = False
+    warm_start_steps: int = 8
+    eta: float = 0.0
+    guide_scale: float = 0.1
+    n_guide_steps: int = 1
+    t_stopgrad: int = 0
+    scale_grad_by_std: bool = True
+    seed: int | None = None
+    keep_chain: bool = False  # return the intermediate samples (for plots)
+
+    def __post_init__(self):
+        if self.sampler not in ("ddim", "ddpm"):
+            raise ValueError(f"planner sampler must be 'ddim' or 'ddpm', got {self.sampler!r}")
+        for name in ("denoising_steps", "horizon"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"planner {name} must be a positive integer or None, got {value!r}")
+        if self.warm_start_steps < 1:
+            raise ValueError(f"planner warm_start_steps must be >= 1, got {self.warm_start_steps}")
+        if self.eta < 0:
+            raise ValueError(f"planner eta must be >= 0, got {self.eta}")
+        self.guidance()  # validates the guidance fields
+
+    def guidance(self) -> GuidanceConfig:
+        """The guidance fields as the samplers' GuidanceConfig."""
+        return GuidanceConfig(self.guide_scale, self.n_guide_steps, self.t_stopgrad,
+                              self.scale_grad_by_std)
+
+
+@dataclass
+class PlanResult:
+    """A plan in robot units: observations (H, obs_dim), actions (H, action_dim), the action to
+    execute now, how many network calls it took, wall time, and whether it was warm-started."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    first_action: np.ndarray
+    denoising_steps: int
+    plan_time_ms: float
+    warm_started: bool
+    chain: np.ndarray | None = None  # (steps + 1, H, obs_dim) when config.keep_chain
+
+
+class Planner:
+    """Plans with a diffusion model: start inpainted at t=0, optional goal at t=H-1."""
+
+    def __init__(self, diffusion: GaussianDiffusion, normalizer: TrajectoryNormalizer,
+                 config: PlannerConfig | None = None, device="cpu"):
+        self.config = config or PlannerConfig()
+        self.device = resolve_device(device)
+        self.diffusion = diffusion.to(self.device).eval()
+        self.normalizer = normalizer
+        if (normalizer.observation_dim, normalizer.action_dim) != (diffusion.observation_dim,
+                                                                   diffusion.action_dim):
+            raise ValueError("normalizer and diffusion model disagree on observation/action dims")
+        if self.config.horizon is None:
+            raise ValueError("PlannerConfig.horizon is required (from_checkpoint fills it in)")
+        diffusion.network.check_horizon(self.config.horizon)
+        self._check_steps(diffusion.n_timesteps)
+        self.sampler = make_sampler(self.config.sampler, self.config.denoising_steps, self.config.eta)
+        self.generator = torch.Generator(self.device)
+        if self.config.seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(self.config.seed)
+        self._previous: torch.Tensor | None = None
+
+    def _check_steps(self, n_timesteps: int) -> None:
+        config = self.config
+        if config.denoising_steps is not None and config.denoising_steps > n_timesteps:
+            raise ValueError(f"denoising_steps={config.denoising_steps} exceeds the model's "
+                             f"{n_timesteps} diffusion steps")
+        if config.sampler == "ddpm" and config.denoising_steps not in (None, n_timesteps):
+            raise ValueError("the DDPM sampler visits every diffusion step: use sampler='ddim' "
+                             "for fewer denoising_steps")
+        if config.warm_start and config.warm_start_steps > n_timesteps:
+            raise ValueError(f"warm_start_steps={config.warm_start_steps} exceeds the model's "
+                             f"{n_timesteps} diffusion steps")
+
+    @classmethod
+    def from_checkpoint(cls, path, config: PlannerConfig | None = None, device="cpu") -> "Planner":
+        """Load a diffusion checkpoint; the horizon defaults to the one it was trained with."""
+        device = resolve_device(device)
+        diffusion, normalizer, checkpoint_config = load_checkpoint(path, device)
+        config = config or PlannerConfig()
+        if config.horizon is None:
+            config = replace(config, horizon=checkpoint_config.horizon)
+        return cls(diffusion, normalizer, config, device)
+
+    @property
+    def observation_dim(self) -> int:
+        return self.diffusion.observation_dim
+
+    @property
+    def action_dim(self) -> int:
+        return self.diffusion.action_dim
+
+    @property
+    def horizon(self) -> int:
+        return self.config.horizon
+
+    def reset(self) -> None:
+        """Forget the previous plan (the next plan starts from pure noise)."""
+        self._previous = None
+
+    def plan(self, observation: np.ndarray, goal: np.ndarray | None = None,
+             goal_dims: Sequence[int] | None = None, constraints: Sequence[Constraint] | None = None,
+             guides=None, executed_steps: int = 0) -> PlanResult:
+        """Plan from `observation`; `goal` fixes `goal_dims` (default all) of the last state;
+        `constraints` fix more entries (robot units); `guides` steer sampling; `executed_steps`
+        says how far the robot moved along the previous plan (for the warm start)."""
+        started = time.perf_counter()
+        mask, targets = self._inpainting_table(observation, goal, goal_dims, constraints or ())
+        guide = combine_guides(guides)
+        mode = torch.no_grad() if guide is not None else torch.inference_mode()
+        with mode:
+            inpainting = Inpainting(torch.from_numpy(mask).to(self.device),
+                                    torch.from_numpy(self.normalizer.normalize(targets)).to(self.device))
+            x, start_step = self._initial_sample(executed_steps)
+            output = self.sampler.sample(self.diffusion, x, inpainting, start_step=start_step,
+                                         guide=guide, guidance=self.config.guidance(),
+                                         generator=self.generator, keep_chain=self.config.keep_chain)
+            if self.config.warm_start:
+                self._previous = output.trajectories.clone()
+            trajectory = self.normalizer.unnormalize(output.trajectories[0].cpu().numpy())
+            chain = None
+            if output.chain is not None:
+                chain = self.normalizer.unnormalize(output.chain[:, 0].cpu().numpy())[..., self.action_dim:]
+        trajectory = np.where(mask, targets, trajectory).astype(np.float32)  # exact in robot units
+        actions, observations = trajectory[:, :self.action_dim], trajectory[:, self.action_dim:]
+        return PlanResult(observations, actions, actions[0].copy(), output.denoising_steps,
+                          (time.perf_counter() - started) * 1e3, start_step is not None, chain)
+
+    def _initial_sample(self, executed_steps: int) -> tuple[torch.Tensor, int | None]:
+        """Pure noise, or the previous plan shifted by executed_steps and re-noised to step k."""
+        shape = (1, self.horizon, self.diffusion.transition_dim)
+        noise = torch.randn(shape, generator=self.generator, device=self.device)
+        if executed_steps < 0:
+            raise ValueError(f"executed_steps must be >= 0, got {executed_steps}")
+        if not self.config.warm_start or self._previous is None or executed_steps >= self.horizon:
+            return noise, None
+        previous = self._previous
+        shifted = torch.cat([previous[:, executed_steps:],
+                             previous[:, -1:].expand(-1, executed_steps, -1)], dim=1)
+        start_step = self.config.warm_start_steps - 1
+        t = torch.full((1,), start_step, dtype=torch.long, device=self.device)
+        return self.diffusion.schedule.q_sample(shifted, t, noise), start_step
+
+    def _inpainting_table(self, observation, goal, goal_dims, constraints):
+        """(mask, targets) in robot units: start at t=0, goal at t=H-1, then the constraints."""
+        observation = self._checked_vector("observation", observation, self.observation_dim)
+        entries = [Constraint(0, tuple(range(self.observation_dim)), tuple(observation))]
+        if goal is not None:
+            dims = tuple(range(self.observation_dim)) if goal_dims is None else tuple(goal_dims)
+            goal = np.asarray(goal, dtype=np.float32).reshape(-1)
+            if goal.shape[0] == self.observation_dim and len(dims) != self.observation_dim:
+                goal = goal[list(dims)]
+            goal = self._checked_vector("goal", goal, len(dims))
+            entries.append(Constraint(self.horizon - 1, dims, tuple(goal)))
+        for constraint in constraints:
+            if not isinstance(constraint, Constraint):
+                raise ValueError(f"constraints must be Constraint objects, got {type(constraint).__name__}")
+        return constraint_table([*entries, *constraints], self.horizon, self.action_dim,
+                                self.observation_dim)
+
+    @staticmethod
+    def _checked_vector(name: str, value, size: int) -> np.ndarray:
+        vector = np.asarray(value, dtype=np.float32)
+        if vector.shape != (size,):
+            raise ValueError(f"{name} must have shape ({size},), got {vector.shape}")
+        if not np.all(np.isfinite(vector)):
+            raise ValueError(f"{name} contains NaN or inf: {vector}")
+        return vector

@@ -1,0 +1,109 @@
+"""Start a scenario's nodes as processes for pip installs (where `ros2 launch` is not available).
+
+Reads the same `config/<scenario>.yaml` as `launch/*.launch.py`, starts one process per node with that
+file as its parameters, optionally records the run to MCAP, and stops everything on Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from diffuser_ros.scenario import EXECUTABLES, ScenarioError, load_scenario, resolve_config
+
+
+def node_command(executable: str, name: str, config: Path, extra_args: list[str]) -> list[str]:
+    """The command line that runs one node of the scenario."""
+    return [sys.executable, "-m", EXECUTABLES[executable], "--ros-args", "-r", f"__node:={name}",
+            "--params-file", str(config), *extra_args]
+
+
+class Bringup:
+    """A set of node processes started together and stopped together."""
+
+    def __init__(self, config: str, only: list[str] | None = None, record: str | None = None,
+                 ros_args: list[str] | None = None, quiet: bool = False):
+        self.config = resolve_config(config)
+        self.nodes = [spec for spec in load_scenario(self.config) if not only or spec.name in only]
+        if only and len(self.nodes) != len(only):
+            known = [spec.name for spec in load_scenario(self.config)]
+            raise ScenarioError(f"--only names nodes not in {self.config.name}: {sorted(set(only) - set(known))}")
+        self.record = record
+        self.ros_args = ros_args or []
+        self.output = subprocess.DEVNULL if quiet else None
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self) -> "Bringup":
+        for spec in self.nodes:
+            command = node_command(spec.executable, spec.name, self.config, self.ros_args)
+            self.processes.append(subprocess.Popen(command, stdout=self.output, stderr=self.output))
+        if self.record:
+            command = [sys.executable, "-m", "diffuser_ros.recorder", self.record]
+            self.processes.append(subprocess.Popen(command, stdout=self.output, stderr=self.output))
+        return self
+
+    def failed(self) -> list[str]:
+        """Names of processes that have exited with an error."""
+        names = [spec.name for spec in self.nodes] + (["recorder"] if self.record else [])
+        return [name for name, process in zip(names, self.processes)
+                if process.poll() not in (None, 0)]
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGINT every process (as Ctrl-C would), then kill what has not exited in time."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout_s
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> "Bringup":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bringup", description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="scenario name (e.g. maze2d_umaze) or path to a scenario YAML")
+    parser.add_argument("--only", nargs="+", metavar="NODE", help="start only these nodes")
+    parser.add_argument("--record", metavar="FILE.mcap", help="record the run's topics to an MCAP file")
+    parser.add_argument("--ros-args", nargs=argparse.REMAINDER, default=[],
+                        help="extra ROS arguments for every node (e.g. -p use_sim_time:=true)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        bringup = Bringup(args.config, args.only, args.record, args.ros_args)
+    except ScenarioError as error:
+        print(f"bringup: {error}", file=sys.stderr)
+        return 2
+    print(f"bringup: starting {', '.join(spec.name for spec in bringup.nodes)} from {bringup.config}")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    bringup.start()
+    try:
+        while not bringup.failed() and any(p.poll() is None for p in bringup.processes):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bringup.stop()
+    failed = bringup.failed()
+    if failed:
+        print(f"bringup: {', '.join(failed)} exited with an error; stopped the rest", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Conversions between ROS messages and the numpy arrays diffuser_core works with."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point, PoseStamped
+from nav_msgs.msg import Odometry, Path
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from diffuser_ros.msg import Plan
+
+
+def odometry_to_state(message: Odometry) -> np.ndarray:
+    """Point-mass state (x, y, vx, vy) from an Odometry message (planar robot in the odom frame)."""
+    position, velocity = message.pose.pose.position, message.twist.twist.linear
+    return np.array([position.x, position.y, velocity.x, velocity.y], dtype=np.float64)
+
+
+def pose_to_xy(message: PoseStamped) -> np.ndarray:
+    """The planar goal position of a PoseStamped."""
+    return np.array([message.pose.position.x, message.pose.position.y], dtype=np.float64)
+
+
+def array_to_plan_msg(plan: np.ndarray, header: Header, denoising_steps: int, plan_time_ms: float) -> Plan:
+    """A (horizon, dim) array as the package's Plan message (row-major float32)."""
+    plan = np.asarray(plan, dtype=np.float32)
+    return Plan(header=header, horizon=plan.shape[0], dim=plan.shape[1], data=plan.ravel().tolist(),
+                denoising_steps=int(denoising_steps), plan_time_ms=float(plan_time_ms))
+
+
+def plan_msg_to_array(message: Plan) -> np.ndarray:
+    """Inverse of array_to_plan_msg; raises ValueError if the sizes disagree."""
+    data = np.asarray(message.data, dtype=np.float32)
+    if data.size != message.horizon * message.dim:
+        raise ValueError(f"Plan has {data.size} values, expected horizon*dim = {message.horizon * message.dim}")
+    return data.reshape(message.horizon, message.dim)
+
+
+def xy_to_path(xy: np.ndarray, header: Header) -> Path:
+    """Planned positions as a nav_msgs/Path (orientation identity)."""
+    path = Path(header=header)
+    for x, y in np.asarray(xy, dtype=np.float64)[:, :2]:
+        pose = PoseStamped(header=header)
+        pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+        pose.pose.orientation.w = 1.0
+        path.poses.append(pose)
+    return path
+
+
+def _marker(header: Header, namespace: str, kind: int, rgba: tuple, scale: float) -> Marker:
+    marker = Marker(header=header, ns=namespace, id=0, type=kind, action=Marker.ADD)
+    marker.scale.x = marker.scale.y = marker.scale.z = scale
+    marker.color = ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3])
+    marker.pose.orientation.w = 1.0
+    marker.lifetime = Duration(sec=2)
+    return marker
+
+
+def plan_markers(xy: np.ndarray, start_xy: np.ndarray, goal_xy: np.ndarray | None, header: Header) -> MarkerArray:
+    """RViz markers: the plan as a line strip with its waypoints, the start and the goal as spheres."""
+    line = _marker(header, "plan", Marker.LINE_STRIP, (0.1, 0.6, 1.0, 1.0), 0.03)
+    points = _marker(header, "plan_waypoints", Marker.SPHERE_LIST, (0.1, 0.6, 1.0, 0.6), 0.05)
+    for x, y in np.asarray(xy)[:, :2]:
+        line.points.append(Point(x=float(x), y=float(y), z=0.05))
+        points.points.append(Point(x=float(x), y=float(y), z=0.05))
+    markers = [line, points, _sphere(header, "start", start_xy, (0.1, 0.9, 0.2, 1.0))]
+    if goal_xy is not None:
+        markers.append(_sphere(header, "goal", goal_xy, (1.0, 0.2, 0.2, 1.0)))
+    return MarkerArray(markers=markers)
+
+
+def _sphere(header: Header, namespace: str, xy: np.ndarray, rgba: tuple) -> Marker:
+    marker = _marker(header, namespace, Marker.SPHERE, rgba, 0.2)
+    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = float(xy[0]), float(xy[1]), 0.1
+    return marker
+
+
+def wall_markers(boxes: list[tuple[np.ndarray, np.ndarray]], header: Header, height: float = 0.3) -> MarkerArray:
+    """Maze walls as one CUBE_LIST marker (each box given by its centre and half sizes)."""
+    marker = _marker(header, "walls", Marker.CUBE_LIST, (0.5, 0.5, 0.55, 1.0), 1.0)
+    marker.lifetime = Duration(sec=0)
+    sizes = {tuple(np.round(2 * np.asarray(half), 6)) for _, half in boxes}
+    if len(sizes) != 1:  # CUBE_LIST shares one scale: fall back to one CUBE per wall
+        return MarkerArray(markers=[_wall_cube(header, i, c, h, height) for i, (c, h) in enumerate(boxes)])
+    (size_x, size_y), = sizes
+    marker.scale.x, marker.scale.y, marker.scale.z = size_x, size_y, height
+    for center, _ in boxes:
+        marker.points.append(Point(x=float(center[0]), y=float(center[1]), z=height / 2))
+    return MarkerArray(markers=[marker])
+
+
+def _wall_cube(header: Header, index: int, center, half, height: float) -> Marker:
+    marker = _marker(header, "walls", Marker.CUBE, (0.5, 0.5, 0.55, 1.0), 1.0)
+    marker.id, marker.lifetime = index, Duration(sec=0)
+    marker.scale.x, marker.scale.y, marker.scale.z = 2 * float(half[0]), 2 * float(half[1]), height
+    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = float(center[0]), float(center[1]), height / 2
+    return marker
+
+
+def is_finite_pose(message: PoseStamped) -> bool:
+    """True when every position and orientation value of the pose is finite."""
+    p, q = message.pose.position, message.pose.orientation
+    return all(math.isfinite(v) for v in (p.x, p.y, p.z, q.x, q.y, q.z, q.w))

@@ -1,0 +1,130 @@
+"""The closed-loop demo: Maze2D U-Maze simulator + Diffuser planner (shipped checkpoint), one goal.
+
+Starts the scenario's nodes as processes (like `bringup`), sends a ReachGoal across the maze, prints
+feedback while the planner replans, and saves a plot of the driven path and the last plan.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from nav_msgs.msg import Odometry, Path as PathMsg
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data
+
+from diffuser_ros.bringup import Bringup
+from diffuser_ros.conversions import odometry_to_state
+from diffuser_ros.send_goal import make_goal, print_feedback, send_goal
+
+
+class PathRecorder:
+    """Keeps the robot's driven positions and the newest planned path."""
+
+    def __init__(self, node):
+        self.driven: list[np.ndarray] = []
+        self.plan = np.zeros((0, 2))
+        node.create_subscription(Odometry, "odom", self.on_odometry, qos_profile_sensor_data)
+        node.create_subscription(PathMsg, "plan", self.on_plan, 1)
+
+    def on_odometry(self, message: Odometry) -> None:
+        self.driven.append(odometry_to_state(message)[:2])
+
+    def on_plan(self, message: PathMsg) -> None:
+        self.plan = np.array([[p.pose.position.x, p.pose.position.y] for p in message.poses])
+
+
+def save_plot(maze: str, driven: np.ndarray, plan: np.ndarray, goal: np.ndarray, path: Path) -> None:
+    """Walls, the driven path and the last plan, top-down."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from diffuser_core.envs.maze2d import Maze2DEnv
+
+    figure, axes = plt.subplots(figsize=(5, 5))
+    for center, half in Maze2DEnv(maze).wall_boxes():
+        axes.add_patch(Rectangle(center - half, *(2 * half), color="0.35"))
+    if len(plan):
+        axes.plot(plan[:, 0], plan[:, 1], "-", color="tab:blue", alpha=0.6, label="last plan")
+    if len(driven):
+        axes.plot(driven[:, 0], driven[:, 1], "-", color="tab:orange", lw=2, label="driven")
+        axes.plot(*driven[0], "o", color="tab:green", label="start")
+    axes.plot(*goal, "*", color="tab:red", ms=15, label="goal")
+    axes.set_aspect("equal")
+    axes.autoscale()
+    axes.legend(loc="best", fontsize=8)
+    axes.set_title(f"Diffuser closed loop, maze2d-{maze}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="diffuser_ros.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="maze2d_umaze")
+    parser.add_argument("--maze", default="umaze")
+    parser.add_argument("--start", nargs=2, type=float, default=[3.0, 1.0], metavar=("X", "Y"))
+    parser.add_argument("--goal", nargs=2, type=float, default=[1.0, 1.0], metavar=("X", "Y"))
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds before the goal is aborted")
+    parser.add_argument("--plot", default="results/demo_maze2d_umaze.png")
+    parser.add_argument("--verbose", action="store_true", help="show the nodes' own log output")
+    args = parser.parse_args(argv)
+
+    start = f"maze2d_sim:start:=[{args.start[0]},{args.start[1]}]"
+    bringup = Bringup(args.scenario, ros_args=["-p", start], quiet=not args.verbose)
+    print(f"demo: starting {', '.join(s.name for s in bringup.nodes)} ({bringup.config.name})")
+    rclpy.init()
+    node = rclpy.create_node("diffuser_demo")
+    recorder = PathRecorder(node)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        with bringup:
+            status, result = run_goal(node, executor, args, bringup)
+    except RuntimeError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 1
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    driven = np.array(recorder.driven) if recorder.driven else np.zeros((0, 2))
+    save_plot(args.maze, driven, recorder.plan, np.array(args.goal), Path(args.plot))
+    print(f"demo: {'SUCCESS' if result.success else 'FAILED'} — {result.message}; final distance "
+          f"{result.final_distance:.3f} m after {result.replans} replans; plot saved to {args.plot}")
+    return 0 if result.success else 1
+
+
+def run_goal(node, executor, args, bringup):
+    """Send the goal while a background thread spins the recorder; fail fast if a node dies."""
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+
+    time.sleep(0.5)
+    if bringup.failed():
+        raise RuntimeError(f"{', '.join(bringup.failed())} failed to start (run with --verbose)")
+    goal_node = rclpy.create_node("diffuser_demo_client")
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        print(f"demo: goal ({args.goal[0]}, {args.goal[1]}) from start ({args.start[0]}, {args.start[1]})")
+        return send_goal(goal_node, make_goal(*args.goal, "map", 0.0, args.timeout), on_feedback=print_feedback,
+                         result_timeout_s=args.timeout + 10.0)
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        goal_node.destroy_node()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""`maze2d_sim`: the D4RL point-mass maze (mujoco) as a ROS 2 robot.
+
+Steps the physics at `rate` Hz × `real_time_factor`, publishes `odom` (nav_msgs/Odometry, frame
+`map`), takes `cmd_accel` (geometry_msgs/AccelStamped, linear x/y = force in [-1, 1]) and publishes
+the walls on `maze_markers` (latched) for RViz. A command older than `command_timeout` is dropped
+(zero force), and a non-finite one is rejected, so the mass never runs on a stale or bad command.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import AccelStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from std_msgs.msg import Header
+
+from diffuser_core.envs.maze2d import Maze2DEnv
+from diffuser_core.envs.maze_layouts import MAZES
+from diffuser_ros.conversions import wall_markers
+from visualization_msgs.msg import MarkerArray
+
+PHYSICS_DT = 0.01  # D4RL maze2d: MuJoCo timestep 0.01 s, frame_skip 1
+MAX_TIMER_HZ = 250.0  # above this, several physics steps run per timer tick
+PARAMETERS = {
+    "maze": "umaze", "rate": 1.0 / PHYSICS_DT, "real_time_factor": 1.0, "seed": 0,
+    "frame_id": "map", "child_frame_id": "base_link", "start": [0.0], "command_timeout": 0.2,
+    "publish_clock": False,
+}
+
+
+class Maze2DSim(Node):
+    """Point-mass maze simulator node."""
+
+    def __init__(self, **kwargs):
+        super().__init__("maze2d_sim", **kwargs)
+        self.params = self.declare_and_check_parameters()
+        self.env = Maze2DEnv(self.params["maze"], seed=self.params["seed"])
+        start = self.params["start"]
+        self.env.reset(seed=self.params["seed"])
+        if start:
+            self.env.set_state(start[:2], (0.0, 0.0))
+        self.command = np.zeros(2)
+        self.command_time = None
+        self.sim_steps = 0
+        self.rejected_commands = 0
+
+        self.odom_publisher = self.create_publisher(Odometry, "odom", qos_profile_sensor_data)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.marker_publisher = self.create_publisher(MarkerArray, "maze_markers", latched)
+        self.clock_publisher = self.create_publisher(Clock, "/clock", 10) if self.params["publish_clock"] else None
+        self.create_subscription(AccelStamped, "cmd_accel", self.on_command, QoSProfile(depth=1))
+
+        steps_per_second = self.params["rate"] * self.params["real_time_factor"]
+        self.steps_per_tick = max(1, math.ceil(steps_per_second / MAX_TIMER_HZ))
+        self.create_timer(self.steps_per_tick / steps_per_second, self.tick)
+        self.marker_publisher.publish(wall_markers(self.env.wall_boxes(), self.header()))
+        self.get_logger().info(
+            f"maze {self.params['maze']}: {steps_per_second:.0f} physics steps/s "
+            f"(real-time factor {self.params['real_time_factor']}), start {self.env.observation()[:2].round(3)}")
+
+    def declare_and_check_parameters(self) -> dict:
+        """Declare every parameter up front; raise ValueError naming the bad one."""
+        params = {name: self.declare_parameter(name, default).value for name, default in PARAMETERS.items()}
+        if params["maze"] not in MAZES:
+            raise ValueError(f"parameter maze='{params['maze']}' is not one of {sorted(MAZES)}")
+        for name in ("rate", "real_time_factor", "command_timeout"):
+            if not (isinstance(params[name], (int, float)) and math.isfinite(params[name]) and params[name] > 0):
+                raise ValueError(f"parameter {name} must be a positive number, got {params[name]!r}")
+        start = [float(v) for v in params["start"]]
+        params["start"] = start if len(start) == 2 else None
+        if len(start) not in (1, 2):
+            raise ValueError(f"parameter start must be [x, y] (or [0.0] for a random open cell), got {start}")
+        return params
+
+    def sim_time(self) -> Time:
+        nanoseconds = round(self.sim_steps * PHYSICS_DT * 1e9)
+        return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+    def header(self) -> Header:
+        stamp = self.sim_time() if self.params["publish_clock"] else self.get_clock().now().to_msg()
+        return Header(stamp=stamp, frame_id=self.params["frame_id"])
+
+    def on_command(self, message: AccelStamped) -> None:
+        force = np.array([message.accel.linear.x, message.accel.linear.y])
+        if not np.all(np.isfinite(force)):
+            self.rejected_commands += 1
+            self.get_logger().warn("rejected a non-finite cmd_accel; applying zero force",
+                                   throttle_duration_sec=1.0)
+            self.command, self.command_time = np.zeros(2), self.get_clock().now()
+            return
+        self.command = np.clip(force, -1.0, 1.0)
+        self.command_time = self.get_clock().now()
+
+    def current_force(self) -> np.ndarray:
+        """The last command, or zero once it is older than command_timeout."""
+        if self.command_time is None:
+            return np.zeros(2)
+        age = (self.get_clock().now() - self.command_time).nanoseconds * 1e-9
+        return self.command if age <= self.params["command_timeout"] else np.zeros(2)
+
+    def tick(self) -> None:
+        force = self.current_force()
+        for _ in range(self.steps_per_tick):
+            self.env.simulate(float(force[0]), float(force[1]))
+            self.sim_steps += 1
+        if self.clock_publisher is not None:
+            self.clock_publisher.publish(Clock(clock=self.sim_time()))
+        self.odom_publisher.publish(self.odometry())
+
+    def odometry(self) -> Odometry:
+        x, y, vx, vy = self.env.observation()
+        message = Odometry(header=self.header(), child_frame_id=self.params["child_frame_id"])
+        message.pose.pose.position.x, message.pose.pose.position.y = float(x), float(y)
+        message.pose.pose.orientation.w = 1.0
+        message.twist.twist.linear.x, message.twist.twist.linear.y = float(vx), float(vy)
+        return message
+
+
+def run_node(node_factory, argv=None) -> int:
+    """Init rclpy, build the node (a ValueError is a configuration error: message, exit 2), spin, shut down."""
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    try:
+        node = node_factory()
+    except ValueError as error:
+        print(f"[ERROR] {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_node(Maze2DSim, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

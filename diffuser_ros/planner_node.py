@@ -1,0 +1,379 @@
+"""`diffuser_planner`: receding-horizon Diffuser planning as a ROS 2 node.
+
+Subscribes to the robot's state (`odom`) and `goal_pose` (RViz's "2D Goal Pose"), serves the
+`reach_goal` action, replans at `replan_rate` Hz in its own thread (start inpainted with the latest
+state, goal inpainted at the end of the horizon), tracks the newest plan at `control_rate` Hz on
+`cmd_accel`, and publishes the plan as `plan` (nav_msgs/Path), `plan_markers` (MarkerArray) and
+`diffuser_plan` (diffuser_ros/Plan). Every command is finite and clipped; stale state or a stale plan
+gives a zero command.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import AccelStamped, PoseStamped
+from nav_msgs.msg import Odometry, Path
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from diffuser_core.checkpoint import CheckpointError
+from diffuser_core.planner import Planner, PlannerConfig
+from diffuser_ros.action import ReachGoal
+from diffuser_ros.adapters import ADAPTERS
+from diffuser_ros.conversions import array_to_plan_msg, plan_markers, xy_to_path
+from diffuser_ros.msg import Plan
+from diffuser_ros.scenario import resolve_data_path
+
+PARAMETERS = {
+    "checkpoint": "checkpoints/maze2d_umaze.safetensors",
+    "robot": "point_mass",
+    "maze": "umaze",               # map used to refuse goals inside walls; "" for none
+    "frame_id": "map",
+    "horizon": 0,                  # 0: the checkpoint's horizon
+    "sampler": "ddim",             # ddim | ddpm
+    "denoising_steps": 0,          # 0: all of the model's diffusion steps
+    "warm_start": True,
+    "warm_start_steps": 0,         # re-noising depth for warm starts; 0: the planner's default
+    "replan_rate": 10.0,           # Hz
+    "control_rate": 50.0,          # Hz
+    "plan_dt": 0.01,               # seconds between plan steps (the robot's control period in the data)
+    "max_plan_age": 1.0,           # s: an older plan is not tracked
+    "goal_tolerance": 0.5,         # m: success radius when a goal gives 0
+    "state_timeout": 0.5,          # s: older state gives zero commands
+    "stale_state_grace": 2.0,      # s: a goal without fresh state for this long is aborted
+    "command_limit": 1.0,
+    "device": "auto",              # auto | cpu | cuda | cuda:N
+    "seed": 0,
+}
+
+
+class ParameterError(ValueError):
+    """An invalid node parameter, named in the message."""
+
+
+def check_parameters(p: dict) -> None:
+    """Raise ParameterError for the first invalid parameter."""
+    if p["robot"] not in ADAPTERS:
+        raise ParameterError(f"robot='{p['robot']}' is not one of {sorted(ADAPTERS)}")
+    if p["sampler"] not in ("ddim", "ddpm"):
+        raise ParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
+    for name in ("horizon", "denoising_steps", "warm_start_steps"):
+        if p[name] < 0:
+            raise ParameterError(f"{name} must be >= 0, got {p[name]}")
+    for name in ("replan_rate", "control_rate", "plan_dt", "max_plan_age", "goal_tolerance",
+                 "state_timeout", "stale_state_grace", "command_limit"):
+        if not (math.isfinite(p[name]) and p[name] > 0):
+            raise ParameterError(f"{name} must be a positive number, got {p[name]}")
+    if not (p["device"] in ("auto", "cpu", "cuda") or p["device"].startswith("cuda:")):
+        raise ParameterError(f"device='{p['device']}' is not auto, cpu, cuda or cuda:N")
+
+
+@dataclass
+class GoalSession:
+    """One goal being driven to: its target, limits, progress and outcome."""
+
+    goal: np.ndarray
+    tolerance: float
+    timeout: float
+    started: float = field(default_factory=time.monotonic)
+    replans: int = 0
+    plan_time_ms: float = 0.0
+    distance: float = float("inf")
+    outcome: str = ""              # "", "succeeded", "aborted", "canceled", "preempted"
+    message: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def active(self) -> bool:
+        return not self.outcome
+
+    def finish(self, outcome: str, message: str) -> None:
+        if self.active:
+            self.outcome, self.message = outcome, message
+            self.done.set()
+
+
+@dataclass
+class StampedPlan:
+    """A plan and the time (node clock, seconds) of the state it was planned from."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    state_time: float
+
+
+class DiffuserPlannerNode(Node):
+    """Receding-horizon Diffuser planner for a point robot (see the module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("diffuser_planner", **kwargs)
+        self.p = {name: self.declare_parameter(name, default).value for name, default in PARAMETERS.items()}
+        check_parameters(self.p)
+        self.adapter = ADAPTERS[self.p["robot"]](frame_id=self.p["frame_id"], maze=self.p["maze"],
+                                                 command_limit=self.p["command_limit"])
+        self.planner = self.load_planner()
+        self.lock = threading.Lock()
+        self.state: np.ndarray | None = None
+        self.state_time = -math.inf
+        self.session: GoalSession | None = None
+        self.plan: StampedPlan | None = None
+        self.holding: np.ndarray | None = None  # goal held after success
+        self.overruns = 0
+        self.plan_times_ms: list[float] = []
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.make_interfaces()
+        self.worker = threading.Thread(target=self.planning_loop, name="diffuser_planning", daemon=True)
+        self.worker.start()
+        self.get_logger().info(
+            f"loaded {self.p['checkpoint']} (horizon {self.planner.horizon}, {self.p['sampler']}, "
+            f"device {self.planner.device}); replanning at {self.p['replan_rate']} Hz")
+
+    # ------------------------------------------------------------------ set-up
+    def load_planner(self) -> Planner:
+        path = resolve_data_path(self.p["checkpoint"])
+        if not path.is_file():
+            raise ParameterError(f"checkpoint '{self.p['checkpoint']}' not found (looked at {path})")
+        config = PlannerConfig(
+            sampler=self.p["sampler"], denoising_steps=self.p["denoising_steps"] or None,
+            horizon=self.p["horizon"] or None, warm_start=self.p["warm_start"], seed=self.p["seed"],
+            **({"warm_start_steps": self.p["warm_start_steps"]} if self.p["warm_start_steps"] else {}))
+        try:
+            planner = Planner.from_checkpoint(path, config=config, device=self.p["device"])
+        except (CheckpointError, ValueError) as error:
+            raise ParameterError(f"cannot use checkpoint {path}: {error}") from error
+        if planner.observation_dim != self.adapter.observation_dim:
+            raise ParameterError(
+                f"checkpoint {path.name} plans {planner.observation_dim}-D observations but robot "
+                f"'{self.p['robot']}' has {self.adapter.observation_dim}-D state")
+        return planner
+
+    def make_interfaces(self) -> None:
+        reliable = QoSProfile(depth=1)
+        self.command_publisher = self.create_publisher(AccelStamped, "cmd_accel", reliable)
+        self.path_publisher = self.create_publisher(Path, "plan", reliable)
+        self.marker_publisher = self.create_publisher(MarkerArray, "plan_markers", reliable)
+        self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", reliable)
+        inputs = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Odometry, "odom", self.on_odometry, qos_profile_sensor_data, callback_group=inputs)
+        self.create_subscription(PoseStamped, "goal_pose", self.on_goal_pose, reliable, callback_group=inputs)
+        self.create_timer(1.0 / self.p["control_rate"], self.control_step,
+                          callback_group=MutuallyExclusiveCallbackGroup())
+        self.action_server = ActionServer(
+            self, ReachGoal, "reach_goal", execute_callback=self.execute_reach_goal,
+            goal_callback=self.accept_reach_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup())
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ------------------------------------------------------------------ inputs
+    def on_odometry(self, message: Odometry) -> None:
+        try:
+            state = self.adapter.state_from_odometry(message)
+        except ValueError as error:
+            self.get_logger().warn(f"ignoring state: {error}", throttle_duration_sec=1.0)
+            return
+        with self.lock:
+            self.state, self.state_time = state, self.now()
+
+    def on_goal_pose(self, message: PoseStamped) -> None:
+        check = self.adapter.check_goal(message)
+        if not check.ok:
+            self.get_logger().error(f"goal_pose refused: {check.reason}")
+            return
+        self.start_session(GoalSession(check.goal, self.p["goal_tolerance"], 0.0))
+        self.get_logger().info(f"goal_pose accepted: ({check.goal[0]:.2f}, {check.goal[1]:.2f})")
+
+    def start_session(self, session: GoalSession) -> None:
+        """Make `session` the current goal, preempting the previous one."""
+        with self.lock:
+            previous, self.session, self.plan, self.holding = self.session, session, None, None
+        if previous is not None:
+            previous.finish("preempted", "preempted by a newer goal")
+        self.wake.set()
+
+    # ------------------------------------------------------------------ planning thread
+    def planning_loop(self) -> None:
+        """Replan at replan_rate while a goal is active; count overruns instead of queueing plans."""
+        period = 1.0 / self.p["replan_rate"]
+        last_session = None
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            with self.lock:
+                session, state, state_time, previous = self.session, self.state, self.state_time, self.plan
+            fresh = state is not None and self.now() - state_time <= self.p["state_timeout"]
+            if session is not None and session.active and fresh:
+                if session is not last_session:
+                    self.planner.reset()
+                    last_session, previous = session, None
+                self.replan(session, state, state_time, previous)
+            elapsed = time.monotonic() - started
+            if elapsed > period and session is not None and session.active:
+                self.overruns += 1
+                self.get_logger().warn(f"plan took {elapsed * 1e3:.0f} ms > replan period {period * 1e3:.0f} ms "
+                                       f"({self.overruns} overruns)", throttle_duration_sec=5.0)
+            self.wake.wait(timeout=max(0.0, period - elapsed))
+            self.wake.clear()
+
+    def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> None:
+        executed = 0 if previous is None else max(0, round((state_time - previous.state_time) / self.p["plan_dt"]))
+        try:
+            result = self.planner.plan(state, goal=session.goal, executed_steps=executed)
+        except Exception as error:  # a planner fault aborts the goal, never the node
+            self.get_logger().error(f"planning failed: {error!r}")
+            with self.lock:
+                if self.session is session:
+                    self.plan = None
+            session.finish("aborted", f"planner error: {error}")
+            return
+        with self.lock:
+            if self.session is not session or not session.active:
+                return
+            self.plan = StampedPlan(result.observations, result.actions, state_time)
+            session.replans += 1
+            session.plan_time_ms = result.plan_time_ms
+        self.plan_times_ms = (self.plan_times_ms + [result.plan_time_ms])[-200:]
+        self.publish_plan(result, session.goal, state)
+
+    def publish_plan(self, result, goal: np.ndarray, state: np.ndarray) -> None:
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
+        self.path_publisher.publish(xy_to_path(result.observations[:, :2], header))
+        self.marker_publisher.publish(plan_markers(result.observations[:, :2], state[:2], goal[:2], header))
+        trajectory = np.concatenate([result.actions, result.observations], axis=1)
+        self.plan_publisher.publish(array_to_plan_msg(trajectory, header, result.denoising_steps, result.plan_time_ms))
+
+    # ------------------------------------------------------------------ control loop
+    def control_step(self) -> None:
+        """Track the newest plan (or hold a reached goal); update the goal's outcome."""
+        with self.lock:
+            session, state, state_time, plan, holding = self.session, self.state, self.state_time, self.plan, self.holding
+        now = self.now()
+        fresh = state is not None and now - state_time <= self.p["state_timeout"]
+        if session is None or not session.active:
+            if holding is not None and fresh:
+                self.publish_command(self.adapter.hold_command(state, holding))
+            return
+        if not fresh:
+            self.publish_command(np.zeros(self.adapter.command_dim))
+            waited = min(now - state_time, time.monotonic() - session.started)
+            if waited > self.p["stale_state_grace"]:
+                self.end_session(session, "aborted", f"no valid state for {waited:.1f} s")
+            return
+        session.distance = self.adapter.distance(state, session.goal)
+        if session.distance <= session.tolerance:
+            with self.lock:
+                self.holding = session.goal
+            self.end_session(session, "succeeded", f"reached goal within {session.tolerance:.2f} m")
+            return
+        if session.timeout > 0 and time.monotonic() - session.started > session.timeout:
+            self.end_session(session, "aborted", f"timeout after {session.timeout:.1f} s")
+            return
+        if plan is None or now - plan.state_time > self.p["max_plan_age"]:
+            self.publish_command(np.zeros(self.adapter.command_dim))
+            return
+        step = int((now - plan.state_time) / self.p["plan_dt"])
+        self.publish_command(self.adapter.command(state, plan.observations, step))
+
+    def end_session(self, session: GoalSession, outcome: str, message: str) -> None:
+        session.finish(outcome, message)
+        if outcome != "succeeded":
+            self.publish_command(np.zeros(self.adapter.command_dim))
+        self.get_logger().info(f"goal {outcome}: {message}")
+
+    def publish_command(self, command: np.ndarray) -> None:
+        command = self.adapter.safe_command(command)
+        message = AccelStamped(header=Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]))
+        message.accel.linear.x, message.accel.linear.y = float(command[0]), float(command[1])
+        self.command_publisher.publish(message)
+
+    # ------------------------------------------------------------------ reach_goal action
+    def accept_reach_goal(self, request: ReachGoal.Goal) -> GoalResponse:
+        check = self.adapter.check_goal(request.goal)
+        problems = [check.reason] if not check.ok else []
+        for name in ("tolerance", "timeout"):
+            value = getattr(request, name)
+            if not math.isfinite(value) or value < 0:
+                problems.append(f"{name} must be finite and >= 0, got {value}")
+        if problems:
+            self.get_logger().error(f"reach_goal rejected: {'; '.join(problems)}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def execute_reach_goal(self, handle) -> ReachGoal.Result:
+        request = handle.request
+        check = self.adapter.check_goal(request.goal)
+        session = GoalSession(check.goal, request.tolerance or self.p["goal_tolerance"], request.timeout)
+        self.start_session(session)
+        self.get_logger().info(f"reach_goal: ({session.goal[0]:.2f}, {session.goal[1]:.2f}), "
+                               f"tolerance {session.tolerance:.2f} m")
+        reported = 0
+        while not session.done.wait(timeout=0.02):
+            if handle.is_cancel_requested:
+                self.end_session(session, "canceled", "canceled by the client")
+                break
+            if session.replans > reported:
+                reported = session.replans
+                handle.publish_feedback(ReachGoal.Feedback(
+                    distance_remaining=session.distance if math.isfinite(session.distance) else -1.0,
+                    replans=session.replans, plan_time_ms=session.plan_time_ms))
+        return self.finish_action(handle, session)
+
+    def finish_action(self, handle, session: GoalSession) -> ReachGoal.Result:
+        result = ReachGoal.Result(success=session.outcome == "succeeded", replans=session.replans,
+                                  final_distance=session.distance if math.isfinite(session.distance) else -1.0,
+                                  message=session.message)
+        if session.outcome == "succeeded":
+            handle.succeed()
+        elif session.outcome == "canceled":
+            handle.canceled()
+        else:
+            handle.abort()
+        return result
+
+    def destroy_node(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.worker.join(timeout=5.0)
+        with self.lock:
+            session = self.session
+        if session is not None:
+            session.finish("aborted", "planner shutting down")
+        super().destroy_node()
+
+
+def main(argv=None) -> int:
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    try:
+        node = DiffuserPlannerNode()
+    except ValueError as error:
+        print(f"[ERROR] [diffuser_planner]: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.publish_command(np.zeros(node.adapter.command_dim))
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

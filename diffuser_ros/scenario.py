@@ -1,0 +1,83 @@
+"""Scenario files: one `config/<scenario>.yaml` names the nodes to start and holds their parameters.
+
+Each top-level key is a node name, which is also the executable that runs it, and its
+`ros__parameters` configure it. The pip bringup command and the ROS 2 launch files both read scenarios
+through this module, so the YAML is the one source of truth.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+# Executable name -> the module whose main() runs it (setup.py's console scripts name the same).
+EXECUTABLES = {
+    "diffuser_planner": "diffuser_ros.planner_node",
+    "maze2d_sim": "diffuser_ros.maze2d_sim_node",
+}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a scenario: which executable to run, under which name, with which parameters."""
+
+    executable: str
+    name: str
+    parameters: dict
+
+
+def package_root() -> Path:
+    """Where config/, launch/ and checkpoints/ live: the repo (pip set-up) or the package's share dir."""
+    if os.environ.get("DIFFUSER_ROS_ROOT"):
+        return Path(os.environ["DIFFUSER_ROS_ROOT"])
+    source_root = Path(__file__).resolve().parents[1]
+    if (source_root / "config").is_dir():
+        return source_root
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("diffuser_ros"))
+
+
+def resolve_config(name_or_path: str) -> Path:
+    """Accept a path, or a scenario name such as `maze2d_umaze` found under config/."""
+    candidates = [Path(name_or_path), package_root() / "config" / name_or_path,
+                  package_root() / "config" / f"{name_or_path}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    available = sorted(p.stem for p in (package_root() / "config").glob("*.yaml"))
+    raise ScenarioError(f"no scenario file '{name_or_path}' (available: {', '.join(available)})")
+
+
+def resolve_data_path(path: str) -> Path:
+    """A relative checkpoint/data path is taken from the working directory, else the package root."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    return package_root() / candidate
+
+
+def load_scenario(config_path: str | Path) -> list[NodeSpec]:
+    """Parse a scenario YAML into the nodes it starts, checking its shape."""
+    path = Path(config_path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ScenarioError(f"cannot read scenario {path}: {error}") from error
+    if not isinstance(document, dict) or not document:
+        raise ScenarioError(f"scenario {path} must map node names to their ros__parameters")
+    nodes = []
+    for name, section in document.items():
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+            raise ScenarioError(f"scenario {path}: node '{name}' needs a 'ros__parameters' mapping")
+        if name not in EXECUTABLES:
+            raise ScenarioError(f"scenario {path}: '{name}' is not a node of this package "
+                                f"(known: {', '.join(EXECUTABLES)})")
+        nodes.append(NodeSpec(name, name, section["ros__parameters"]))
+    return nodes

@@ -1,0 +1,94 @@
+"""Send a ReachGoal to the planner from the command line, print feedback, exit non-zero on failure.
+
+    send_goal 1.0 1.0                 # drive the point robot to (1, 1) in frame 'map'
+    send_goal 3 1 --tolerance 0.3 --timeout 20
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import rclpy
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+
+from diffuser_ros.action import ReachGoal
+
+STATUS_NAMES = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_ABORTED: "aborted",
+                GoalStatus.STATUS_CANCELED: "canceled"}
+
+
+def make_goal(x: float, y: float, frame: str, tolerance: float, timeout: float) -> ReachGoal.Goal:
+    goal = ReachGoal.Goal(tolerance=tolerance, timeout=timeout)
+    goal.goal.header.frame_id = frame
+    goal.goal.pose.position.x, goal.goal.pose.position.y = x, y
+    goal.goal.pose.orientation.w = 1.0
+    return goal
+
+
+def wait_for(node, future, timeout_s: float | None) -> bool:
+    """Spin `node` until `future` completes or `timeout_s` passes."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while not future.done():
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        rclpy.spin_once(node, timeout_sec=0.05)
+    return True
+
+
+def send_goal(node, goal: ReachGoal.Goal, action_name: str = "reach_goal", server_timeout_s: float = 30.0,
+              on_feedback=None, result_timeout_s: float | None = None):
+    """Send one goal and wait; returns (status, result) or raises RuntimeError with the reason."""
+    client = ActionClient(node, ReachGoal, action_name)
+    if not client.wait_for_server(timeout_sec=server_timeout_s):
+        raise RuntimeError(f"no '{action_name}' action server after {server_timeout_s:.0f} s (is the planner running?)")
+    accepted = client.send_goal_async(goal, feedback_callback=on_feedback)
+    if not wait_for(node, accepted, server_timeout_s):
+        raise RuntimeError("the action server did not answer the goal request")
+    handle = accepted.result()
+    if not handle.accepted:
+        raise RuntimeError("goal rejected by the planner (see its log for the reason)")
+    result = handle.get_result_async()
+    if not wait_for(node, result, result_timeout_s):
+        handle.cancel_goal_async()
+        raise RuntimeError(f"no result after {result_timeout_s:.0f} s; cancel sent")
+    return result.result().status, result.result().result
+
+
+def print_feedback(message) -> None:
+    feedback = message.feedback
+    print(f"  distance {feedback.distance_remaining:6.3f} m   replans {feedback.replans:4d}   "
+          f"plan {feedback.plan_time_ms:7.1f} ms", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="send_goal", description=__doc__.splitlines()[0])
+    parser.add_argument("x", type=float)
+    parser.add_argument("y", type=float)
+    parser.add_argument("--frame", default="map")
+    parser.add_argument("--tolerance", type=float, default=0.0, help="success radius (0: the node's default)")
+    parser.add_argument("--timeout", type=float, default=0.0, help="seconds before the planner aborts (0: none)")
+    parser.add_argument("--action", default="reach_goal", help="action name (relative, remappable)")
+    parser.add_argument("--quiet", action="store_true", help="do not print feedback")
+    args, ros_args = parser.parse_known_args(argv)
+    rclpy.init(args=["send_goal", *ros_args])
+    node = rclpy.create_node("send_goal")
+    try:
+        status, result = send_goal(node, make_goal(args.x, args.y, args.frame, args.tolerance, args.timeout),
+                                   args.action, on_feedback=None if args.quiet else print_feedback)
+    except RuntimeError as error:
+        print(f"send_goal: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    print(f"send_goal: {STATUS_NAMES.get(status, status)}: success={result.success} "
+          f"final_distance={result.final_distance:.3f} replans={result.replans} — {result.message}")
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

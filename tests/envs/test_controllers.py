@@ -1,0 +1,61 @@
+"""The reference code's plan-tracking rule for the point mass."""
+import numpy as np
+import pytest
+
+from diffuser_core.controllers import PlanTracker, next_waypoint, waypoint_tracking_action
+from diffuser_core.envs.maze2d import Maze2DEnv
+
+
+def test_rule_uses_next_state_and_holds_last_waypoint_at_rest():
+    plan = np.array([[0, 0, 0, 0], [0.1, 0.0, 0.5, 0.0], [0.2, 0.1, 0.5, 0.5]])
+    np.testing.assert_allclose(next_waypoint(plan, 0), plan[1])
+    np.testing.assert_allclose(next_waypoint(plan, 7), [0.2, 0.1, 0.0, 0.0])
+    state = np.array([0.05, 0.0, 0.2, 0.1])
+    # (0.1 - 0.05) + (0.5 - 0.2) = 0.35 ; (0 - 0) + (0 - 0.1) = -0.1
+    np.testing.assert_allclose(waypoint_tracking_action(state, plan, 0), [0.35, -0.1])
+    far = np.array([5.0, -5.0, 0.0, 0.0])
+    np.testing.assert_allclose(waypoint_tracking_action(far, plan, 1), [-1.0, 1.0])  # clipped
+
+
+@pytest.mark.parametrize("state, plan, t, message", [
+    ([0, 0, 0], np.zeros((3, 4)), 0, "state"),
+    ([0, 0, 0, np.nan], np.zeros((3, 4)), 0, "state"),
+    ([0, 0, 0, 0], np.zeros((3, 2)), 0, "plan"),
+    ([0, 0, 0, 0], np.full((3, 4), np.inf), 0, "non-finite"),
+    ([0, 0, 0, 0], np.zeros((3, 4)), -1, "t must"),
+    ([0, 0, 0, 0], np.zeros((3, 4)), 1.5, "t must"),
+])
+def test_bad_inputs_are_rejected(state, plan, t, message):
+    with pytest.raises(ValueError, match=message):
+        waypoint_tracking_action(state, plan, t)
+
+
+def test_tracking_a_straight_line_plan_moves_the_mass_along_it():
+    env = Maze2DEnv("umaze", seed=0)
+    env.reset(start_cell=(3, 1))
+    env.set_state((3.0, 1.0), (0.0, 0.0))
+    steps = 80
+    ys = np.linspace(1.0, 3.0, steps + 1)  # along the bottom corridor at 2.5 cells/s
+    plan = np.stack([np.full_like(ys, 3.0), ys, np.zeros_like(ys), np.full_like(ys, 2.5)], axis=1)
+    plan[-1, 3] = 0.0
+    tracker = PlanTracker(plan)
+    observation, lateral = env.observation(), []
+    for t in range(steps + 60):
+        observation, *_ = env.step(tracker.action(observation))
+        if t < steps:
+            lateral.append(abs(observation[0] - 3.0))
+            assert abs(observation[1] - ys[t + 1]) < 0.25, f"fell behind the plan at step {t}"
+    assert max(lateral) < 0.05
+    np.testing.assert_allclose(observation[:2], [3.0, 3.0], atol=0.05)  # holds the last waypoint
+    assert np.linalg.norm(observation[2:]) < 0.2 and tracker.steps_since_plan == steps + 60
+
+
+def test_tracker_restarts_its_clock_on_a_new_plan():
+    tracker = PlanTracker()
+    with pytest.raises(RuntimeError, match="no plan"):
+        tracker.action(np.zeros(4))
+    tracker.set_plan(np.zeros((5, 4)))
+    for _ in range(3):
+        tracker.action(np.zeros(4))
+    tracker.set_plan(np.ones((5, 4)))
+    assert tracker.steps_since_plan == 0

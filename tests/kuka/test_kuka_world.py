@@ -1,0 +1,127 @@
+"""The pybullet Kuka world: loading, reproducible resets, IK, position control and the grasp model."""
+import numpy as np
+import pytest
+
+from diffuser_core.envs.kuka import HOME_JOINTS, KukaBlockWorld, KukaWorldConfig
+from diffuser_core.envs.kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, on_top, poses_from_state
+
+
+@pytest.fixture(scope="module")
+def world():
+    with KukaBlockWorld(seed=0) as world:
+        yield world
+
+
+def test_world_has_seven_iiwa_joints_and_four_blocks(world):
+    assert world.joint_names == tuple(f"lbr_iiwa_joint_{i}" for i in range(1, 8))
+    assert world.block_names == BLOCK_NAMES == ("red", "green", "blue", "yellow")
+    lower, upper = world.joint_limits
+    assert lower.shape == upper.shape == (7,) and np.all(lower < upper)
+    assert upper[0] == pytest.approx(2.96706, abs=1e-4) and upper[1] == pytest.approx(2.09440, abs=1e-4)
+    state = world.reset(seed=1)
+    assert state.shape == (STATE_DIM,) and np.allclose(state[:7], HOME_JOINTS)
+    assert set(world.block_poses()) == set(BLOCK_NAMES)
+
+
+def test_reset_is_deterministic_for_a_seed_and_differs_across_seeds(world):
+    first = world.reset(seed=3)
+    world.step(5)
+    again = world.reset(seed=3)
+    with KukaBlockWorld(seed=3) as other:
+        fresh = other.state()
+    assert np.array_equal(first, again) and np.array_equal(first, fresh)
+    assert not np.allclose(first, world.reset(seed=4))
+
+
+def test_random_starts_rest_apart_on_the_table(world):
+    config = world.config
+    for seed in range(5):
+        poses, attached = poses_from_state(world.reset(seed=seed))
+        xy = np.array([position[:2] for position, _ in poses.values()])
+        assert attached == set()
+        assert np.allclose([position[2] for position, _ in poses.values()], BLOCK_SIZE / 2)
+        radius = np.linalg.norm(xy, axis=1)
+        assert np.all((radius >= config.workspace_radius[0]) & (radius <= config.workspace_radius[1]))
+        gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1)[np.triu_indices(4, 1)]
+        assert gaps.min() >= config.min_block_separation
+
+
+def test_given_block_positions_are_used_and_bad_ones_rejected(world):
+    positions = {"red": (0.5, 0.0), "green": (0.5, 0.0, 0.075), "blue": (0.6, 0.2), "yellow": (0.6, -0.2)}
+    world.reset(block_positions=positions)
+    assert on_top(world, "green", "red")
+    world.step(24)  # one simulated second: the two-block stack stands
+    assert on_top(world, "green", "red")
+    with pytest.raises(ValueError, match="exactly the blocks"):
+        world.reset(block_positions={"red": (0.5, 0.0)})
+    with pytest.raises(ValueError, match="shape"):
+        world.reset(block_positions=np.zeros((3, 2)))
+
+
+def test_ik_reaches_targets_and_position_control_tracks_them(world):
+    world.reset(seed=0)
+    target = np.array([0.6, 0.15, 0.2])
+    joints = world.ik(target)
+    assert np.linalg.norm(world.tool_pose(joints)[0] - target) < 1e-3
+    assert np.allclose(world.state()[:7], HOME_JOINTS)  # IK runs on a separate copy of the arm
+    world.set_joint_targets(joints)
+    world.step(48)
+    assert np.linalg.norm(world.tool_pose()[0] - target) < 5e-3
+    with pytest.raises(ValueError, match="7 finite angles"):
+        world.set_joint_targets(np.zeros(6))
+
+
+def move_tool(world, target, steps=36, grip=None):
+    world.set_joint_targets(world.ik(target), grip)
+    return world.step(steps)
+
+
+def test_grip_attaches_only_a_block_under_the_tool_and_release_drops_it(world):
+    world.reset(block_positions={"red": (0.55, 0.0), "green": (0.55, 0.25), "blue": (0.6, -0.25), "yellow": (0.7, 0.0)})
+    move_tool(world, [0.55, 0.1, 0.2], grip=True)  # gripping in mid-air holds nothing
+    assert world.attached_block is None
+    move_tool(world, [0.55, 0.0, BLOCK_SIZE + 0.005], grip=True)
+    assert world.attached_block == "red"
+    state = move_tool(world, [0.55, 0.0, 0.25])
+    red = BLOCK_NAMES.index("red")
+    assert state[7 + 8 * red + 7] == 1.0 and state[7 + 8 * red + 2] > 0.15  # held, lifted with the tool
+    state = move_tool(world, [0.55, 0.0, 0.25], steps=24, grip=False)
+    assert world.attached_block is None and state[7 + 8 * red + 7] == 0.0
+    assert world.block_poses()["red"][0][2] == pytest.approx(BLOCK_SIZE / 2, abs=2e-3)  # fell back to the table
+
+
+def test_worlds_are_independent_physics_clients():
+    with KukaBlockWorld(seed=0) as first, KukaBlockWorld(seed=0) as second:
+        first.set_joint_targets(first.ik([0.6, 0.2, 0.2]))
+        first.step(24)
+        assert np.allclose(second.state(), second.reset(seed=0))
+        assert not np.allclose(first.state()[:7], second.state()[:7])
+    first.close()  # closing twice is harmless
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="control_substeps"):
+        KukaWorldConfig(control_substeps=0)
+    with pytest.raises(ValueError, match="workspace_radius"):
+        KukaWorldConfig(workspace_radius=(0.7, 0.5))
+    with pytest.raises(ValueError, match="grasp_distance"):
+        KukaWorldConfig(grasp_distance=0.0)
+    assert KukaWorldConfig().control_dt == pytest.approx(10 / 240)
+
+
+def test_grip_by_name_holds_only_that_block_and_infinite_reach_mimics_the_reference():
+    positions = {"red": (0.55, 0.0), "green": (0.55, 0.2), "blue": (0.6, -0.2), "yellow": (0.7, 0.0)}
+    with KukaBlockWorld(seed=0) as world:
+        world.reset(block_positions=positions)
+        move_tool(world, [0.55, 0.0, BLOCK_SIZE + 0.005], grip="green")
+        assert world.attached_block is None  # red is under the tool, green is out of reach
+        with pytest.raises(ValueError, match="unknown block"):
+            world.set_joint_targets(world.joint_positions(), grip="purple")
+    with KukaBlockWorld(seed=0, config=KukaWorldConfig(grasp_distance=float("inf"))) as world:
+        world.reset(block_positions=positions)
+        world.set_joint_targets(world.joint_positions(), grip="green")
+        world.step()
+        assert world.attached_block == "green"
+        world.set_joint_targets(world.joint_positions(), grip="blue")
+        world.step()
+        assert world.attached_block == "blue"

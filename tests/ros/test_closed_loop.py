@@ -1,0 +1,155 @@
+"""Closed loop over real rclpy, as a user runs it: `bringup maze2d_umaze` starts the simulator and the
+planner as separate processes with the shipped checkpoint; this test is the client."""
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from action_msgs.msg import GoalStatus
+from geometry_msgs.msg import AccelStamped, PoseStamped
+from nav_msgs.msg import Odometry, Path
+from rclpy.action import ActionClient
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data
+
+from diffuser_ros.action import ReachGoal
+from diffuser_ros.bringup import Bringup
+from diffuser_ros.send_goal import make_goal
+
+# U-Maze: start in the bottom-left arm, goal at D4RL's fixed goal cell (1, 1) around the bend.
+START, GOAL = (3.0, 1.0), (1.0, 1.0)
+EPISODE_LIMIT_S = 300 * 0.01  # D4RL maze2d-umaze: 300 steps of 0.01 s, simulated in real time
+
+
+class Client:
+    """The test's node: action client, and recorders of odom, cmd_accel and plan."""
+
+    def __init__(self, context):
+        self.node = rclpy.create_node("closed_loop_test", context=context)
+        self.action = ActionClient(self.node, ReachGoal, "reach_goal")
+        self.goal_pose = self.node.create_publisher(PoseStamped, "goal_pose", 1)
+        self.states, self.commands, self.paths = [], [], []
+        self.node.create_subscription(Odometry, "odom", lambda m: self.states.append(m), qos_profile_sensor_data)
+        self.node.create_subscription(AccelStamped, "cmd_accel", lambda m: self.commands.append(m), 10)
+        self.node.create_subscription(Path, "plan", lambda m: self.paths.append(m), 10)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def wait(self, future, timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert future.done(), f"no answer within {timeout_s} s"
+        return future.result()
+
+    def send(self, xy, timeout=0.0, feedback=None):
+        handle = self.wait(self.action.send_goal_async(make_goal(*xy, "map", 0.0, timeout),
+                                                       feedback_callback=feedback), 10)
+        assert handle.accepted
+        return handle
+
+    def position(self):
+        message = self.states[-1]
+        return np.array([message.pose.pose.position.x, message.pose.pose.position.y])
+
+    def close(self):
+        self.executor.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def system():
+    """Simulator + planner processes (maze2d_umaze scenario), started once for this module."""
+    bringup = Bringup("maze2d_umaze", quiet=True,
+                      ros_args=["-p", f"maze2d_sim:start:=[{START[0]},{START[1]}]"]).start()
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    client = Client(context)
+    try:
+        assert client.action.wait_for_server(timeout_sec=60), f"planner not up (failed: {bringup.failed()})"
+        deadline = time.monotonic() + 20
+        while not client.states and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.states, "no odom from maze2d_sim"
+        yield client, bringup
+    finally:
+        client.close()
+        rclpy.shutdown(context=context)
+        bringup.stop()
+
+
+def drive_back_to_start(client):
+    """Return the mass to START with a goal there (tests share one simulator)."""
+    handle = client.send(START, timeout=10.0)
+    client.wait(handle.get_result_async(), 20)
+
+
+def test_reach_goal_succeeds_within_the_episode_limit_with_feedback(system):
+    client, bringup = system
+    feedback = []
+    started = time.monotonic()
+    handle = client.send(GOAL, timeout=EPISODE_LIMIT_S, feedback=feedback.append)
+    response = client.wait(handle.get_result_async(), 30)
+    elapsed = time.monotonic() - started
+    assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.message
+    assert response.result.success and response.result.final_distance <= 0.5
+    assert elapsed <= EPISODE_LIMIT_S + 0.5
+    assert feedback and feedback[-1].feedback.replans >= 1 and feedback[-1].feedback.plan_time_ms > 0
+    assert np.linalg.norm(client.position() - GOAL) < 0.6
+    assert not bringup.failed()
+
+
+def test_cancel_gives_canceled_result_and_zero_command(system):
+    client, _ = system
+    drive_back_to_start(client)
+    handle = client.send(GOAL)
+    time.sleep(0.5)
+    cancel = client.wait(handle.cancel_goal_async(), 10)
+    assert len(cancel.goals_canceling) == 1
+    response = client.wait(handle.get_result_async(), 10)
+    assert response.status == GoalStatus.STATUS_CANCELED and not response.result.success
+    time.sleep(0.3)
+    last = client.commands[-1].accel.linear
+    assert (last.x, last.y) == (0.0, 0.0)
+
+
+def test_newer_goal_preempts_the_running_one(system):
+    client, _ = system
+    drive_back_to_start(client)
+    first = client.send(GOAL)
+    time.sleep(0.3)
+    second = client.send(START, timeout=10.0)
+    first_response = client.wait(first.get_result_async(), 10)
+    assert first_response.status == GoalStatus.STATUS_ABORTED
+    assert "preempted" in first_response.result.message
+    second_response = client.wait(second.get_result_async(), 20)
+    assert second_response.status == GoalStatus.STATUS_SUCCEEDED, second_response.result.message
+
+
+def test_goal_pose_starts_a_plan_and_a_path_is_published(system):
+    client, _ = system
+    client.paths.clear()
+    message = PoseStamped()
+    message.header.frame_id = "map"
+    message.pose.position.x, message.pose.position.y = GOAL
+    message.pose.orientation.w = 1.0
+    client.goal_pose.publish(message)
+    deadline = time.monotonic() + 10
+    while not client.paths and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.paths, "no Path published after a goal_pose"
+    path = client.paths[-1]
+    assert path.header.frame_id == "map" and len(path.poses) >= 64
+    end = path.poses[-1].pose.position
+    assert np.hypot(end.x - GOAL[0], end.y - GOAL[1]) < 1e-3  # the goal is inpainted exactly
+
+
+def test_goal_inside_a_wall_is_rejected(system):
+    client, _ = system
+    handle = client.wait(client.action.send_goal_async(make_goal(2.0, 1.0, "map", 0.0, 0.0)), 10)
+    assert not handle.accepted  # cell (2, 1) is the U-Maze's inner wall
+    handle = client.wait(client.action.send_goal_async(make_goal(1.0, 1.0, "odom", 0.0, 0.0)), 10)
+    assert not handle.accepted  # wrong frame

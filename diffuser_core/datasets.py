@@ -14,7 +14,6 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -77,22 +76,19 @@ def resolve_loader(spec: str) -> EpisodeLoader:
 @register_loader("hdf5")
 def load_hdf5_episodes(path: str) -> list[Episode]:
     """D4RL-layout hdf5 (observations, actions, rewards, terminals, timeouts), split into
-    episodes after every terminal or timeout step."""
-    with h5py.File(path, "r") as file:
-        missing = {"observations", "actions"} - set(file.keys())
-        if missing:
-            raise ValueError(f"{path} lacks datasets {sorted(missing)}")
-        observations, actions = file["observations"][:], file["actions"][:]
-        rewards = file["rewards"][:] if "rewards" in file else None
-        ends = np.zeros(len(observations), dtype=bool)
-        for key in ("terminals", "timeouts"):
-            if key in file:
-                ends |= file[key][:].astype(bool).reshape(-1)
-    boundaries = np.flatnonzero(ends) + 1
-    starts = np.concatenate([[0], boundaries[boundaries < len(observations)]])
-    stops = np.concatenate([starts[1:], [len(observations)]])
-    return [Episode(observations[a:b], actions[a:b], None if rewards is None else rewards[a:b])
-            for a, b in zip(starts, stops)]
+    episodes after every terminal or timeout step (a trailing unfinished part is kept)."""
+    from .hdf5_dataset import load_d4rl_hdf5, split_episodes
+
+    return [Episode(e["observations"], e["actions"], e.get("rewards"))
+            for e in split_episodes(load_d4rl_hdf5(path), keep_incomplete=True)]
+
+
+@register_loader("maze2d")
+def load_maze2d_episodes(path: str) -> list[Episode]:
+    """Maze2D segments as the reference code trains on them (see hdf5_dataset.maze2d_episodes)."""
+    from .hdf5_dataset import load_maze2d_episodes as load_segments
+
+    return [Episode(e["observations"], e["actions"], e["rewards"]) for e in load_segments(path)]
 
 
 def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:

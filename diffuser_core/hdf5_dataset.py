@@ -189,9 +189,3 @@ def _maze_name_of(path: Path) -> str:
                            f"{sorted(maze_layouts.MAZES)}")
     return found[0]
 
-
-def load_maze2d_training_episodes(path) -> list:
-    """Maze2D segments as diffuser_core Episodes: the training loader of the maze2d experiments."""
-    from diffuser_core.datasets import Episode
-
-    return [Episode(e["observations"], e["actions"], e["rewards"]) for e in load_maze2d_episodes(path)]

@@ -13,7 +13,7 @@ PNG_MAGIC = b"\x89PNG"
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--help"], "{train,sample,plot}"), (["train", "--help"], "--loader"),
+    (["--help"], "{train,sample,plot,export}"), (["train", "--help"], "--loader"),
     (["sample", "--help"], "--goal-dims"), (["plot", "--help"], "--walls")])
 def test_help_lists_the_options(capsys, argv, expected):
     with pytest.raises(SystemExit) as exit_info:
@@ -62,6 +62,18 @@ def test_train_resume_sample_and_plot(tmp_path):
         observations, chain = saved["observations"], saved["chain"]
     assert observations.shape == (3, 8, 2) and chain.shape == (3, 4, 8, 2)
     assert np.allclose(observations[:, 0], [1, -2]) and np.allclose(observations[:, -1], [-1.5, 2.5])
+
+    exported = tmp_path / "planning.safetensors"
+    main(["export", str(run / "latest.safetensors"), "--out", str(exported)])
+    from diffuser_core.checkpoint import read_checkpoint
+    tensors, _, exported_config = read_checkpoint(exported)
+    assert exported_config.step == 4 and not any(k.startswith(("model.", "optimizer.")) for k in tensors)
+    assert exported.stat().st_size < (run / "latest.safetensors").stat().st_size
+    exported_plans = tmp_path / "exported.npz"
+    main(["sample", "--checkpoint", str(exported), "--start", "1", "-2", "--goal", "-1.5", "2.5",
+          "--n", "3", "--steps", "3", "--out", str(exported_plans)])
+    with np.load(exported_plans) as saved:
+        assert np.array_equal(saved["observations"], observations)  # same EMA weights, same seed
 
     walls = tmp_path / "walls.npy"
     np.save(walls, np.eye(6, dtype=bool))

@@ -1,0 +1,199 @@
+"""`kuka_sim`: the KUKA iiwa block world (pybullet, DIRECT mode) as a ROS 2 robot.
+
+Steps `KukaBlockWorld` at its control rate (1 / control_dt = 24 Hz of simulated time) ×
+`real_time_factor`, publishes `joint_states` (sensor_msgs/JointState: the URDF's 7 joint names,
+positions, velocities) and `blocks` (diffuser_ros/Blocks, frame `frame_id`) at `publish_rate` Hz,
+and follows `joint_trajectory` (trajectory_msgs/JointTrajectory), as a ros2_control
+joint_trajectory_controller would:
+
+- joint_names must name each of the 7 arm joints exactly once, in any order; the extra name
+  "gripper" carries the suction grip (position > 0.5 = grip the block in reach, else release).
+  Without "gripper" the grip stays as last commanded.
+- A trajectory is rejected whole (logged, the arm keeps its current motion) when it has no
+  points, an unknown, duplicate or missing joint name, a point of the wrong length, a non-finite
+  position, an arm position outside the URDF limits (rejected, never clipped: a clipped plan is
+  not the plan that was sent), or times_from_start that are negative or not strictly increasing.
+- An accepted trajectory replaces the current one. Time runs from its arrival, in simulated time
+  (header.stamp is ignored); positions are interpolated linearly from the arm's position at
+  arrival to the first point, then between points; after the last point the arm holds it.
+  Each point's grip applies while the arm moves towards that point (the demonstrations' convention:
+  the action at step t is the target q[t+1] with its grip). Point velocities are ignored.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import Pose
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
+from trajectory_msgs.msg import JointTrajectory
+
+from diffuser_core.envs.kuka import KukaBlockWorld
+from diffuser_ros.maze2d_sim_node import run_node
+from diffuser_ros.msg import Blocks
+
+GRIPPER_JOINT = "gripper"  # pseudo-joint in JointTrajectory.joint_names: position > 0.5 = grip
+GRIP_THRESHOLD = 0.5
+MAX_TIMER_HZ = 250.0  # above this, several control steps run per timer tick
+PARAMETERS = {"seed": 0, "real_time_factor": 1.0, "frame_id": "world", "publish_rate": 24.0}
+
+
+@dataclass(frozen=True)
+class ArmTrajectory:
+    """A checked joint trajectory in the world's joint order: point times (s), positions (P, 7), grips."""
+
+    times: np.ndarray
+    positions: np.ndarray
+    grips: tuple[bool | None, ...]  # None: the message had no gripper joint
+
+    def sample(self, elapsed: float, start: np.ndarray, start_grip: bool) -> tuple[np.ndarray, bool]:
+        """Joint targets `elapsed` s after the trajectory began at `start`, and the grip in force then."""
+        times = np.concatenate([[0.0], self.times])
+        positions = np.vstack([start, self.positions])
+        joints = np.array([np.interp(elapsed, times, positions[:, j]) for j in range(positions.shape[1])])
+        next_point = min(int(np.searchsorted(self.times, elapsed, side="left")), len(self.times) - 1)
+        grip = self.grips[next_point]
+        return joints, start_grip if grip is None else grip
+
+
+def parse_trajectory(message: JointTrajectory, joint_names, lower: np.ndarray, upper: np.ndarray) -> ArmTrajectory:
+    """Map a JointTrajectory onto the arm's joint order and check it; raise ValueError with the reason."""
+    names = list(message.joint_names)
+    if not message.points:
+        raise ValueError("the trajectory has no points")
+    if len(set(names)) != len(names):
+        raise ValueError(f"joint_names has duplicates: {names}")
+    unknown = [name for name in names if name not in joint_names and name != GRIPPER_JOINT]
+    if unknown:
+        raise ValueError(f"unknown joint names {unknown}; the arm has {list(joint_names)} (+ '{GRIPPER_JOINT}')")
+    missing = [name for name in joint_names if name not in names]
+    if missing:
+        raise ValueError(f"joint_names misses the arm joints {missing}")
+    arm_columns = [names.index(name) for name in joint_names]
+    times, positions, grips = [], [], []
+    for index, point in enumerate(message.points):
+        values = np.asarray(point.positions, dtype=float)
+        if values.shape != (len(names),):
+            raise ValueError(f"point {index} has {values.size} positions for {len(names)} joint names")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"point {index} has a non-finite position: {values.tolist()}")
+        arm = values[arm_columns]
+        outside = [joint_names[j] for j in range(len(arm)) if not lower[j] <= arm[j] <= upper[j]]
+        if outside:
+            raise ValueError(f"point {index} puts {outside} outside the URDF joint limits")
+        times.append(point.time_from_start.sec + point.time_from_start.nanosec * 1e-9)
+        positions.append(arm)
+        grips.append(bool(values[names.index(GRIPPER_JOINT)] > GRIP_THRESHOLD) if GRIPPER_JOINT in names else None)
+    times = np.array(times)
+    if times[0] < 0 or np.any(np.diff(times) <= 0):
+        raise ValueError(f"time_from_start must be >= 0 and strictly increasing, got {times.tolist()}")
+    return ArmTrajectory(times, np.array(positions), tuple(grips))
+
+
+class KukaSim(Node):
+    """KUKA iiwa block-world simulator node."""
+
+    def __init__(self, **kwargs):
+        super().__init__("kuka_sim", **kwargs)
+        self.params = self.declare_and_check_parameters()
+        self.world = KukaBlockWorld(seed=self.params["seed"])
+        self.control_dt = self.world.config.control_dt
+        self.sim_steps = 0
+        self.rejected_trajectories = 0
+        self.trajectory: ArmTrajectory | None = None
+        self.trajectory_start_step = 0
+        self.trajectory_start_joints = self.world.joint_positions()
+        self.grip = False
+        self.trajectory_start_grip = False
+        self.previous_joints = self.world.joint_positions()
+        self.joint_velocities = np.zeros_like(self.previous_joints)
+
+        # Reliable publishers reach both reliable and best-effort (sensor-data) subscribers.
+        state_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.joint_state_publisher = self.create_publisher(JointState, "joint_states", state_qos)
+        self.blocks_publisher = self.create_publisher(Blocks, "blocks", state_qos)
+        # Commands must not be lost; only the newest trajectory matters (a new one replaces the old).
+        self.create_subscription(JointTrajectory, "joint_trajectory", self.on_trajectory, QoSProfile(depth=1))
+
+        steps_per_second = self.params["real_time_factor"] / self.control_dt
+        self.steps_per_tick = max(1, math.ceil(steps_per_second / MAX_TIMER_HZ))
+        self.create_timer(self.steps_per_tick / steps_per_second, self.tick)
+        self.create_timer(1.0 / self.params["publish_rate"], self.publish_state)
+        self.get_logger().info(
+            f"kuka block world: {steps_per_second:.1f} control steps/s (dt {self.control_dt * 1e3:.1f} ms, "
+            f"real-time factor {self.params['real_time_factor']}), publishing at {self.params['publish_rate']} Hz")
+
+    def declare_and_check_parameters(self) -> dict:
+        """Declare every parameter up front; raise ValueError naming the bad one."""
+        params = {name: self.declare_parameter(name, default).value for name, default in PARAMETERS.items()}
+        for name in ("real_time_factor", "publish_rate"):
+            if not (isinstance(params[name], (int, float)) and math.isfinite(params[name]) and params[name] > 0):
+                raise ValueError(f"parameter {name} must be a positive number, got {params[name]!r}")
+        if not isinstance(params["seed"], int) or params["seed"] < 0:
+            raise ValueError(f"parameter seed must be a non-negative integer, got {params['seed']!r}")
+        if not isinstance(params["frame_id"], str) or not params["frame_id"]:
+            raise ValueError(f"parameter frame_id must be a non-empty string, got {params['frame_id']!r}")
+        return params
+
+    def on_trajectory(self, message: JointTrajectory) -> None:
+        try:
+            trajectory = parse_trajectory(message, self.world.joint_names, *self.world.joint_limits)
+        except ValueError as reason:
+            self.rejected_trajectories += 1
+            self.get_logger().warn(f"rejected a joint_trajectory: {reason}; keeping the current motion")
+            return
+        self.trajectory = trajectory
+        self.trajectory_start_step = self.sim_steps
+        self.trajectory_start_joints = self.world.joint_positions()
+        self.trajectory_start_grip = self.grip
+
+    def tick(self) -> None:
+        for _ in range(self.steps_per_tick):
+            self.control_step()
+
+    def control_step(self) -> None:
+        """Command the trajectory's target for the end of this step, then advance the world one step."""
+        if self.trajectory is not None:
+            elapsed = (self.sim_steps - self.trajectory_start_step + 1) * self.control_dt
+            joints, self.grip = self.trajectory.sample(elapsed, self.trajectory_start_joints, self.trajectory_start_grip)
+            self.world.set_joint_targets(joints, grip=self.grip)
+        self.world.step()
+        self.sim_steps += 1
+        joints = self.world.joint_positions()
+        self.joint_velocities = (joints - self.previous_joints) / self.control_dt  # mean over the step
+        self.previous_joints = joints
+
+    def publish_state(self) -> None:
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
+        self.joint_state_publisher.publish(JointState(
+            header=header, name=list(self.world.joint_names),
+            position=self.previous_joints.tolist(), velocity=self.joint_velocities.tolist()))
+        self.blocks_publisher.publish(self.blocks_message(header))
+
+    def blocks_message(self, header: Header) -> Blocks:
+        message = Blocks(header=header)
+        for name, (position, quat) in self.world.block_poses().items():
+            pose = Pose()
+            pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
+            pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in quat)
+            message.names.append(name)
+            message.poses.append(pose)
+        return message
+
+    def destroy_node(self) -> None:
+        self.world.close()
+        super().destroy_node()
+
+
+def main(argv=None) -> int:
+    return run_node(KukaSim, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,7 @@ from setuptools import find_packages, setup
 NODES = {
     "diffuser_planner": "diffuser_ros.planner_node:main",
     "maze2d_sim": "diffuser_ros.maze2d_sim_node:main",
+    "kuka_sim": "diffuser_ros.kuka_sim_node:main",
     "bringup": "diffuser_ros.bringup:main",
     "send_goal": "diffuser_ros.send_goal:main",
 }

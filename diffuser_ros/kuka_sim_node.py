@@ -146,7 +146,7 @@ class KukaSim(Node):
             trajectory = parse_trajectory(message, self.world.joint_names, *self.world.joint_limits)
         except ValueError as reason:
             self.rejected_trajectories += 1
-            self.get_logger().warn(f"rejected a joint_trajectory: {reason}; keeping the current motion")
+            self.get_logger().warning(f"rejected a joint_trajectory: {reason}; keeping the current motion")
             return
         self.trajectory = trajectory
         self.trajectory_start_step = self.sim_steps
@@ -187,7 +187,8 @@ class KukaSim(Node):
         return message
 
     def destroy_node(self) -> None:
-        self.world.close()
+        if hasattr(self, "world"):  # absent when a parameter check failed during construction
+            self.world.close()
         super().destroy_node()
 
 

@@ -246,6 +246,12 @@ class DiffuserPlannerNode(Node):
             session.plan_time_ms = result.plan_time_ms
         self.plan_times_ms = (self.plan_times_ms + [result.plan_time_ms])[-200:]
         self.publish_plan(result, session.goal, state)
+        median, p95 = np.percentile(self.plan_times_ms, [50, 95])
+        self.get_logger().info(
+            f"replan {session.replans}: {result.plan_time_ms:.1f} ms ({result.denoising_steps} denoising steps, "
+            f"{'warm' if result.warm_started else 'cold'}); last {len(self.plan_times_ms)}: median {median:.1f} ms, "
+            f"p95 {p95:.1f} ms; {self.overruns} overruns of the {1e3 / self.p['replan_rate']:.0f} ms period; "
+            f"distance {session.distance:.2f} m", throttle_duration_sec=2.0)
 
     def publish_plan(self, result, goal: np.ndarray, state: np.ndarray) -> None:
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])

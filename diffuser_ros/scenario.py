@@ -16,6 +16,7 @@ import yaml
 EXECUTABLES = {
     "diffuser_planner": "diffuser_ros.planner_node",
     "maze2d_sim": "diffuser_ros.maze2d_sim_node",
+    "kuka_sim": "diffuser_ros.kuka_sim_node",
 }
 
 

@@ -1,0 +1,168 @@
+"""Evaluate a Maze2D / Multi2D Diffuser checkpoint and write results JSON + a markdown table.
+
+  python bench/eval_maze2d.py --checkpoint checkpoints/maze2d_umaze.safetensors --maze umaze \
+      --episodes 100 --seed 0 [--multi] [--replan-every K [--warm-start]] [--sampler ddpm|ddim] \
+      [--steps N] [--out results/maze2d_umaze.json] [--plot results/maze2d_umaze.png]
+
+Default protocol = the reference's (plan once, open loop, full episode). Writes OUT (JSON) and
+OUT with .md (a short table with the paper's number, labelled as such, the command and machine).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout
+
+from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
+from diffuser_core.envs.maze_layouts import CELL_SQUARE_OFFSET  # noqa: E402
+from diffuser_core.evaluation import PAPER_SCORES, EvalConfig, EvalSummary, evaluate  # noqa: E402
+from diffuser_core.plotting import draw_plan, draw_walls, save_figure  # noqa: E402
+
+PLOTTED_EPISODES = 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options; defaults follow the reference protocol."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", help="diffusion checkpoint (default checkpoints/maze2d_<maze>.safetensors)")
+    parser.add_argument("--maze", default="umaze", choices=("umaze", "medium", "large"))
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--multi", action="store_true", help="Multi2D: a random goal cell each episode")
+    parser.add_argument("--replan-every", type=int, default=None,
+                        help="replan every K env steps (default: plan once, the reference protocol)")
+    parser.add_argument("--warm-start", action="store_true", help="warm-start replans (needs --replan-every)")
+    parser.add_argument("--warm-start-steps", type=int, default=8)
+    parser.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (DDIM; default all)")
+    parser.add_argument("--episode-steps", type=int, default=None,
+                        help="cut episodes short (scores are then NOT comparable with the paper)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", help="results JSON (default results/maze2d_<maze>[_multi].json)")
+    parser.add_argument("--plot", nargs="?", const="", default=None,
+                        help="save driven paths of a few episodes (default path: OUT with .png)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the evaluation and write JSON, markdown and (optionally) the figure."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        return run(args, argv)
+    except ValueError as error:  # bad option values, or a checkpoint that does not fit
+        parser.error(str(error))
+
+
+def run(args, argv=None) -> int:
+    """Evaluate with the parsed options and write the results."""
+    config = EvalConfig(maze=args.maze, episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
+                        sampler=args.sampler, denoising_steps=args.steps, replan_every=args.replan_every,
+                        warm_start=args.warm_start, warm_start_steps=args.warm_start_steps,
+                        episode_steps=args.episode_steps, device=args.device)
+    checkpoint = args.checkpoint or ROOT / "checkpoints" / f"maze2d_{args.maze}.safetensors"
+    out = Path(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}.json")
+    summary = evaluate(checkpoint, config, progress=not args.quiet)
+    record = {**summary.to_dict(), "command": command_line(argv),
+              "machine": machine_info(config.device)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown_report(record))
+    if args.plot is not None:
+        save_figure(plot_episodes(summary), args.plot or out.with_suffix(".png"))
+    print(headline(record))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+def command_line(argv=None) -> str:
+    """The exact command that produced the results (the interpreter, this script and its options)."""
+    options = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join([sys.executable, sys.argv[0] if argv is None else __file__, *options])
+
+
+def machine_info(device: str) -> dict:
+    """Where the numbers were measured: platform, CPU count, torch version and threads, GPU."""
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": device}
+    if torch.cuda.is_available() and device != "cpu":
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def headline(record: dict) -> str:
+    """One line: our score ± s.e., success rate, plan latency, and the paper's score."""
+    paper = record["paper_score"]
+    return (f"{record['config']['maze']}{' multi' if record['config']['multi_goal'] else ''}: "
+            f"{record['mean_normalized_score']:.1f} ± {record['standard_error']:.1f} over "
+            f"{record['episodes']} episodes, success {100 * record['success_rate']:.0f}%, plan "
+            f"{record['plan_ms_median']:.0f} ms median (paper: {paper['mean']} ± {paper['standard_error']})")
+
+
+def markdown_report(record: dict) -> str:
+    """A short markdown table of our result next to the paper's, plus how it was produced."""
+    config, paper, machine = record["config"], record["paper_score"], record["machine"]
+    env = f"{'Multi2D' if config['multi_goal'] else 'Maze2D'} {config['maze']}"
+    steps_to_goal = record["mean_steps_to_goal"]
+    lines = [
+        f"# {env}: Diffuser evaluation", "",
+        "| | normalized score (mean ± s.e.) | episodes | success | steps to goal | plan ms (median / p95) |",
+        "|---|---|---|---|---|---|",
+        f"| this run (step {record['checkpoint_step']}) | {record['mean_normalized_score']:.1f} ± "
+        f"{record['standard_error']:.1f} | {record['episodes']} | {100 * record['success_rate']:.0f}% | "
+        f"{'–' if steps_to_goal is None else f'{steps_to_goal:.0f}'} | "
+        f"{record['plan_ms_median']:.0f} / {record['plan_ms_p95']:.0f} |",
+        f"| paper (Janner et al. 2022, Table 1) | {paper['mean']} ± {paper['standard_error']} | – | – | – | – |",
+        "",
+        f"- protocol: {record['protocol']}; sampler {config['sampler']}, denoising steps "
+        f"{config['denoising_steps'] or 'all'}; episode steps {config['episode_steps'] or 'full limit'}; "
+        f"seed {config['seed']}",
+        f"- checkpoint: `{record['checkpoint']}` (training step {record['checkpoint_step']})",
+        f"- command: `{record['command']}`",
+        f"- machine: {machine['platform']}, {machine['processor']}, {machine['cpu_count']} CPUs, "
+        f"torch {machine['torch']} ({machine['torch_threads']} threads), device {machine['device']}"
+        f"{', ' + machine['gpu'] if 'gpu' in machine else ''}; wall time {record['wall_time_s']:.0f} s",
+        *(["- **episodes were cut short: not comparable with the paper's score**"]
+          if config["episode_steps"] else []),
+        "- s.e. = population std / sqrt(episodes), as the reference's read_results.py",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_episodes(summary: EvalSummary, count: int = PLOTTED_EPISODES) -> Figure:
+    """A few episodes' driven paths (coloured start -> end) over the walls, first plan dashed."""
+    env = Maze2DEnv(summary.config.maze)
+    rows, columns = env.layout.shape
+    extent = (-0.5 + CELL_SQUARE_OFFSET, rows - 0.5 + CELL_SQUARE_OFFSET,
+              -0.5 + CELL_SQUARE_OFFSET, columns - 0.5 + CELL_SQUARE_OFFSET)
+    episodes = summary.episodes[:count]
+    figure = Figure(figsize=(3.2 * len(episodes), 3.4))
+    for ax, episode in zip(figure.subplots(1, len(episodes), squeeze=False)[0], episodes):
+        draw_walls(ax, env.layout, extent)
+        ax.plot(episode.first_plan[:, 0], episode.first_plan[:, 1], "--", color="tab:gray", lw=1)
+        draw_plan(ax, episode.driven_xy)
+        ax.add_patch(Circle(tuple(episode.goal), 0.5, fill=False, color="tab:red", lw=1))  # reward region
+        ax.set(title=f"score {episode.normalized_score:.0f}", aspect="equal", xticks=[], yticks=[],
+               xlim=extent[:2], ylim=extent[2:])
+    return figure
+
+
+if __name__ == "__main__":
+    sys.exit(main())

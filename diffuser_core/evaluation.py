@@ -1,0 +1,261 @@
+"""Maze2D / Multi2D evaluation: the paper's normalized score, mean ± standard error over episodes.
+
+Reference protocol (jannerm/diffuser branch maze2d, scripts/plan_maze2d.py): inpaint the start
+(t = 0, the reset observation) and the goal (t = H-1, the env's target with zero velocity), plan
+ONCE, then track the plan open loop with the waypoint rule for the whole episode (300/600/800
+steps), holding the last waypoint after the plan ends. The return is the number of steps spent
+within 0.5 of the goal. `replan_every = k` instead replans every k steps from the current state.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint
+from .config import resolve_device
+from .controllers import PlanTracker
+from .envs.maze2d import Maze2DEnv
+from .envs.maze_layouts import MAZES
+from .planner import Planner, PlannerConfig
+
+# The paper's Table 1 (Diffuser, normalized score, mean ± standard error), keyed (maze, multi_goal).
+PAPER_SCORES = {
+    ("umaze", False): (113.9, 3.1), ("medium", False): (121.5, 2.7), ("large", False): (123.0, 6.4),
+    ("umaze", True): (128.9, 1.8), ("medium", True): (127.2, 3.4), ("large", True): (132.1, 5.8),
+}
+SAMPLERS = ("ddpm", "ddim")
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and how. replan_every=None is the reference protocol (plan once, open
+    loop); an int k replans every k env steps from the current state (closed loop), optionally
+    warm-started. episode_steps=None runs the maze's full limit (needed for paper-comparable
+    scores). denoising_steps=None uses all the model's diffusion steps."""
+
+    maze: str = "umaze"
+    episodes: int = 10
+    seed: int = 0
+    multi_goal: bool = False
+    sampler: str = "ddpm"
+    denoising_steps: int | None = None
+    replan_every: int | None = None
+    warm_start: bool = False
+    warm_start_steps: int = 8
+    episode_steps: int | None = None
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.maze not in MAZES:
+            raise ValueError(f"eval maze must be one of {sorted(MAZES)}, got {self.maze!r}")
+        _require_int("episodes", self.episodes, minimum=1)
+        _require_int("seed", self.seed, minimum=0)
+        _require_int("warm_start_steps", self.warm_start_steps, minimum=1)
+        for name in ("denoising_steps", "replan_every", "episode_steps"):
+            if getattr(self, name) is not None:
+                _require_int(name, getattr(self, name), minimum=1)
+        for name in ("multi_goal", "warm_start"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"eval sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.warm_start and self.replan_every is None:
+            raise ValueError("eval warm_start needs replan_every (the reference protocol plans once)")
+        resolve_device(self.device)  # raises ValueError for an unknown device name
+
+    def planner_config(self, horizon: int | None = None) -> PlannerConfig:
+        """The planner settings this evaluation implies (the seed is set per episode)."""
+        return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps,
+                             horizon=horizon, warm_start=self.warm_start,
+                             warm_start_steps=self.warm_start_steps)
+
+    @property
+    def protocol(self) -> str:
+        """'reference (plan once, open loop)' or 'replan every k steps [warm start]'."""
+        if self.replan_every is None:
+            return "reference (plan once, open loop)"
+        warm = f", warm start k={self.warm_start_steps}" if self.warm_start else ""
+        return f"replan every {self.replan_every} steps{warm}"
+
+
+@dataclass
+class EpisodeResult:
+    """One episode: the env return and its normalized score, whether and when the mass first
+    came within 0.5 of the goal, the planner calls and their latency, the driven path
+    (start + one row per step, xy) and the first plan (H, 4)."""
+
+    seed: int
+    start: np.ndarray
+    goal: np.ndarray
+    episode_return: float
+    normalized_score: float
+    reached: bool
+    steps_to_goal: int | None
+    plan_ms: list[float]
+    driven_xy: np.ndarray
+    first_plan: np.ndarray
+
+    @property
+    def plan_calls(self) -> int:
+        """How many plans the episode made (1 under the reference protocol)."""
+        return len(self.plan_ms)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary of the episode (without the paths)."""
+        return {"seed": self.seed, "start": self.start.tolist(), "goal": self.goal.tolist(),
+                "return": self.episode_return, "normalized_score": self.normalized_score,
+                "reached": self.reached, "steps_to_goal": self.steps_to_goal,
+                "plan_calls": self.plan_calls, "plan_ms": [round(ms, 3) for ms in self.plan_ms]}
+
+
+@dataclass
+class EvalSummary:
+    """All episodes of one evaluation and the numbers a paper table reports."""
+
+    checkpoint: str
+    checkpoint_step: int
+    config: EvalConfig
+    episodes: list[EpisodeResult]
+    wall_time_s: float = 0.0
+    scores: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if not self.episodes:
+            raise ValueError("an evaluation summary needs at least one episode")
+        self.scores = np.array([episode.normalized_score for episode in self.episodes])
+
+    @property
+    def mean_score(self) -> float:
+        """Mean normalized score over episodes."""
+        return float(self.scores.mean())
+
+    @property
+    def standard_error(self) -> float:
+        """Standard error of the mean score (the paper's ±)."""
+        return standard_error(self.scores)
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of episodes that came within 0.5 of the goal at least once."""
+        return float(np.mean([episode.reached for episode in self.episodes]))
+
+    def plan_latency_ms(self, percentile: float) -> float:
+        """A percentile of the per-plan wall time over every plan of every episode."""
+        return float(np.percentile(np.concatenate([e.plan_ms for e in self.episodes]), percentile))
+
+    def to_dict(self) -> dict:
+        """JSON-ready results: headline numbers, the config, the paper's number and each episode."""
+        reached = [e.steps_to_goal for e in self.episodes if e.reached]
+        paper = PAPER_SCORES[(self.config.maze, self.config.multi_goal)]
+        return {
+            "checkpoint": self.checkpoint, "checkpoint_step": self.checkpoint_step,
+            "protocol": self.config.protocol, "config": asdict(self.config),
+            "episodes": len(self.episodes), "mean_normalized_score": self.mean_score,
+            "standard_error": self.standard_error, "success_rate": self.success_rate,
+            "mean_steps_to_goal": float(np.mean(reached)) if reached else None,
+            "plan_ms_median": self.plan_latency_ms(50), "plan_ms_p95": self.plan_latency_ms(95),
+            "plan_calls": sum(e.plan_calls for e in self.episodes),
+            "wall_time_s": self.wall_time_s,
+            "paper_score": {"mean": paper[0], "standard_error": paper[1]},
+            "per_episode": [e.to_dict() for e in self.episodes],
+        }
+
+
+def standard_error(values: Sequence[float]) -> float:
+    """std / sqrt(n) with the population std (ddof 0), as the reference's read_results.py;
+    0 for a single value."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        raise ValueError("standard_error needs at least one value")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"standard_error needs finite values, got {values.tolist()}")
+    return float(values.std() / math.sqrt(values.size))
+
+
+def episode_seeds(seed: int, episodes: int) -> list[int]:
+    """Independent per-episode seeds from one seed; episode i's seed does not depend on the count."""
+    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(episodes)]
+
+
+def evaluate_episode(env: Maze2DEnv, planner: Planner, config: EvalConfig, seed: int,
+                     start_cell=None) -> EpisodeResult:
+    """Run one episode: reset with `seed` (optionally from `start_cell`), plan to env.target with
+    zero velocity, track the plan (replanning if configured). Same seed -> same result."""
+    planner.reset()
+    planner.generator.manual_seed(seed)
+    observation = env.reset(seed=seed, start_cell=start_cell)
+    start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
+    tracker, plan_ms, first_plan = PlanTracker(), [], None
+    driven, rewards = [observation[:2].copy()], []
+    for step in range(config.episode_steps or env.max_episode_steps):
+        if _plan_due(step, config.replan_every):
+            plan = planner.plan(observation, goal=goal, executed_steps=tracker.steps_since_plan)
+            tracker.set_plan(plan.observations)
+            plan_ms.append(plan.plan_time_ms)
+            first_plan = plan.observations if first_plan is None else first_plan
+        observation, reward, _, _ = env.step(tracker.action(observation))
+        driven.append(observation[:2].copy())
+        rewards.append(reward)
+    return _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
+
+
+def evaluate(checkpoint, config: EvalConfig, progress: bool = True) -> EvalSummary:
+    """Evaluate a diffusion checkpoint on config.episodes seeded episodes of the maze."""
+    started = time.perf_counter()
+    planner, step = _load_planner(checkpoint, config)
+    env = Maze2DEnv(config.maze, multi_goal=config.multi_goal)
+    results = []
+    seeds = tqdm(episode_seeds(config.seed, config.episodes), desc=f"eval {config.maze}",
+                 disable=not progress)
+    for seed in seeds:
+        results.append(evaluate_episode(env, planner, config, seed))
+        seeds.set_postfix(score=f"{np.mean([r.normalized_score for r in results]):.1f}")
+    return EvalSummary(str(checkpoint), step, config, results, time.perf_counter() - started)
+
+
+def _plan_due(step: int, replan_every: int | None) -> bool:
+    """Plan at step 0, and every replan_every steps after when replanning."""
+    return step == 0 or (replan_every is not None and step % replan_every == 0)
+
+
+def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan) -> EpisodeResult:
+    """Package an episode's record; steps_to_goal counts env steps until the first reward."""
+    rewards = np.asarray(rewards)
+    reached = bool(np.any(rewards > 0))
+    episode_return = float(rewards.sum())
+    return EpisodeResult(seed, start, goal[:2].copy(), episode_return,
+                         env.normalized_score(episode_return), reached,
+                         int(np.argmax(rewards > 0)) + 1 if reached else None,
+                         plan_ms, np.array(driven), np.asarray(first_plan, dtype=np.float64))
+
+
+def _load_planner(checkpoint, config: EvalConfig) -> tuple[Planner, int]:
+    """The checkpoint's planner (its horizon) and training step; rejects a model of another maze."""
+    device = resolve_device(config.device)
+    diffusion, normalizer, saved = load_checkpoint(checkpoint, device)
+    trained_on = _maze_of(saved.env)
+    if trained_on is not None and trained_on != config.maze:
+        raise ValueError(f"checkpoint {checkpoint} was trained on {saved.env!r}, not maze {config.maze!r}")
+    if (saved.observation_dim, saved.action_dim) != (4, 2):
+        raise ValueError(f"checkpoint {checkpoint} is not a Maze2D model: observation/action dims "
+                         f"{saved.observation_dim}/{saved.action_dim}, expected 4/2")
+    planner_config = replace(config.planner_config(), horizon=saved.horizon)
+    return Planner(diffusion, normalizer, planner_config, device), saved.step
+
+
+def _maze_of(env_name: str) -> str | None:
+    """'umaze' for 'maze2d-umaze-v1' (D4RL names); None for any other name."""
+    if not env_name.startswith("maze2d-"):
+        return None
+    return env_name.removeprefix("maze2d-").split("-")[0]
+
+
+def _require_int(name: str, value, minimum: int) -> None:
+    """ValueError unless value is an int (not a bool) >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"eval {name} must be an integer >= {minimum}, got {value!r}")

@@ -17,7 +17,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
 from diffuser_core.envs.maze_layouts import CELL_SQUARE_OFFSET  # noqa: E402
-from diffuser_core.evaluation import PAPER_SCORES, EvalConfig, EvalSummary, evaluate  # noqa: E402
+from diffuser_core.evaluation import EvalConfig, EvalSummary, evaluate  # noqa: E402
 from diffuser_core.plotting import draw_plan, draw_walls, save_figure  # noqa: E402
 
 PLOTTED_EPISODES = 4

@@ -223,7 +223,7 @@ class _TopLevel:
     loader: str = "hdf5"
 
 
-def resolve_device(device: str = "auto") -> "torch.device":
+def resolve_device(device: str = "auto"):
     """'auto' picks CUDA when a GPU is present, else the CPU; other names pass to torch.device."""
     import torch
 

@@ -26,7 +26,6 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Pose
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -35,7 +34,7 @@ from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
 from diffuser_core.envs.kuka import KukaBlockWorld
-from diffuser_ros.maze2d_sim_node import run_node
+from diffuser_ros.runtime import run_node
 from diffuser_ros.msg import Blocks
 
 GRIPPER_JOINT = "gripper"  # pseudo-joint in JointTrajectory.joint_names: position > 0.5 = grip
@@ -193,7 +192,7 @@ class KukaSim(Node):
 
 
 def main(argv=None) -> int:
-    return run_node(KukaSim, argv)
+    return run_node(KukaSim, argv, name="kuka_sim")
 
 
 if __name__ == "__main__":

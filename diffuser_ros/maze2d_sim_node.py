@@ -11,7 +11,6 @@ import math
 import sys
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import AccelStamped
 from nav_msgs.msg import Odometry
@@ -23,6 +22,7 @@ from std_msgs.msg import Header
 from diffuser_core.envs.maze2d import Maze2DEnv
 from diffuser_core.envs.maze_layouts import MAZES
 from diffuser_ros.conversions import wall_markers
+from diffuser_ros.runtime import run_node
 from visualization_msgs.msg import MarkerArray
 
 PHYSICS_DT = 0.01  # D4RL maze2d: MuJoCo timestep 0.01 s, frame_skip 1
@@ -122,27 +122,8 @@ class Maze2DSim(Node):
         return message
 
 
-def run_node(node_factory, argv=None) -> int:
-    """Init rclpy, build the node (a ValueError is a configuration error: message, exit 2), spin, shut down."""
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    try:
-        node = node_factory()
-    except ValueError as error:
-        print(f"[ERROR] {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
-
 def main(argv=None) -> int:
-    return run_node(Maze2DSim, argv)
+    return run_node(Maze2DSim, argv, name="maze2d_sim")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import AccelStamped, PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Header
@@ -33,6 +32,7 @@ from diffuser_ros.action import ReachGoal
 from diffuser_ros.adapters import ADAPTERS
 from diffuser_ros.conversions import array_to_plan_msg, plan_markers, xy_to_path
 from diffuser_ros.msg import Plan
+from diffuser_ros.runtime import run_node
 from diffuser_ros.scenario import resolve_data_path
 
 PARAMETERS = {
@@ -348,6 +348,10 @@ class DiffuserPlannerNode(Node):
             handle.abort()
         return result
 
+    def on_shutdown(self) -> None:
+        """Leave the robot with a zero command."""
+        self.publish_command(np.zeros(self.adapter.command_dim))
+
     def destroy_node(self) -> None:
         self.stopping.set()
         self.wake.set()
@@ -360,25 +364,8 @@ class DiffuserPlannerNode(Node):
 
 
 def main(argv=None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    try:
-        node = DiffuserPlannerNode()
-    except ValueError as error:
-        print(f"[ERROR] [diffuser_planner]: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.publish_command(np.zeros(node.adapter.command_dim))
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(DiffuserPlannerNode, argv, executor_factory=lambda: MultiThreadedExecutor(num_threads=4),
+                    name="diffuser_planner")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,11 @@ import re
 import sys
 from pathlib import Path
 
-import rclpy
 from mcap.writer import Writer
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
+
+from diffuser_ros.runtime import run_node
 
 DEFAULT_TOPICS = ("odom", "cmd_accel", "goal_pose", "plan", "plan_markers", "diffuser_plan", "maze_markers",
                   "joint_states", "blocks", "joint_trajectory")
@@ -108,8 +109,14 @@ class Recorder(Node):
         self.count += 1
 
     def close(self) -> None:
-        self.writer.finish()
-        self.file.close()
+        """Finish the MCAP file (its index and summary); safe to call twice."""
+        if not self.file.closed:
+            self.writer.finish()
+            self.file.close()
+
+    def on_shutdown(self) -> None:
+        self.close()
+        print(f"recorder: wrote {self.count} messages", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -117,18 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("output", help="the .mcap file to write")
     parser.add_argument("--topics", nargs="+", default=list(DEFAULT_TOPICS))
     args, ros_args = parser.parse_known_args(argv)
-    rclpy.init(args=["recorder", *ros_args])
-    recorder = Recorder(args.output, args.topics)
-    try:
-        rclpy.spin(recorder)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        recorder.close()
-        print(f"recorder: wrote {recorder.count} messages to {args.output}", file=sys.stderr)
-        recorder.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(lambda: Recorder(args.output, args.topics), ["recorder", *ros_args], name="recorder")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,37 @@
+"""How every node process of this package starts, spins and stops."""
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+
+def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, name: str = "") -> int:
+    """Init rclpy, build the node, spin it until Ctrl-C or shutdown, then clean up.
+
+    A ValueError while building the node is a configuration error: its message is printed (no
+    traceback) and the process exits with 2. The executor is made after rclpy.init, as it must
+    be. `node.on_shutdown()`, if defined, runs before the node is destroyed (a controller sends
+    its safe command there).
+    """
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    try:
+        node = node_factory()
+    except ValueError as error:
+        print(f"[ERROR] [{name or getattr(node_factory, '__name__', 'node')}]: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = executor_factory()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if hasattr(node, "on_shutdown"):
+            node.on_shutdown()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 
-from diffuser_core.controllers import waypoint_tracking_action
+from diffuser_core.controllers import progress_index, waypoint_tracking_action
 from diffuser_ros.conversions import is_finite_pose, pose_to_xy
 
 
@@ -68,10 +68,11 @@ class PointMassAdapter:
         """Planar distance to the goal position."""
         return float(math.hypot(state[0] - goal[0], state[1] - goal[1]))
 
-    def command(self, state: np.ndarray, plan_observations: np.ndarray, step: int) -> np.ndarray:
-        """The paper's tracking rule toward the plan's state at `step` + 1, clipped to the force limit."""
-        action = waypoint_tracking_action(state, plan_observations, step)
-        return self.safe_command(action)
+    def command(self, state: np.ndarray, plan_observations: np.ndarray, elapsed_steps: int) -> np.ndarray:
+        """The paper's tracking rule toward the waypoint after the robot's progress along the plan
+        (see controllers.progress_index), clipped to the force limit."""
+        step = progress_index(state, plan_observations, elapsed_steps)
+        return self.safe_command(waypoint_tracking_action(state, plan_observations, step))
 
     def hold_command(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Hold the goal (the reference code's rule once the plan has ended)."""

@@ -59,3 +59,17 @@ def test_tracker_restarts_its_clock_on_a_new_plan():
         tracker.action(np.zeros(4))
     tracker.set_plan(np.ones((5, 4)))
     assert tracker.steps_since_plan == 0
+
+
+def test_progress_index_skips_past_steps_but_not_unreached_ones():
+    from diffuser_core.controllers import progress_index
+
+    plan = np.zeros((10, 4))
+    plan[:, 0] = np.arange(10) * 0.1  # a straight line along x
+    # The robot followed the plan: the elapsed time's step is the nearest one.
+    assert progress_index(np.array([0.5, 0, 0, 0]), plan, elapsed_steps=5) == 5
+    # The robot waited at the start while the plan was computed: stay at its start.
+    assert progress_index(np.array([0.0, 0, 0, 0]), plan, elapsed_steps=8) == 0
+    # Never ahead of the elapsed time, and clipped to the plan's end.
+    assert progress_index(np.array([0.9, 0, 0, 0]), plan, elapsed_steps=3) == 3
+    assert progress_index(np.array([0.9, 0, 0, 0]), plan, elapsed_steps=50) == 9

@@ -41,6 +41,7 @@ class PlannerConfig:
     scale_grad_by_std: bool = True
     seed: int | None = None
     keep_chain: bool = False  # return the intermediate samples (for plots)
+    threads: int | None = None  # CPU threads for torch in this process (None: torch's default)
 
     def __post_init__(self):
         if self.sampler not in ("ddim", "ddpm"):
@@ -51,6 +52,8 @@ class PlannerConfig:
                 raise ValueError(f"planner {name} must be a positive integer or None, got {value!r}")
         if self.warm_start_steps < 1:
             raise ValueError(f"planner warm_start_steps must be >= 1, got {self.warm_start_steps}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"planner threads must be a positive integer or None, got {self.threads!r}")
         if self.eta < 0:
             raise ValueError(f"planner eta must be >= 0, got {self.eta}")
         self.guidance()  # validates the guidance fields
@@ -82,6 +85,10 @@ class Planner:
                  config: PlannerConfig | None = None, device="cpu"):
         self.config = config or PlannerConfig()
         self.device = resolve_device(device)
+        if self.config.threads is not None:
+            # Batch-1 denoising gains little from more threads, and oversubscribed cores (a
+            # simulator or trainer beside the planner) make every step slower.
+            torch.set_num_threads(self.config.threads)
         self.diffusion = diffusion.to(self.device).eval()
         self.normalizer = normalizer
         if (normalizer.observation_dim, normalizer.action_dim) != (diffusion.observation_dim,

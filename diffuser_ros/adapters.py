@@ -74,6 +74,12 @@ class PointMassAdapter:
         step = progress_index(state, plan_observations, elapsed_steps)
         return self.safe_command(waypoint_tracking_action(state, plan_observations, step))
 
+    @staticmethod
+    def deviation(state: np.ndarray, plan_observations: np.ndarray, elapsed_steps: int) -> float:
+        """How far (m) the robot is from where it should be on the plan by now."""
+        step = progress_index(state, plan_observations, elapsed_steps)
+        return float(np.hypot(*(plan_observations[step, :2] - state[:2])))
+
     def hold_command(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Hold the goal (the reference code's rule once the plan has ended)."""
         return self.command(state, goal[None, :], 0)

@@ -17,9 +17,10 @@ from diffuser_ros.action import ReachGoal
 from diffuser_ros.bringup import Bringup
 from diffuser_ros.send_goal import make_goal
 
-# U-Maze: start in the bottom-left arm, goal at D4RL's fixed goal cell (1, 1) around the bend.
+# U-Maze: start at the far end of the U, goal at D4RL's fixed goal cell (1, 1) around the bend.
 START, GOAL = (3.0, 1.0), (1.0, 1.0)
-EPISODE_LIMIT_S = 300 * 0.01  # D4RL maze2d-umaze: 300 steps of 0.01 s, simulated in real time
+EPISODE_LIMIT_STEPS = 300  # D4RL maze2d-umaze
+PHYSICS_DT = 0.01
 
 
 class Client:
@@ -55,6 +56,19 @@ class Client:
         message = self.states[-1]
         return np.array([message.pose.pose.position.x, message.pose.pose.position.y])
 
+    def sim_steps_until_within(self, since: float, goal, radius: float):
+        """Simulation steps from sim time `since` to the first odom within `radius` of `goal`."""
+        for message in list(self.states):
+            stamp = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
+            position = message.pose.pose.position
+            if stamp >= since and np.hypot(position.x - goal[0], position.y - goal[1]) <= radius:
+                return round((stamp - since) / PHYSICS_DT)
+        return None
+
+    def sim_time(self):
+        stamp = self.states[-1].header.stamp
+        return stamp.sec + stamp.nanosec * 1e-9
+
     def close(self):
         self.executor.shutdown()
         self.thread.join(timeout=5)
@@ -63,8 +77,10 @@ class Client:
 @pytest.fixture(scope="module")
 def system():
     """Simulator + planner processes (maze2d_umaze scenario), started once for this module."""
+    # Odometry stamped in simulated time, so the test counts simulation steps, not wall time.
     bringup = Bringup("maze2d_umaze", quiet=True,
-                      ros_args=["-p", f"maze2d_sim:start:=[{START[0]},{START[1]}]"]).start()
+                      ros_args=["-p", f"maze2d_sim:start:=[{START[0]},{START[1]}]",
+                                "-p", "maze2d_sim:publish_clock:=true"]).start()
     context = rclpy.context.Context()
     rclpy.init(context=context)
     client = Client(context)
@@ -90,13 +106,13 @@ def drive_back_to_start(client):
 def test_reach_goal_succeeds_within_the_episode_limit_with_feedback(system):
     client, bringup = system
     feedback = []
-    started = time.monotonic()
-    handle = client.send(GOAL, timeout=EPISODE_LIMIT_S, feedback=feedback.append)
-    response = client.wait(handle.get_result_async(), 30)
-    elapsed = time.monotonic() - started
+    started = client.sim_time()
+    handle = client.send(GOAL, timeout=30.0, feedback=feedback.append)
+    response = client.wait(handle.get_result_async(), 40)
     assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.message
     assert response.result.success and response.result.final_distance <= 0.5
-    assert elapsed <= EPISODE_LIMIT_S + 0.5
+    steps = client.sim_steps_until_within(started, GOAL, 0.5)
+    assert steps is not None and steps <= EPISODE_LIMIT_STEPS, f"reached the goal after {steps} steps"
     assert feedback and feedback[-1].feedback.replans >= 1 and feedback[-1].feedback.plan_time_ms > 0
     assert np.linalg.norm(client.position() - GOAL) < 0.6
     assert not bringup.failed()

@@ -1,0 +1,102 @@
+"""Shared helpers of the bench scripts: how a result says where it was measured, and where it goes.
+
+Every result records the exact command, the machine (platform, CPUs, load, torch version and
+threads, device, GPU), and the seed. The performance scripts each own one section of
+results/perf.md, so running one script again replaces its section and leaves the others.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+PERF_TITLE = "# Performance benchmarks (issue 8)"
+
+
+def command_line(script: str, argv=None) -> str:
+    """The exact command that produced the results: interpreter, script and its options
+    (sys.argv when the script runs as a program, else `script` and `argv`)."""
+    if argv is None:
+        return shlex.join([sys.executable, *sys.argv])
+    return shlex.join([sys.executable, str(script), *argv])
+
+
+def machine_info(device) -> dict:
+    """Where the numbers were measured: platform, CPU count and load, torch version and
+    threads, device, and the GPU name when a CUDA device is used."""
+    device = str(device)
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": device,
+            "cuda_available": torch.cuda.is_available()}
+    if hasattr(os, "getloadavg"):
+        info["load_average_1m"] = round(os.getloadavg()[0], 2)
+    if torch.cuda.is_available() and device != "cpu":
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def machine_line(machine: dict) -> str:
+    """One markdown line describing the machine of a record."""
+    gpu = machine.get("gpu") or ("no GPU used" if machine["cuda_available"] else "no GPU available")
+    load = f", load average {machine['load_average_1m']}" if "load_average_1m" in machine else ""
+    return (f"{machine['platform']}, {machine['processor']}, {machine['cpu_count']} CPUs{load}, "
+            f"python {machine['python']}, torch {machine['torch']} ({machine['torch_threads']} threads), "
+            f"device {machine['device']}, {gpu}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One acceptance target of the issue: what it asks, what was measured, whether it holds."""
+
+    name: str
+    requirement: str
+    measured: str
+    met: bool
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "requirement": self.requirement, "measured": self.measured,
+                "met": bool(self.met)}
+
+
+def targets_table(targets: list[Target]) -> list[str]:
+    """Markdown table rows: target, requirement, measured value, met yes/NO."""
+    rows = ["| target | requirement | measured | met |", "|---|---|---|---|"]
+    rows += [f"| {t.name} | {t.requirement} | {t.measured} | {'yes' if t.met else '**NO**'} |"
+             for t in targets]
+    return rows
+
+
+def write_json(path, record: dict) -> Path:
+    """Write a record as indented JSON, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def update_section(path, name: str, body: str) -> Path:
+    """Replace (or append) the section `name` of a markdown file, keeping the other sections.
+    Sections are delimited by <!-- perf:name --> ... <!-- /perf:name --> comments."""
+    if not re.fullmatch(r"[a-z0-9_-]+", name):
+        raise ValueError(f"section name must be lowercase letters, digits, '-' or '_', got {name!r}")
+    path = Path(path)
+    start, end = f"<!-- perf:{name} -->", f"<!-- /perf:{name} -->"
+    section = f"{start}\n{body.strip()}\n{end}"
+    text = path.read_text() if path.exists() else f"{PERF_TITLE}\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = f"{text.rstrip()}\n\n{section}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

@@ -1,0 +1,117 @@
+"""The performance bench scripts run in tiny configurations and write well-formed JSON + markdown."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT = ROOT / "checkpoints" / "maze2d_umaze.safetensors"
+N_TIMESTEPS = 64  # the shipped U-Maze checkpoint's diffusion steps
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_targets(record, names):
+    assert [t["name"] for t in record["targets"]] == names
+    for target in record["targets"]:
+        assert isinstance(target["met"], bool) and target["measured"] and target["requirement"]
+
+
+@pytest.fixture(scope="module")
+def replan_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("perf") / "perf_replan.json"
+    bench = load_script("replan_benchmark")
+    assert bench.main(["--checkpoint", str(CHECKPOINT), "--episodes", "2", "--naive-episodes", "1",
+                       "--hz-episodes", "1", "--episode-steps", "5", "--replan-every", "3",
+                       "--fast-steps", "2", "--fast-warm", "8", "--cold-steps", "3", "--warm-steps", "16",
+                       "--threads", "1", "--naive-threads", "1", "--compile", "off",
+                       "--probe-replans", "1", "--out", str(out), "--quiet"]) == 0
+    return out, json.loads(out.read_text())
+
+
+@pytest.mark.skipif(not CHECKPOINT.is_file(), reason="shipped checkpoint missing")
+def test_replan_benchmark_reports_every_setting_and_the_targets(replan_run):
+    out, record = replan_run
+    settings = {row["key"]: row for row in record["settings"]}
+    assert list(settings) == ["naive", "fast", "ddim3-cold", "ddim2-warm16"]
+    plans_per_episode = math.ceil(5 / 3)
+    assert settings["naive"]["plan_calls"] == 1 * plans_per_episode
+    assert settings["naive"]["mean_network_calls"] == N_TIMESTEPS
+    assert settings["ddim3-cold"]["mean_network_calls"] == 3
+    # fast: a 2-call cold plan, then 1-call warm replans (k=8 of 64 steps -> 2 * 8/64 rounds to 1)
+    assert settings["fast"]["mean_network_calls"] == pytest.approx((2 + 1) / 2)
+    for row in settings.values():
+        assert row["plan_ms_p95"] >= row["plan_ms_median"] > 0 and row["replans_per_s"] > 0
+        assert len(row["scores"]) == row["episodes"] and row["threads"] == 1 and not row["compiled"]
+    assert settings["fast"]["seeds"][:1] == settings["naive"]["seeds"]  # same starts and goals
+    every_step = record["fast_every_step"]
+    assert every_step["replan_every"] == 1 and every_step["plan_calls"] == 5
+    check_targets(record, ["replan speed-up", "score kept", "closed-loop rate"])
+    assert record["machine"]["torch"] and record["seed"] == 0 and "--episodes" in record["command"]
+
+    report = out.with_name("perf.md").read_text()
+    assert report.count("<!-- perf:replan -->") == 1 and "<!-- /perf:replan -->" in report
+    for row in record["settings"]:
+        assert row["label"] in report
+    assert "no GPU" in report or "measured on" in report
+    assert out.with_name("perf_latency_vs_score.png").stat().st_size > 0
+
+
+@pytest.mark.skipif(not CHECKPOINT.is_file(), reason="shipped checkpoint missing")
+def test_soak_snapshots_each_episode_and_keeps_other_sections(replan_run):
+    out = replan_run[0].with_name("perf_soak.json")
+    assert load_script("planner_soak").main(["--checkpoint", str(CHECKPOINT), "--replans", "8",
+                                             "--episode-steps", "4", "--out", str(out), "--quiet"]) == 0
+    record = json.loads(out.read_text())
+    assert record["replans"] == 8 and [s["replans"] for s in record["trace"]] == [0, 4, 8]
+    assert record["before"]["rss_mb"] > 0 and record["after"]["open_files"] > 0
+    check_targets(record, ["planner memory flat", "no thread leak", "no file leak"])
+    report = out.with_name("perf.md").read_text()
+    assert "<!-- perf:soak -->" in report and "<!-- perf:replan -->" in report  # both sections kept
+
+
+def test_train_throughput_times_both_loops(tmp_path):
+    out = tmp_path / "perf_train.json"
+    assert load_script("train_throughput").main(["--synthetic", "3", "--steps", "2", "--warmup", "1",
+                                                 "--repeats", "2", "--batch-size", "2", "--threads", "1",
+                                                 "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    for loop in ("plain", "trainer"):
+        assert len(record["samples_per_s"][loop]) == 2 and min(record["samples_per_s"][loop]) > 0
+        assert record["best_samples_per_s"][loop] == max(record["samples_per_s"][loop])
+    assert record["batch_size"] == 2 and record["parameters"] > 0
+    check_targets(record, ["trainer throughput"])
+    assert "| trainer |" in out.with_name("perf.md").read_text()
+
+
+def test_update_section_replaces_only_its_own_section(tmp_path):
+    report = load_script("_report")
+    path = tmp_path / "perf.md"
+    report.update_section(path, "a", "first A")
+    report.update_section(path, "b", "only B")
+    report.update_section(path, "a", "second A")
+    text = path.read_text()
+    assert "second A" in text and "first A" not in text and "only B" in text
+    assert text.index("second A") < text.index("only B") and text.startswith(report.PERF_TITLE)
+    with pytest.raises(ValueError, match="section name"):
+        report.update_section(path, "Bad Name", "x")
+
+
+@pytest.mark.parametrize("script, options, message", [
+    ("replan_benchmark", ["--replan-every", "0"], "--replan-every must be >= 1"),
+    ("replan_benchmark", ["--episodes", "2", "--naive-episodes", "3"], "cannot exceed"),
+    ("replan_benchmark", ["--threads", "many"], "--threads must be"),
+    ("planner_soak", ["--replans", "0"], "--replans must be >= 1"),
+    ("train_throughput", ["--dataset", "missing.hdf5"], "dataset not found"),
+])
+def test_bad_options_fail_with_a_clear_message(script, options, message, capsys):
+    with pytest.raises(SystemExit):
+        load_script(script).main(options)
+    assert message in capsys.readouterr().err

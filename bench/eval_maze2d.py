@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shlex
 import sys
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from matplotlib.patches import Circle
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
+from bench._report import command_line, machine_info  # noqa: E402
 from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
 from diffuser_core.envs.maze_layouts import CELL_SQUARE_OFFSET  # noqa: E402
 from diffuser_core.evaluation import EvalConfig, EvalSummary, evaluate  # noqa: E402
@@ -78,7 +76,7 @@ def run(args, argv=None) -> int:
     checkpoint = args.checkpoint or ROOT / "checkpoints" / f"maze2d_{args.maze}.safetensors"
     out = Path(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}.json")
     summary = evaluate(checkpoint, config, progress=not args.quiet)
-    record = {**summary.to_dict(), "command": command_line(argv),
+    record = {**summary.to_dict(), "command": command_line(__file__, argv),
               "machine": machine_info(config.device)}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
@@ -88,22 +86,6 @@ def run(args, argv=None) -> int:
     print(headline(record))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
-
-
-def command_line(argv=None) -> str:
-    """The exact command that produced the results (the interpreter, this script and its options)."""
-    options = sys.argv[1:] if argv is None else list(argv)
-    return shlex.join([sys.executable, sys.argv[0] if argv is None else __file__, *options])
-
-
-def machine_info(device: str) -> dict:
-    """Where the numbers were measured: platform, CPU count, torch version and threads, GPU."""
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": device}
-    if torch.cuda.is_available() and device != "cpu":
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 def headline(record: dict) -> str:

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--maze", default="umaze", choices=("umaze", "medium", "large"))
     parser.add_argument("--replans", type=int, default=10_000, help="replans after the warm-up")
     parser.add_argument("--warmup-episodes", type=int, default=1, help="episodes before the first snapshot")
-    parser.add_argument("--episode-steps", type=int, default=None, help="env steps per episode (default the maze's)")
+    parser.add_argument("--episode-steps", type=int, default=None,
+                        help="env steps per episode (default: the maze's limit)")
     parser.add_argument("--steps", type=int, default=8, help="DDIM calls of a cold plan")
     parser.add_argument("--warm-start-steps", type=int, default=8, help="warm-start re-noise depth k")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")

@@ -200,23 +200,30 @@ def throughput_target(best: dict) -> Target:
 
 def markdown_section(record: dict) -> str:
     """The 'train' section of perf.md: both loops' samples/s, the target, command and machine."""
-    rows = [f"| {name} | {', '.join(f'{rate:.0f}' for rate in rates)} | {record['best_samples_per_s'][name]:.0f} "
-            f"| {1e3 * record['batch_size'] * record['grad_accumulation'] / record['best_samples_per_s'][name]:.1f} |"
-            for name, rates in record["samples_per_s"].items()]
     lines = [
         "## Training throughput (`bench/train_throughput.py`)", "",
         f"Model: the experiment's U-Net ({record['parameters'] / 1e6:.2f} M parameters), horizon "
-        f"{record['horizon']}, batch {record['batch_size']} x grad accumulation {record['grad_accumulation']}; "
+        f"{record['horizon']}, batch {record['batch_size']} x grad accumulation "
+        f"{record['grad_accumulation']}; "
         f"data: {record['data']} ({record['windows']} windows). Each run: {record['warmup']} untimed + "
         f"{record['steps']} timed optimizer steps; runs alternate plain / trainer; best repeat counts. "
         "Plain loop = shuffled DataLoader -> loss -> backward -> AdamW. Trainer = the same plus gradient "
         "clipping, EMA, resumable batch order, logging and one checkpoint write per run.", "",
         "| loop | samples/s per repeat | best samples/s | ms per optimizer step |", "|---|---|---|---|",
-        *rows, "", *targets_table([Target(**t) for t in record["targets"]]), "",
+        *(loop_row(record, name) for name in record["samples_per_s"]), "",
+        *targets_table([Target(**t) for t in record["targets"]]), "",
         f"- command: `{record['command']}`", f"- machine: {machine_line(record['machine'])}",
         f"- seed {record['seed']}; wall time {record['wall_time_s']:.0f} s",
     ]
     return "\n".join(lines)
+
+
+def loop_row(record: dict, name: str) -> str:
+    """One markdown table row: a loop's samples/s per repeat, the best, and ms per optimizer step."""
+    best = record["best_samples_per_s"][name]
+    per_repeat = ", ".join(f"{rate:.0f}" for rate in record["samples_per_s"][name])
+    step_ms = 1e3 * record["batch_size"] * record["grad_accumulation"] / best
+    return f"| {name} | {per_repeat} | {best:.0f} | {step_ms:.1f} |"
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ class Maze2DSim(Node):
         force = np.array([message.accel.linear.x, message.accel.linear.y])
         if not np.all(np.isfinite(force)):
             self.rejected_commands += 1
-            self.get_logger().warn("rejected a non-finite cmd_accel; applying zero force",
+            self.get_logger().warning("rejected a non-finite cmd_accel; applying zero force",
                                    throttle_duration_sec=1.0)
             self.command, self.command_time = np.zeros(2), self.get_clock().now()
             return

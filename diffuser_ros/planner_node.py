@@ -126,6 +126,7 @@ class DiffuserPlannerNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("diffuser_planner", **kwargs)
+        self.stopping, self.wake, self.worker, self.session = threading.Event(), threading.Event(), None, None
         self.p = {name: self.declare_parameter(name, default).value for name, default in PARAMETERS.items()}
         check_parameters(self.p)
         self.adapter = ADAPTERS[self.p["robot"]](frame_id=self.p["frame_id"], maze=self.p["maze"],
@@ -135,13 +136,10 @@ class DiffuserPlannerNode(Node):
         self.lock = threading.Lock()
         self.state: np.ndarray | None = None
         self.state_time = -math.inf
-        self.session: GoalSession | None = None
         self.plan: StampedPlan | None = None
         self.holding: np.ndarray | None = None  # goal held after success
         self.overruns = 0
         self.plan_times_ms: list[float] = []
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
         self.make_interfaces()
         self.worker = threading.Thread(target=self.planning_loop, name="diffuser_planning", daemon=True)
         self.worker.start()
@@ -199,7 +197,7 @@ class DiffuserPlannerNode(Node):
         try:
             state = self.adapter.state_from_odometry(message)
         except ValueError as error:
-            self.get_logger().warn(f"ignoring state: {error}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"ignoring state: {error}", throttle_duration_sec=1.0)
             return
         with self.lock:
             self.state, self.state_time = state, self.now()
@@ -240,7 +238,7 @@ class DiffuserPlannerNode(Node):
             elapsed = time.monotonic() - started
             if elapsed > period and session is not None and session.active:
                 self.overruns += 1
-                self.get_logger().warn(f"plan took {elapsed * 1e3:.0f} ms > replan period {period * 1e3:.0f} ms "
+                self.get_logger().warning(f"plan took {elapsed * 1e3:.0f} ms > replan period {period * 1e3:.0f} ms "
                                        f"({self.overruns} overruns)", throttle_duration_sec=5.0)
             self.wake.wait(timeout=max(0.0, period - elapsed))
             self.wake.clear()
@@ -387,11 +385,10 @@ class DiffuserPlannerNode(Node):
     def destroy_node(self) -> None:
         self.stopping.set()
         self.wake.set()
-        self.worker.join(timeout=5.0)
-        with self.lock:
-            session = self.session
-        if session is not None:
-            session.finish("aborted", "planner shutting down")
+        if self.worker is not None:  # None when the node failed to configure
+            self.worker.join(timeout=5.0)
+        if self.session is not None:
+            self.session.finish("aborted", "planner shutting down")
         super().destroy_node()
 
 

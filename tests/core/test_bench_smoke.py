@@ -1,5 +1,5 @@
 """The performance bench scripts run in tiny configurations and write well-formed JSON + markdown."""
-import importlib.util
+import importlib
 import json
 import math
 from pathlib import Path
@@ -12,10 +12,8 @@ N_TIMESTEPS = 64  # the shipped U-Maze checkpoint's diffusion steps
 
 
 def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A bench script as a module (bench/ is a namespace package under the repository root)."""
+    return importlib.import_module(f"bench.{name}")
 
 
 def check_targets(record, names):
@@ -115,3 +113,25 @@ def test_bad_options_fail_with_a_clear_message(script, options, message, capsys)
     with pytest.raises(SystemExit):
         load_script(script).main(options)
     assert message in capsys.readouterr().err
+
+
+def test_targets_follow_the_measured_numbers():
+    replan = load_script("replan_benchmark")
+    naive = {"replans_per_s": 1.0, "episodes": 2, "scores": [100.0, 80.0]}
+    every_step = {"loop_hz": 19.0, "plan_ms_p95": 40.0}
+    # the score is compared on the naive run's episodes only: (90 + 85) / 2 = 87.5 vs 90 = 2.8 % loss
+    fast = {"replans_per_s": 25.0, "scores": [90.0, 85.0, 0.0]}
+    assert [t.met for t in replan.replan_targets(naive, fast, every_step)] == [True, True, False]
+    slower_and_worse = {"replans_per_s": 19.0, "scores": [80.0, 80.0]}
+    assert [t.met for t in replan.replan_targets(naive, slower_and_worse, {**every_step, "loop_hz": 20.0})
+            ] == [False, False, True]
+
+    soak = load_script("planner_soak")
+    before = soak.ProcessSnapshot(0, 100.0, 100.0, 2, 6)
+    flat, leaking = soak.ProcessSnapshot(10, 104.9, 105.0, 2, 6), soak.ProcessSnapshot(10, 105.0, 105.0, 3, 7)
+    assert [t.met for t in soak.soak_targets(before, flat)] == [True] * 3
+    assert [t.met for t in soak.soak_targets(before, leaking)] == [False] * 3
+
+    train = load_script("train_throughput")
+    assert train.throughput_target({"plain": 100.0, "trainer": 50.0}).met
+    assert not train.throughput_target({"plain": 100.0, "trainer": 49.0}).met

@@ -1,0 +1,196 @@
+"""diffuser_planner's safety behaviour over real rclpy, with a tiny untrained point-mass checkpoint:
+bad parameters and checkpoints are refused with the reason, bad state never reaches the command,
+a goal without state is aborted, a planner fault aborts only the goal, commands stay finite."""
+import math
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from action_msgs.msg import GoalStatus
+from geometry_msgs.msg import AccelStamped
+from nav_msgs.msg import Odometry
+from rclpy.action import ActionClient
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+
+from diffuser_core.checkpoint import CheckpointConfig, save_checkpoint
+from diffuser_core.config import DiffusionConfig, UnetConfig
+from diffuser_core.diffusion import build_diffusion
+from diffuser_core.normalization import TrajectoryNormalizer
+from diffuser_ros.action import ReachGoal
+from diffuser_ros.planner_node import DiffuserPlannerNode
+from diffuser_ros.send_goal import make_goal
+
+
+def write_tiny_checkpoint(path, observation_dim=4, action_dim=2):
+    """An untrained 8-channel U-Net over H=16 (enough to exercise the node, not to plan well)."""
+    unet, diffusion = UnetConfig(dim=8, dim_mults=(1, 2)), DiffusionConfig(n_timesteps=8)
+    model = build_diffusion(observation_dim, action_dim, unet, diffusion)
+    rng = np.random.default_rng(0)
+    normalizer = TrajectoryNormalizer.fit(rng.uniform(0, 4, (64, observation_dim)),
+                                          rng.uniform(-1, 1, (64, action_dim)), "limits")
+    config = CheckpointConfig("diffusion", observation_dim, action_dim, horizon=16, diffusion=diffusion, unet=unet,
+                              env="maze2d-umaze-v1")
+    return save_checkpoint(path, model, normalizer, config)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+def overrides(checkpoint, **extra):
+    values = {"checkpoint": str(checkpoint), "denoising_steps": 4, "warm_start_steps": 4, "replan_rate": 20.0,
+              "state_timeout": 0.3, "stale_state_grace": 0.6, "threads": 1, **extra}
+    return [Parameter(name, value=value) for name, value in values.items()]
+
+
+class Harness:
+    """The planner node and a test node (state publisher, command recorder, action client)."""
+
+    def __init__(self, context, checkpoint, **extra):
+        self.planner = DiffuserPlannerNode(context=context, parameter_overrides=overrides(checkpoint, **extra))
+        self.node = rclpy.create_node("planner_test", context=context)
+        self.odom = self.node.create_publisher(Odometry, "odom", 10)
+        self.commands = []
+        self.node.create_subscription(AccelStamped, "cmd_accel", self.commands.append, 10)
+        self.client = ActionClient(self.node, ReachGoal, "reach_goal")
+        self.executor = MultiThreadedExecutor(num_threads=8, context=context)
+        self.executor.add_node(self.planner)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        assert self.client.wait_for_server(timeout_sec=10)
+
+    def publish_state(self, x, y, vx=0.0, vy=0.0):
+        message = Odometry()
+        message.header.frame_id = "map"
+        message.pose.pose.position.x, message.pose.pose.position.y = x, y
+        message.twist.twist.linear.x, message.twist.twist.linear.y = vx, vy
+        self.odom.publish(message)
+
+    def wait(self, future, timeout_s=10.0):
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert future.done(), "timed out"
+        return future.result()
+
+    def send(self, xy):
+        return self.wait(self.client.send_goal_async(make_goal(*xy, "map", 0.5, 0.0)))
+
+    def close(self):
+        if self.planner.session is not None:  # let a running action callback return
+            self.planner.session.finish("aborted", "test teardown")
+        self.executor.shutdown()
+        self.planner.destroy_node()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def harness(ros_context, tiny_checkpoint):
+    harness = Harness(ros_context, tiny_checkpoint)
+    yield harness
+    harness.close()
+
+
+def stream_state(harness, xy, seconds, stop=None):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (stop and stop()):
+        harness.publish_state(*xy)
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("name, value, reason", [
+    ("sampler", "euler", "sampler='euler' is not one of"),
+    ("horizon", 7, "horizon"),  # the tiny U-Net halves time once: H must be even
+    ("replan_rate", -1.0, "replan_rate must be a positive number"),
+    ("device", "tpu", "device='tpu'"),
+    ("robot", "quadruped", "robot='quadruped'"),
+])
+def test_bad_parameters_are_refused_with_their_name(ros_context, tiny_checkpoint, name, value, reason):
+    with pytest.raises(ValueError, match=reason):
+        DiffuserPlannerNode(context=ros_context, parameter_overrides=overrides(tiny_checkpoint, **{name: value}))
+
+
+def test_missing_corrupt_and_mismatched_checkpoints_are_refused(ros_context, tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        DiffuserPlannerNode(context=ros_context, parameter_overrides=overrides(tmp_path / "none.safetensors"))
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x80\x04not a checkpoint")
+    with pytest.raises(ValueError, match="corrupted or not safetensors"):
+        DiffuserPlannerNode(context=ros_context, parameter_overrides=overrides(corrupt))
+    arm = write_tiny_checkpoint(tmp_path / "arm.safetensors", observation_dim=39, action_dim=8)
+    with pytest.raises(ValueError, match="39-D observations but robot 'point_mass' has 4-D state"):
+        DiffuserPlannerNode(context=ros_context, parameter_overrides=overrides(arm))
+
+
+def test_bad_parameter_exits_2_with_a_message_and_no_traceback(tiny_checkpoint):
+    result = subprocess.run([sys.executable, "-m", "diffuser_ros.planner_node", "--ros-args",
+                             "-p", f"checkpoint:={tiny_checkpoint}", "-p", "sampler:=euler"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "sampler='euler'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_goals_in_walls_with_nan_or_in_another_frame_are_rejected(harness):
+    assert not harness.send((2.0, 1.0)).accepted  # the U-Maze's inner wall
+    assert not harness.send((math.nan, 1.0)).accepted
+    assert not harness.send((40.0, 1.0)).accepted  # outside the maze
+    wrong_frame = make_goal(1.0, 1.0, "odom", 0.5, 0.0)
+    assert not harness.wait(harness.client.send_goal_async(wrong_frame)).accepted
+
+
+def test_non_finite_state_never_reaches_the_command(harness):
+    handle = harness.send((1.0, 1.0))
+    assert handle.accepted
+    stream_state(harness, (3.0, 1.0), 0.5)
+    before = len(harness.commands)
+    harness.publish_state(math.nan, 1.0)
+    harness.publish_state(3.0, math.inf)
+    stream_state(harness, (3.0, 1.0), 0.3)
+    commands = np.array([[c.accel.linear.x, c.accel.linear.y] for c in harness.commands])
+    assert len(commands) > before and np.all(np.isfinite(commands)) and np.all(np.abs(commands) <= 1.0)
+    assert np.all(np.isfinite(harness.planner.state))
+    harness.wait(handle.cancel_goal_async())
+
+
+def test_goal_without_state_is_aborted_after_the_grace_period_with_zero_command(harness):
+    handle = harness.send((1.0, 1.0))
+    assert handle.accepted
+    response = harness.wait(handle.get_result_async(), 10)
+    assert response.status == GoalStatus.STATUS_ABORTED and "no valid state" in response.result.message
+    last = harness.commands[-1].accel.linear
+    assert (last.x, last.y) == (0.0, 0.0)
+
+
+def test_planner_fault_aborts_the_goal_and_the_next_goal_runs(harness):
+    original = harness.planner.planner.plan
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (injected)")
+
+    harness.planner.planner.plan = broken
+    handle = harness.send((1.0, 1.0))
+    done = threading.Event()
+    feeder = threading.Thread(target=stream_state, args=(harness, (3.0, 1.0), 10.0, done.is_set))
+    feeder.start()
+    try:
+        response = harness.wait(handle.get_result_async(), 10)
+        assert response.status == GoalStatus.STATUS_ABORTED
+        assert "planner error: CUDA out of memory (injected)" in response.result.message
+        harness.planner.planner.plan = original
+        second = harness.send((1.0, 1.0))
+        assert second.accepted
+        deadline = time.monotonic() + 10
+        while harness.planner.session.replans == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert harness.planner.session.replans > 0 and harness.planner.session.active
+        harness.wait(second.cancel_goal_async())
+    finally:
+        done.set()
+        feeder.join()

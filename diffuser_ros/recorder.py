@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mcap.writer import Writer
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from diffuser_ros.runtime import run_node
 
@@ -98,10 +98,19 @@ class Recorder(Node):
                                              schema_text(type_name).encode())
         channel = self.writer.register_channel(topic, "cdr", schema)
         self.channels[topic] = channel
-        qos = qos_profile_sensor_data if topic.endswith(("odom", "joint_states")) else QoSProfile(depth=10)
         self.create_subscription(get_message(type_name), topic, lambda data, c=channel: self.write(c, data),
-                                 qos, raw=True)
+                                 self.matching_qos(topic), raw=True)
         self.get_logger().info(f"recording {topic} ({type_name})")
+
+    def matching_qos(self, topic: str) -> QoSProfile:
+        """Like rosbag2: best effort if any publisher is, transient local if all are (latched maps)."""
+        publishers = self.get_publishers_info_by_topic(topic)
+        qos = QoSProfile(depth=100)
+        if any(p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers):
+            qos.reliability = ReliabilityPolicy.BEST_EFFORT
+        if publishers and all(p.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for p in publishers):
+            qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+        return qos
 
     def write(self, channel: int, data: bytes) -> None:
         now = self.get_clock().now().nanoseconds

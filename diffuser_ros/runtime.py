@@ -1,10 +1,16 @@
 """How every node process of this package starts, spins and stops."""
 from __future__ import annotations
 
+import signal
 import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
 
 
 def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, name: str = "") -> int:
@@ -15,7 +21,10 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     be. `node.on_shutdown()`, if defined, runs before the node is destroyed (a controller sends
     its safe command there).
     """
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    # rclpy's own SIGINT handler would shut the context down before on_shutdown() could still
+    # publish; Ctrl-C and SIGTERM raise KeyboardInterrupt instead, and the context ends last.
+    rclpy.init(args=argv if argv is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         node = node_factory()
     except ValueError as error:

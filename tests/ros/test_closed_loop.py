@@ -1,5 +1,9 @@
 """Closed loop over real rclpy, as a user runs it: `bringup maze2d_umaze` starts the simulator and the
 planner as separate processes with the shipped checkpoint; this test is the client."""
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -12,6 +16,8 @@ from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
+
+from mcap_ros2.reader import read_ros2_messages
 
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.bringup import Bringup
@@ -169,3 +175,33 @@ def test_goal_inside_a_wall_is_rejected(system):
     assert not handle.accepted  # cell (2, 1) is the U-Maze's inner wall
     handle = client.wait(client.action.send_goal_async(make_goal(1.0, 1.0, "odom", 0.0, 0.0)), 10)
     assert not handle.accepted  # wrong frame
+
+
+def test_send_goal_command_line_client(system):
+    client, _ = system
+    drive_back_to_start(client)
+    ok = subprocess.run([sys.executable, "-m", "diffuser_ros.send_goal", "1.0", "1.0", "--timeout", "30"],
+                        capture_output=True, text=True, timeout=90)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "distance" in ok.stdout and "succeeded: success=True" in ok.stdout
+    refused = subprocess.run([sys.executable, "-m", "diffuser_ros.send_goal", "2.0", "1.0", "--quiet"],
+                             capture_output=True, text=True, timeout=90)
+    assert refused.returncode == 1 and "goal rejected" in refused.stderr
+
+
+def test_bringup_stops_every_node_on_ctrl_c(tmp_path):
+    """`bringup` as a user runs it, with --record: Ctrl-C (SIGINT) stops all processes cleanly."""
+    recording = tmp_path / "run.mcap"
+    own_domain = {**os.environ, "ROS_DOMAIN_ID": str((int(os.environ.get("ROS_DOMAIN_ID", "0")) + 1) % 101)}
+    process = subprocess.Popen([sys.executable, "-m", "diffuser_ros.bringup", "maze2d_umaze", "--record", str(recording),
+                                "--ros-args", "-p", "maze2d_sim:seed:=3"], env=own_domain,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    time.sleep(8)
+    assert process.poll() is None, process.stdout.read()
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    children = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert not children, f"processes left running: {children}"
+    topics = {item.channel.topic for item in read_ros2_messages(str(recording))}
+    assert "/odom" in topics and "/maze_markers" in topics

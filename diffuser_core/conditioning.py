@@ -108,23 +108,3 @@ class Inpainting:
         """x with every masked entry replaced by its target (exactly)."""
         return torch.where(self.mask, self.values.to(x.dtype), x)
 
-
-def hold_goal_constraints(previous_observations: np.ndarray, goal: np.ndarray, executed_steps: int,
-                          radius: float, goal_dims: Sequence[int] | None = None) -> list[Constraint]:
-    """Receding-horizon replans keep an arrival the previous plan already made: the goal is fixed
-    at every step from the previous plan's arrival time (shifted by the executed steps) to the end.
-
-    With only the last step inpainted, a plan that arrives early must fill the rest of its
-    horizon, and a model trained on always-moving data wanders off and comes back; replanning
-    each tick then never settles. Fixing the tail at the goal makes "arrive, then stay" explicit.
-    """
-    previous = np.asarray(previous_observations, dtype=np.float64)
-    goal = np.asarray(goal, dtype=np.float64)
-    dims = tuple(range(len(goal))) if goal_dims is None else tuple(goal_dims)
-    # Arrival is judged on the goal's first two entries (the position of a planar robot).
-    distances = np.linalg.norm(previous[:, list(dims[:2])] - goal[:2], axis=1)
-    arrived = np.flatnonzero(distances <= radius)
-    if arrived.size == 0:
-        return []
-    first = max(1, int(arrived[0]) - int(executed_steps))
-    return [Constraint(t, dims, goal) for t in range(first, len(previous) - 1)]

@@ -27,7 +27,6 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from diffuser_core.checkpoint import CheckpointError
-from diffuser_core.conditioning import hold_goal_constraints
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.adapters import ADAPTERS
@@ -46,7 +45,7 @@ PARAMETERS = {
     "denoising_steps": 0,          # 0: all of the model's diffusion steps
     "warm_start": True,
     "warm_start_steps": 0,         # re-noising depth for warm starts; 0: the planner's default
-    "hold_goal_within": 1.0,       # m: this close, replans keep the previous plan's arrival (0: never)
+    "settle_distance": 1.0,        # m: this close, a plan that arrives is kept to its end (0: never)
     "replan_rate": 10.0,           # Hz: how often the planner replans (or checks the plan)
     "replan_deviation": 0.0,       # m: 0 replans every tick; > 0 keeps a plan the robot tracks this well
     "control_rate": 50.0,          # Hz
@@ -75,7 +74,7 @@ def check_parameters(p: dict) -> None:
     for name in ("horizon", "denoising_steps", "warm_start_steps", "threads"):
         if p[name] < 0:
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
-    for name in ("hold_goal_within", "replan_deviation"):
+    for name in ("settle_distance", "replan_deviation"):
         if not (math.isfinite(p[name]) and p[name] >= 0):
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
     for name in ("replan_rate", "control_rate", "plan_dt", "max_plan_age", "goal_tolerance",
@@ -233,7 +232,7 @@ class DiffuserPlannerNode(Node):
                     self.planner.reset()
                     last_session, previous = session, None
                 session.ticks += 1
-                if self.needs_plan(state, state_time, previous):
+                if self.needs_plan(session, state, state_time, previous):
                     self.replan(session, state, state_time, previous)
             elapsed = time.monotonic() - started
             if elapsed > period and session is not None and session.active:
@@ -243,24 +242,29 @@ class DiffuserPlannerNode(Node):
             self.wake.wait(timeout=max(0.0, period - elapsed))
             self.wake.clear()
 
-    def needs_plan(self, state: np.ndarray, state_time: float, previous) -> bool:
-        """Replan every tick (replan_deviation 0), or only when the robot has strayed more than
-        replan_deviation from the plan, or the plan is half of max_plan_age old."""
-        if previous is None or self.p["replan_deviation"] == 0:
+    def needs_plan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> bool:
+        """Whether to replan now: always without a plan or when it is half of max_plan_age old.
+        Within settle_distance of the goal a plan that arrives is kept to its end and then the goal
+        is held, as the reference code does: a fixed-horizon replan that close must fill its
+        horizon, and this model's plans then wander off and back. Otherwise replan every tick
+        (replan_deviation 0) or when the robot has strayed more than replan_deviation from the plan."""
+        if previous is None:
             return True
         age = state_time - previous.state_time
         if age > self.p["max_plan_age"] / 2:
+            return True
+        if self.adapter.distance(state, session.goal) <= self.p["settle_distance"] and \
+                self.adapter.distance(previous.observations[-1], session.goal) <= session.tolerance:
+            return False
+        if self.p["replan_deviation"] == 0:
             return True
         elapsed_steps = int(age / self.p["plan_dt"])
         return self.adapter.deviation(state, previous.observations, elapsed_steps) > self.p["replan_deviation"]
 
     def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> None:
         executed = 0 if previous is None else max(0, round((state_time - previous.state_time) / self.p["plan_dt"]))
-        settling = self.adapter.distance(state, session.goal) <= self.p["hold_goal_within"]
-        hold = hold_goal_constraints(previous.observations, session.goal, executed, radius=session.tolerance / 2) \
-            if previous is not None and settling else []
         try:
-            result = self.planner.plan(state, goal=session.goal, executed_steps=executed, constraints=hold)
+            result = self.planner.plan(state, goal=session.goal, executed_steps=executed)
         except Exception as error:  # a planner fault aborts the goal, never the node
             self.get_logger().error(f"planning failed: {error!r}")
             with self.lock:

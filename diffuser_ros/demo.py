@@ -28,11 +28,13 @@ class PathRecorder:
     def __init__(self, node):
         self.driven: list[np.ndarray] = []
         self.plan = np.zeros((0, 2))
+        self.recording = False  # set when the goal is sent: one odom message per simulation step
         node.create_subscription(Odometry, "odom", self.on_odometry, qos_profile_sensor_data)
         node.create_subscription(PathMsg, "plan", self.on_plan, 1)
 
     def on_odometry(self, message: Odometry) -> None:
-        self.driven.append(odometry_to_state(message)[:2])
+        if self.recording:
+            self.driven.append(odometry_to_state(message)[:2])
 
     def on_plan(self, message: PathMsg) -> None:
         self.plan = np.array([[p.pose.position.x, p.pose.position.y] for p in message.poses])
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="diffuser_ros.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="maze2d_umaze")
     parser.add_argument("--maze", default="umaze")
-    parser.add_argument("--start", nargs=2, type=float, default=[3.0, 1.0], metavar=("X", "Y"))
+    parser.add_argument("--start", nargs=2, type=float, default=[3.0, 3.0], metavar=("X", "Y"))
     parser.add_argument("--goal", nargs=2, type=float, default=[1.0, 1.0], metavar=("X", "Y"))
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before the goal is aborted")
     parser.add_argument("--plot", default="results/demo_maze2d_umaze.png")
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     executor.add_node(node)
     try:
         with bringup:
-            status, result = run_goal(node, executor, args, bringup)
+            status, result = run_goal(node, executor, args, bringup, recorder)
     except RuntimeError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 1
@@ -97,12 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.try_shutdown()
     driven = np.array(recorder.driven) if recorder.driven else np.zeros((0, 2))
     save_plot(args.maze, driven, recorder.plan, np.array(args.goal), Path(args.plot))
+    near = np.flatnonzero(np.linalg.norm(driven - np.array(args.goal), axis=1) <= 0.5) if len(driven) else []
+    steps = f"; in the goal region after {near[0]} simulation steps of 0.01 s" if len(near) else ""
     print(f"demo: {'SUCCESS' if result.success else 'FAILED'} — {result.message}; final distance "
-          f"{result.final_distance:.3f} m after {result.replans} replans; plot saved to {args.plot}")
+          f"{result.final_distance:.3f} m after {result.replans} replans{steps}; plot saved to {args.plot}")
     return 0 if result.success else 1
 
 
-def run_goal(node, executor, args, bringup):
+def run_goal(node, executor, args, bringup, recorder):
     """Send the goal while a background thread spins the recorder; fail fast if a node dies."""
     stop = threading.Event()
 
@@ -118,6 +122,7 @@ def run_goal(node, executor, args, bringup):
     thread.start()
     try:
         print(f"demo: goal ({args.goal[0]}, {args.goal[1]}) from start ({args.start[0]}, {args.start[1]})")
+        recorder.recording = True
         return send_goal(goal_node, make_goal(*args.goal, "map", 0.0, args.timeout), on_feedback=print_feedback,
                          result_timeout_s=args.timeout + 10.0)
     finally:

@@ -243,23 +243,24 @@ class DiffuserPlannerNode(Node):
             self.wake.clear()
 
     def needs_plan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> bool:
-        """Whether to replan now: always without a plan or when it is half of max_plan_age old.
-        Within settle_distance of the goal a plan that arrives is kept to its end and then the goal
-        is held, as the reference code does: a fixed-horizon replan that close must fill its
-        horizon, and this model's plans then wander off and back. Otherwise replan every tick
-        (replan_deviation 0) or when the robot has strayed more than replan_deviation from the plan."""
-        if previous is None:
+        """Whether to replan now: without a plan; every tick when replan_deviation is 0; when the
+        robot has strayed more than replan_deviation from the plan. A plan the robot follows is
+        kept while it is younger than half of max_plan_age, and kept to its end when the robot is
+        within settle_distance of the goal and the plan arrives there (the reference code's
+        hold): a fixed-horizon replan that close must fill its horizon, and plans then wander."""
+        if previous is None or self.p["replan_deviation"] == 0:
             return True
         age = state_time - previous.state_time
-        if age > self.p["max_plan_age"] / 2:
+        if self.adapter.deviation(state, previous.observations, int(age / self.p["plan_dt"])) > self.p["replan_deviation"]:
             return True
-        if self.adapter.distance(state, session.goal) <= self.p["settle_distance"] and \
-                self.adapter.distance(previous.observations[-1], session.goal) <= session.tolerance:
+        if self.settling(session, state, previous):
             return False
-        if self.p["replan_deviation"] == 0:
-            return True
-        elapsed_steps = int(age / self.p["plan_dt"])
-        return self.adapter.deviation(state, previous.observations, elapsed_steps) > self.p["replan_deviation"]
+        return age > self.p["max_plan_age"] / 2
+
+    def settling(self, session: GoalSession, state: np.ndarray, plan) -> bool:
+        """Near the goal with a plan that ends there."""
+        return (self.adapter.distance(state, session.goal) <= self.p["settle_distance"]
+                and self.adapter.distance(plan.observations[-1], session.goal) <= session.tolerance)
 
     def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> None:
         executed = 0 if previous is None else max(0, round((state_time - previous.state_time) / self.p["plan_dt"]))
@@ -320,8 +321,13 @@ class DiffuserPlannerNode(Node):
         if session.timeout > 0 and time.monotonic() - session.started > session.timeout:
             self.end_session(session, "aborted", f"timeout after {session.timeout:.1f} s")
             return
-        if plan is None or now - plan.state_time > self.p["max_plan_age"]:
+        if plan is None:
             self.publish_command(np.zeros(self.adapter.command_dim))
+            return
+        if now - plan.state_time > self.p["max_plan_age"]:  # too old to track: hold the goal or stop
+            settled = self.settling(session, state, plan)
+            self.publish_command(self.adapter.hold_command(state, session.goal) if settled
+                                 else np.zeros(self.adapter.command_dim))
             return
         elapsed_steps = int((now - plan.state_time) / self.p["plan_dt"])
         self.publish_command(self.adapter.command(state, plan.observations, elapsed_steps))

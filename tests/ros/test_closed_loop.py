@@ -23,8 +23,8 @@ from diffuser_ros.action import ReachGoal
 from diffuser_ros.bringup import Bringup
 from diffuser_ros.send_goal import make_goal
 
-# U-Maze: start at the far end of the U, goal at D4RL's fixed goal cell (1, 1) around the bend.
-START, GOAL = (3.0, 1.0), (1.0, 1.0)
+# U-Maze: start in the top-right corner, goal at D4RL's fixed goal cell (1, 1) around the bend.
+START, GOAL = (3.0, 3.0), (1.0, 1.0)
 EPISODE_LIMIT_STEPS = 300  # D4RL maze2d-umaze
 PHYSICS_DT = 0.01
 

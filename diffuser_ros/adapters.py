@@ -68,11 +68,10 @@ class PointMassAdapter:
         """Planar distance to the goal position."""
         return float(math.hypot(state[0] - goal[0], state[1] - goal[1]))
 
-    def command(self, state: np.ndarray, plan_observations: np.ndarray, elapsed_steps: int) -> np.ndarray:
-        """The paper's tracking rule toward the waypoint after the robot's progress along the plan
-        (see controllers.progress_index), clipped to the force limit."""
-        step = progress_index(state, plan_observations, elapsed_steps)
-        return self.safe_command(waypoint_tracking_action(state, plan_observations, step))
+    def command(self, state: np.ndarray, plan_observations: np.ndarray, step: int) -> np.ndarray:
+        """The reference code's tracking rule toward the plan's state at `step` + 1 (time-indexed,
+        the last state held after the plan ends), clipped to the force limit."""
+        return self.safe_command(waypoint_tracking_action(state, plan_observations, max(0, step)))
 
     @staticmethod
     def deviation(state: np.ndarray, plan_observations: np.ndarray, elapsed_steps: int) -> float:

@@ -122,9 +122,9 @@ def run_goal(node, executor, args, bringup, recorder):
     thread.start()
     try:
         print(f"demo: goal ({args.goal[0]}, {args.goal[1]}) from start ({args.start[0]}, {args.start[1]})")
-        recorder.recording = True
         return send_goal(goal_node, make_goal(*args.goal, "map", 0.0, args.timeout), on_feedback=print_feedback,
-                         result_timeout_s=args.timeout + 10.0)
+                         result_timeout_s=args.timeout + 10.0,
+                         on_accepted=lambda: setattr(recorder, "recording", True))
     finally:
         stop.set()
         thread.join(timeout=2)

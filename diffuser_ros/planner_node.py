@@ -113,11 +113,15 @@ class GoalSession:
 
 @dataclass
 class StampedPlan:
-    """A plan and the time (node clock, seconds) of the state it was planned from."""
+    """A plan, the time (node clock, seconds) of the state it was planned from, and the time its
+    step 0 is taken to start: the state's time when the robot was already moving along an earlier
+    plan (the steps planned for the latency are in the past and skipped), the time the plan became
+    ready when the robot was waiting for its first plan (it is still at step 0)."""
 
     observations: np.ndarray
     actions: np.ndarray
     state_time: float
+    start_time: float
 
 
 class DiffuserPlannerNode(Node):
@@ -251,7 +255,8 @@ class DiffuserPlannerNode(Node):
         if previous is None or self.p["replan_deviation"] == 0:
             return True
         age = state_time - previous.state_time
-        if self.adapter.deviation(state, previous.observations, int(age / self.p["plan_dt"])) > self.p["replan_deviation"]:
+        elapsed_steps = int((state_time - previous.start_time) / self.p["plan_dt"])
+        if self.adapter.deviation(state, previous.observations, elapsed_steps) > self.p["replan_deviation"]:
             return True
         if self.settling(session, state, previous):
             return False
@@ -263,7 +268,7 @@ class DiffuserPlannerNode(Node):
                 and self.adapter.distance(plan.observations[-1], session.goal) <= session.tolerance)
 
     def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> None:
-        executed = 0 if previous is None else max(0, round((state_time - previous.state_time) / self.p["plan_dt"]))
+        executed = 0 if previous is None else max(0, round((state_time - previous.start_time) / self.p["plan_dt"]))
         try:
             result = self.planner.plan(state, goal=session.goal, executed_steps=executed)
         except Exception as error:  # a planner fault aborts the goal, never the node
@@ -276,7 +281,8 @@ class DiffuserPlannerNode(Node):
         with self.lock:
             if self.session is not session or not session.active:
                 return
-            self.plan = StampedPlan(result.observations, result.actions, state_time)
+            start_time = state_time if previous is not None else self.now()
+            self.plan = StampedPlan(result.observations, result.actions, state_time, start_time)
             session.replans += 1
             session.plan_time_ms = result.plan_time_ms
         self.plan_times_ms = (self.plan_times_ms + [result.plan_time_ms])[-200:]
@@ -329,8 +335,8 @@ class DiffuserPlannerNode(Node):
             self.publish_command(self.adapter.hold_command(state, session.goal) if settled
                                  else np.zeros(self.adapter.command_dim))
             return
-        elapsed_steps = int((now - plan.state_time) / self.p["plan_dt"])
-        self.publish_command(self.adapter.command(state, plan.observations, elapsed_steps))
+        step = int((now - plan.start_time) / self.p["plan_dt"])
+        self.publish_command(self.adapter.command(state, plan.observations, step))
 
     def end_session(self, session: GoalSession, outcome: str, message: str) -> None:
         session.finish(outcome, message)

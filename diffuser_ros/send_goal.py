@@ -38,8 +38,9 @@ def wait_for(node, future, timeout_s: float | None) -> bool:
 
 
 def send_goal(node, goal: ReachGoal.Goal, action_name: str = "reach_goal", server_timeout_s: float = 30.0,
-              on_feedback=None, result_timeout_s: float | None = None):
-    """Send one goal and wait; returns (status, result) or raises RuntimeError with the reason."""
+              on_feedback=None, result_timeout_s: float | None = None, on_accepted=None):
+    """Send one goal and wait; returns (status, result) or raises RuntimeError with the reason.
+    `on_accepted()` runs once the planner has accepted the goal."""
     client = ActionClient(node, ReachGoal, action_name)
     if not client.wait_for_server(timeout_sec=server_timeout_s):
         raise RuntimeError(f"no '{action_name}' action server after {server_timeout_s:.0f} s (is the planner running?)")
@@ -49,6 +50,8 @@ def send_goal(node, goal: ReachGoal.Goal, action_name: str = "reach_goal", serve
     handle = accepted.result()
     if not handle.accepted:
         raise RuntimeError("goal rejected by the planner (see its log for the reason)")
+    if on_accepted is not None:
+        on_accepted()
     result = handle.get_result_async()
     if not wait_for(node, result, result_timeout_s):
         handle.cancel_goal_async()

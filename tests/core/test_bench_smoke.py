@@ -51,6 +51,9 @@ def test_replan_benchmark_reports_every_setting_and_the_targets(replan_run):
     assert settings["fast"]["seeds"][:1] == settings["naive"]["seeds"]  # same starts and goals
     every_step = record["fast_every_step"]
     assert every_step["replan_every"] == 1 and every_step["plan_calls"] == 5
+    assert [row["key"] for row in record["open_loop"]] == ["naive", "fast"]
+    for row in record["open_loop"]:  # the reference protocol: one plan per episode
+        assert row["replan_every"] is None and row["plan_calls"] == row["episodes"] == 2
     check_targets(record, ["replan speed-up", "score kept", "closed-loop rate"])
     assert record["machine"]["torch"] and record["seed"] == 0 and "--episodes" in record["command"]
 
@@ -117,7 +120,7 @@ def test_bad_options_fail_with_a_clear_message(script, options, message, capsys)
 
 def test_targets_follow_the_measured_numbers():
     replan = load_script("replan_benchmark")
-    naive = {"replans_per_s": 1.0, "episodes": 2, "scores": [100.0, 80.0]}
+    naive = {"replans_per_s": 1.0, "episodes": 2, "scores": [100.0, 80.0], "success_rate": 1.0}
     every_step = {"loop_hz": 19.0, "plan_ms_p95": 40.0}
     # the score is compared on the naive run's episodes only: (90 + 85) / 2 = 87.5 vs 90 = 2.8 % loss
     fast = {"replans_per_s": 25.0, "scores": [90.0, 85.0, 0.0]}
@@ -125,6 +128,10 @@ def test_targets_follow_the_measured_numbers():
     slower_and_worse = {"replans_per_s": 19.0, "scores": [80.0, 80.0]}
     assert [t.met for t in replan.replan_targets(naive, slower_and_worse, {**every_step, "loop_hz": 20.0})
             ] == [False, False, True]
+    # when the naive reference fails too, equal scores are no evidence: the target is not met
+    failing = {**naive, "scores": [-17.0, -17.0], "success_rate": 0.0}
+    score_target = replan.replan_targets(failing, {**fast, "scores": [-17.0, -17.0]}, every_step)[1]
+    assert not score_target.met and "not assessable" in score_target.measured
 
     soak = load_script("planner_soak")
     before = soak.ProcessSnapshot(0, 100.0, 100.0, 2, 6)

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import AccelStamped, PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -31,6 +32,7 @@ from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.adapters import ADAPTERS
 from diffuser_ros.conversions import array_to_plan_msg, plan_markers, xy_to_path
+from diffuser_ros.diagnostics import PlanningStats, diagnostic_array, planner_status
 from diffuser_ros.msg import Plan
 from diffuser_ros.runtime import run_node
 from diffuser_ros.scenario import resolve_data_path
@@ -141,8 +143,7 @@ class DiffuserPlannerNode(Node):
         self.state_time = -math.inf
         self.plan: StampedPlan | None = None
         self.holding: np.ndarray | None = None  # goal held after success
-        self.overruns = 0
-        self.plan_times_ms: list[float] = []
+        self.stats = PlanningStats()
         self.make_interfaces()
         self.worker = threading.Thread(target=self.planning_loop, name="diffuser_planning", daemon=True)
         self.worker.start()
@@ -187,10 +188,21 @@ class DiffuserPlannerNode(Node):
         self.create_subscription(PoseStamped, "goal_pose", self.on_goal_pose, reliable, callback_group=inputs)
         self.create_timer(1.0 / self.p["control_rate"], self.control_step,
                           callback_group=MutuallyExclusiveCallbackGroup())
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
         self.action_server = ActionServer(
             self, ReachGoal, "reach_goal", execute_callback=self.execute_reach_goal,
             goal_callback=self.accept_reach_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup())
+
+    def publish_diagnostics(self) -> None:
+        """Plan latency, replan rate achieved vs requested, overruns, device, checkpoint, state age."""
+        with self.lock:
+            session, state_time = self.session, self.state_time
+        status = planner_status(f"{self.get_name()}: planning", self.stats, time.monotonic(), self.p["replan_rate"],
+                                str(self.planner.device), self.p["checkpoint"], self.now() - state_time,
+                                session is not None and session.active)
+        self.diagnostics_publisher.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -240,9 +252,9 @@ class DiffuserPlannerNode(Node):
                     self.replan(session, state, state_time, previous)
             elapsed = time.monotonic() - started
             if elapsed > period and session is not None and session.active:
-                self.overruns += 1
+                self.stats.overruns += 1
                 self.get_logger().warning(f"plan took {elapsed * 1e3:.0f} ms > replan period {period * 1e3:.0f} ms "
-                                       f"({self.overruns} overruns)", throttle_duration_sec=5.0)
+                                          f"({self.stats.overruns} overruns)", throttle_duration_sec=5.0)
             self.wake.wait(timeout=max(0.0, period - elapsed))
             self.wake.clear()
 
@@ -273,6 +285,7 @@ class DiffuserPlannerNode(Node):
             result = self.planner.plan(state, goal=session.goal, executed_steps=executed)
         except Exception as error:  # a planner fault aborts the goal, never the node
             self.get_logger().error(f"planning failed: {error!r}")
+            self.stats.failures += 1
             with self.lock:
                 if self.session is session:
                     self.plan = None
@@ -285,13 +298,13 @@ class DiffuserPlannerNode(Node):
             self.plan = StampedPlan(result.observations, result.actions, state_time, start_time)
             session.replans += 1
             session.plan_time_ms = result.plan_time_ms
-        self.plan_times_ms = (self.plan_times_ms + [result.plan_time_ms])[-200:]
+        self.stats.record(result.plan_time_ms, time.monotonic())
         self.publish_plan(result, session.goal, state)
-        median, p95 = np.percentile(self.plan_times_ms, [50, 95])
+        median, p95 = self.stats.latency_ms(50), self.stats.latency_ms(95)
         self.get_logger().info(
             f"replan {session.replans}: {result.plan_time_ms:.1f} ms ({result.denoising_steps} denoising steps, "
-            f"{'warm' if result.warm_started else 'cold'}); last {len(self.plan_times_ms)}: median {median:.1f} ms, "
-            f"p95 {p95:.1f} ms; {self.overruns} overruns of the {1e3 / self.p['replan_rate']:.0f} ms period; "
+            f"{'warm' if result.warm_started else 'cold'}); last {len(self.stats.latencies_ms)}: median {median:.1f} ms, "
+            f"p95 {p95:.1f} ms; {self.stats.overruns} overruns of the {1e3 / self.p['replan_rate']:.0f} ms period; "
             f"distance {session.distance:.2f} m", throttle_duration_sec=2.0)
 
     def publish_plan(self, result, goal: np.ndarray, state: np.ndarray) -> None:

@@ -194,3 +194,32 @@ def test_planner_fault_aborts_the_goal_and_the_next_goal_runs(harness):
     finally:
         done.set()
         feeder.join()
+
+
+def test_diagnostics_report_the_measured_plan_timings(harness):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    received = []
+    harness.node.create_subscription(DiagnosticArray, "/diagnostics", received.append, 10)
+    handle = harness.send((1.0, 1.0))
+    done = threading.Event()
+    feeder = threading.Thread(target=stream_state, args=(harness, (3.0, 3.0), 10.0, done.is_set))
+    feeder.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                dict((kv.key, kv.value) for kv in m.status[0].values)["plans"] not in ("0",) for m in received):
+            time.sleep(0.05)
+        harness.wait(handle.cancel_goal_async())
+    finally:
+        done.set()
+        feeder.join()
+    status = [m.status[0] for m in received if dict((kv.key, kv.value) for kv in m.status[0].values)["plans"] != "0"][-1]
+    values = {kv.key: kv.value for kv in status.values}
+    stats = harness.planner.stats
+    assert int(values["plans"]) <= stats.plans
+    latencies = list(stats.latencies_ms)[: int(values["plans"])]
+    assert float(values["plan_latency_median_ms"]) == pytest.approx(np.median(latencies), abs=0.01)
+    assert float(values["replan_rate_requested_hz"]) == 20.0 and values["device"] == "cpu"
+    assert values["checkpoint"].endswith("tiny.safetensors") and float(values["state_age_s"]) < 0.5
+    assert 0 < float(values["replan_rate_achieved_hz"]) <= 20.0

@@ -100,3 +100,8 @@ def update_section(path, name: str, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def target_lines(targets: list[dict]) -> str:
+    """One console line per target: MET or NOT MET, its name and the measured value."""
+    return "\n".join(f"{'MET    ' if t['met'] else 'NOT MET'} {t['name']}: {t['measured']}" for t in targets)

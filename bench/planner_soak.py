@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import (Target, command_line, machine_info, machine_line, targets_table,  # noqa: E402
-                           update_section, write_json)
+                           target_lines, update_section, write_json)
 from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
 from diffuser_core.evaluation import EvalConfig, episode_seeds, evaluate_episode  # noqa: E402
 from diffuser_core.planner import Planner  # noqa: E402
@@ -92,8 +92,7 @@ def main(argv=None) -> int:
         record = run(args, command_line(__file__, argv))
     except ValueError as error:
         parser.error(str(error))
-    for target in record["targets"]:
-        print(f"{'MET    ' if target['met'] else 'NOT MET'} {target['name']}: {target['measured']}")
+    print(target_lines(record["targets"]))
     return 0
 
 

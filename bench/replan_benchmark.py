@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import (Target, command_line, machine_info, machine_line, targets_table,  # noqa: E402
-                           update_section, write_json)
+                           target_lines, update_section, write_json)
 from diffuser_core.checkpoint import load_checkpoint  # noqa: E402
 from diffuser_core.config import resolve_device  # noqa: E402
 from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
         record = run(args, command_line(__file__, argv))
     except ValueError as error:  # bad option values or a checkpoint that does not fit
         parser.error(str(error))
-    print(headline(record))
+    print(target_lines(record["targets"]))
     return 0
 
 
@@ -455,12 +455,6 @@ def gpu_note(machine: dict) -> str:
     if machine["cuda_available"]:
         return "a GPU was present but not used: CPU numbers"
     return "no GPU was lent to this task: CPU numbers only"
-
-
-def headline(record: dict) -> str:
-    """One line per target: met or not, and the measured value."""
-    return "\n".join(f"{'MET    ' if t['met'] else 'NOT MET'} {t['name']}: {t['measured']}"
-                     for t in record["targets"])
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import (Target, command_line, machine_info, machine_line, targets_table,  # noqa: E402
-                           update_section, write_json)
+                           target_lines, update_section, write_json)
 from diffuser_core.checkpoint import CheckpointConfig  # noqa: E402
 from diffuser_core.config import ExperimentConfig, resolve_device  # noqa: E402
 from diffuser_core.datasets import Episode, SequenceDataset, fit_normalizer, resolve_loader  # noqa: E402
@@ -71,8 +71,7 @@ def main(argv=None) -> int:
         record = run(args, command_line(__file__, argv))
     except ValueError as error:
         parser.error(str(error))
-    target = record["targets"][0]
-    print(f"{'MET    ' if target['met'] else 'NOT MET'} {target['name']}: {target['measured']}")
+    print(target_lines(record["targets"]))
     return 0
 
 

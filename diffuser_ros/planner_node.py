@@ -322,8 +322,9 @@ class DiffuserPlannerNode(Node):
         now = self.now()
         fresh = state is not None and now - state_time <= self.p["state_timeout"]
         if session is None or not session.active:
-            if holding is not None and fresh:
-                self.publish_command(self.adapter.hold_command(state, holding))
+            if holding is not None:  # after success: hold the goal, or stop when the state is stale
+                self.publish_command(self.adapter.hold_command(state, holding) if fresh
+                                     else np.zeros(self.adapter.command_dim))
             return
         if not fresh:
             self.publish_command(np.zeros(self.adapter.command_dim))

@@ -223,3 +223,14 @@ def test_diagnostics_report_the_measured_plan_timings(harness):
     assert float(values["replan_rate_requested_hz"]) == 20.0 and values["device"] == "cpu"
     assert values["checkpoint"].endswith("tiny.safetensors") and float(values["state_age_s"]) < 0.5
     assert 0 < float(values["replan_rate_achieved_hz"]) <= 20.0
+
+
+def test_without_a_map_any_finite_goal_in_the_frame_is_accepted(ros_context, tiny_checkpoint):
+    harness = Harness(ros_context, tiny_checkpoint, maze="")
+    try:
+        handle = harness.send((2.0, 1.0))  # inside the U-Maze's wall, but there is no map now
+        assert handle.accepted
+        harness.wait(handle.cancel_goal_async())
+        assert not harness.send((math.nan, 1.0)).accepted
+    finally:
+        harness.close()

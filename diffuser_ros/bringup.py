@@ -17,8 +17,8 @@ from diffuser_ros.scenario import EXECUTABLES, ScenarioError, load_scenario, res
 
 def node_command(executable: str, name: str, config: Path, extra_args: list[str]) -> list[str]:
     """The command line that runs one node of the scenario."""
-    return [sys.executable, "-m", EXECUTABLES[executable], "--ros-args", "-r", f"__node:={name}",
-            "--params-file", str(config), *extra_args]
+    return [sys.executable, "-m", "diffuser_ros.launcher", EXECUTABLES[executable], "--ros-args",
+            "-r", f"__node:={name}", "--params-file", str(config), *extra_args]
 
 
 class Bringup:
@@ -41,7 +41,7 @@ class Bringup:
             command = node_command(spec.executable, spec.name, self.config, self.ros_args)
             self.processes.append(subprocess.Popen(command, stdout=self.output, stderr=self.output))
         if self.record:
-            command = [sys.executable, "-m", "diffuser_ros.recorder", self.record]
+            command = [sys.executable, "-m", "diffuser_ros.launcher", "diffuser_ros.recorder", self.record]
             self.processes.append(subprocess.Popen(command, stdout=self.output, stderr=self.output))
         return self
 

@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("output", help="the .mcap file to write")
     parser.add_argument("--topics", nargs="+", default=list(DEFAULT_TOPICS))
     args, ros_args = parser.parse_known_args(argv)
-    return run_node(lambda: Recorder(args.output, args.topics), ["recorder", *ros_args], name="recorder")
+    return run_node(lambda: Recorder(args.output, args.topics), ros_args, name="recorder")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,14 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     """
     # rclpy's own SIGINT handler would shut the context down before on_shutdown() could still
     # publish; Ctrl-C and SIGTERM raise KeyboardInterrupt instead, and the context ends last.
-    rclpy.init(args=argv if argv is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    args = sys.argv if argv is None else [sys.argv[0], *argv]  # argv: the arguments after the program name
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         node = node_factory()
+    except KeyboardInterrupt:  # Ctrl-C while starting up: stop quietly
+        rclpy.try_shutdown()
+        return 0
     except ValueError as error:
         print(f"[ERROR] [{name or getattr(node_factory, '__name__', 'node')}]: {error}", file=sys.stderr)
         rclpy.try_shutdown()

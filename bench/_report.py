@@ -105,3 +105,25 @@ def update_section(path, name: str, body: str) -> Path:
 def target_lines(targets: list[dict]) -> str:
     """One console line per target: MET or NOT MET, its name and the measured value."""
     return "\n".join(f"{'MET    ' if t['met'] else 'NOT MET'} {t['name']}: {t['measured']}" for t in targets)
+
+
+def require_at_least_one(args, names, optional=False) -> None:
+    """ValueError naming the first option among `names` below 1 (None allowed when optional)."""
+    for name in names:
+        value = getattr(args, name)
+        if (value is not None or not optional) and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+
+def run_cli(parser, argv, script: str, run, check=None) -> int:
+    """The bench scripts' main: parse, check and run (a ValueError is a usage error naming the
+    option), then print one line per target."""
+    args = parser.parse_args(argv)
+    try:
+        if check is not None:
+            check(args)
+        record = run(args, command_line(script, argv))
+    except ValueError as error:
+        parser.error(str(error))
+    print(target_lines(record["targets"]))
+    return 0

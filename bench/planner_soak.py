@@ -28,8 +28,8 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import (Target, command_line, machine_info, machine_line, targets_table,  # noqa: E402
-                           target_lines, update_section, write_json)
+from bench._report import (Target, machine_info, machine_line, targets_table,  # noqa: E402
+                           require_at_least_one, run_cli, update_section, write_json)
 from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
 from diffuser_core.evaluation import EvalConfig, episode_seeds, evaluate_episode  # noqa: E402
 from diffuser_core.planner import Planner  # noqa: E402
@@ -80,25 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Parse options, soak the planner, write JSON and markdown."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        for name in ("replans", "warmup_episodes", "steps", "warm_start_steps", "threads"):
-            if getattr(args, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-        if not Path(args.checkpoint).is_file():
-            raise ValueError(f"checkpoint not found: {args.checkpoint}")
-        torch.set_num_threads(args.threads)
-        record = run(args, command_line(__file__, argv))
-    except ValueError as error:
-        parser.error(str(error))
-    print(target_lines(record["targets"]))
-    return 0
+    return run_cli(build_parser(), argv, __file__, run, check_args)
+
+
+def check_args(args) -> None:
+    """ValueError with a clear message for unusable option values."""
+    require_at_least_one(args, ("replans", "warmup_episodes", "steps", "warm_start_steps", "threads"))
+    if not Path(args.checkpoint).is_file():
+        raise ValueError(f"checkpoint not found: {args.checkpoint}")
 
 
 def run(args, command: str) -> dict:
     """Warm up, snapshot, replan at every step for --replans replans, snapshot again."""
     started = time.perf_counter()
+    torch.set_num_threads(args.threads)
     tqdm.monitor_interval = 0  # no tqdm monitor thread: the soak counts this process's threads
     config = EvalConfig(maze=args.maze, episodes=1, seed=args.seed, sampler="ddim",
                         denoising_steps=args.steps, replan_every=1, warm_start=True,

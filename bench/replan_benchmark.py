@@ -31,8 +31,8 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import (Target, command_line, machine_info, machine_line, targets_table,  # noqa: E402
-                           target_lines, update_section, write_json)
+from bench._report import (Target, machine_info, machine_line, targets_table,  # noqa: E402
+                           require_at_least_one, run_cli, update_section, write_json)
 from diffuser_core.checkpoint import load_checkpoint  # noqa: E402
 from diffuser_core.config import resolve_device  # noqa: E402
 from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
@@ -143,26 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Parse options, run the benchmark, write JSON, markdown and the plot."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        check_args(args)
-        record = run(args, command_line(__file__, argv))
-    except ValueError as error:  # bad option values or a checkpoint that does not fit
-        parser.error(str(error))
-    print(target_lines(record["targets"]))
-    return 0
+    return run_cli(build_parser(), argv, __file__, run, check_args)
 
 
 def check_args(args) -> None:
     """ValueError with a clear message for option values the benchmark cannot use."""
-    for name in ("episodes", "replan_every", "fast_steps", "fast_warm", "probe_replans"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("naive_episodes", "hz_episodes", "episode_steps", "naive_threads"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    require_at_least_one(args, ("episodes", "replan_every", "fast_steps", "fast_warm", "probe_replans"))
+    require_at_least_one(args, ("naive_episodes", "hz_episodes", "episode_steps", "naive_threads"), optional=True)
     if args.naive_episodes is not None and args.naive_episodes > args.episodes:
         raise ValueError(f"--naive-episodes ({args.naive_episodes}) cannot exceed "
                          f"--episodes ({args.episodes})")

@@ -29,8 +29,8 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import (Target, command_line, machine_info, machine_line, targets_table,  # noqa: E402
-                           target_lines, update_section, write_json)
+from bench._report import (Target, machine_info, machine_line, targets_table,  # noqa: E402
+                           require_at_least_one, run_cli, update_section, write_json)
 from diffuser_core.checkpoint import CheckpointConfig  # noqa: E402
 from diffuser_core.config import ExperimentConfig, resolve_device  # noqa: E402
 from diffuser_core.datasets import Episode, SequenceDataset, fit_normalizer, resolve_loader  # noqa: E402
@@ -62,25 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Parse options, time both loops, write JSON and markdown."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        check_args(args)
-        if args.threads is not None:
-            torch.set_num_threads(args.threads)
-        record = run(args, command_line(__file__, argv))
-    except ValueError as error:
-        parser.error(str(error))
-    print(target_lines(record["targets"]))
-    return 0
+    return run_cli(build_parser(), argv, __file__, run, check_args)
 
 
 def check_args(args) -> None:
     """ValueError with a clear message for unusable option values."""
-    for name in ("steps", "warmup", "repeats", "batch_size", "threads", "synthetic"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    require_at_least_one(args, ("steps", "warmup", "repeats", "batch_size", "threads", "synthetic"), optional=True)
     if not Path(args.experiment).is_file():
         raise ValueError(f"experiment file not found: {args.experiment}")
     if args.synthetic is None and not Path(args.dataset).is_file():
@@ -98,6 +85,8 @@ def synthetic_episodes(count: int, length: int, seed: int) -> list[Episode]:
 def run(args, command: str) -> dict:
     """Build the dataset and model once, then time the plain loop and the Trainer alternately."""
     started = time.perf_counter()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     experiment = ExperimentConfig.from_file(args.experiment)
     horizon = experiment.dataset.horizon
     episodes = (synthetic_episodes(args.synthetic, 2 * horizon, args.seed) if args.synthetic

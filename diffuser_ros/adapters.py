@@ -12,7 +12,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 
 from diffuser_core.controllers import progress_index, waypoint_tracking_action
-from diffuser_ros.conversions import is_finite_pose, pose_to_xy
+from diffuser_ros.conversions import is_finite_pose, odometry_to_state, pose_to_xy
 
 
 @dataclass
@@ -44,8 +44,6 @@ class PointMassAdapter:
 
     def state_from_odometry(self, message) -> np.ndarray:
         """(x, y, vx, vy); raises ValueError when a value is not finite."""
-        from diffuser_ros.conversions import odometry_to_state
-
         state = odometry_to_state(message)
         if not np.all(np.isfinite(state)):
             raise ValueError(f"odometry has non-finite values {state.tolist()}")

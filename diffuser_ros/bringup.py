@@ -76,6 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("config", help="scenario name (e.g. maze2d_umaze) or path to a scenario YAML")
     parser.add_argument("--only", nargs="+", metavar="NODE", help="start only these nodes")
     parser.add_argument("--record", metavar="FILE.mcap", help="record the run's topics to an MCAP file")
+    parser.add_argument("--autostart", action=argparse.BooleanOptionalAction, default=None,
+                        help="configure and activate managed (lifecycle) nodes on start; default: the YAML's "
+                             "'autostart' (--no-autostart leaves them unconfigured for `change_state`)")
     parser.add_argument("--ros-args", nargs=argparse.REMAINDER, default=[],
                         help="extra ROS arguments for every node (e.g. -p use_sim_time:=true)")
     return parser.parse_args(argv)
@@ -84,7 +87,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        bringup = Bringup(args.config, args.only, args.record, args.ros_args)
+        ros_args = list(args.ros_args)
+        if args.autostart is not None:
+            ros_args = ["-p", f"autostart:={str(args.autostart).lower()}", *ros_args]  # nodes without it ignore it
+        bringup = Bringup(args.config, args.only, args.record, ros_args)
     except ScenarioError as error:
         print(f"bringup: {error}", file=sys.stderr)
         return 2

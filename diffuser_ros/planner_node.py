@@ -6,6 +6,12 @@ state, goal inpainted at the end of the horizon), tracks the newest plan at `con
 `cmd_accel`, and publishes the plan as `plan` (nav_msgs/Path), `plan_markers` (MarkerArray) and
 `diffuser_plan` (diffuser_ros/Plan). Every command is finite and clipped; stale state or a stale plan
 gives a zero command.
+
+A managed (lifecycle) node, like nav2's planners and controllers: configure validates the parameters,
+loads the checkpoint and makes a warm-up plan; activate starts the planning thread and the control
+timer and lets goals in; deactivate aborts the running goal, stops both and sends a zero command;
+cleanup frees the model. With `autostart` true (the scenario YAMLs) the node configures and
+activates itself on start; otherwise step it through the standard `change_state` service.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -38,6 +44,7 @@ from diffuser_ros.runtime import run_node
 from diffuser_ros.scenario import resolve_data_path
 
 PARAMETERS = {
+    "autostart": False,            # configure + activate on start (nav2's lifecycle-manager behaviour)
     "checkpoint": "checkpoints/maze2d_umaze.safetensors",
     "robot": "point_mass",
     "maze": "umaze",               # map used to refuse goals inside walls; "" for none
@@ -60,6 +67,7 @@ PARAMETERS = {
     "device": "auto",              # auto | cpu | cuda | cuda:N
     "threads": 1,                  # torch CPU threads for planning (0: torch's default)
     "seed": 0,
+    "planning_delay": 0.0,         # s added to every plan: simulates a slow planner (tests, demos)
 }
 
 
@@ -76,7 +84,7 @@ def check_parameters(p: dict) -> None:
     for name in ("horizon", "denoising_steps", "warm_start_steps", "threads"):
         if p[name] < 0:
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
-    for name in ("settle_distance", "replan_deviation"):
+    for name in ("settle_distance", "replan_deviation", "planning_delay"):
         if not (math.isfinite(p[name]) and p[name] >= 0):
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
     for name in ("replan_rate", "control_rate", "plan_dt", "max_plan_age", "goal_tolerance",
@@ -101,6 +109,7 @@ class GoalSession:
     distance: float = float("inf")
     outcome: str = ""              # "", "succeeded", "aborted", "canceled", "preempted"
     message: str = ""
+    status: str = "waiting for the first plan"   # reported in feedback: what happens, or why not
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -126,30 +135,139 @@ class StampedPlan:
     start_time: float
 
 
-class DiffuserPlannerNode(Node):
+class DiffuserPlannerNode(LifecycleNode):
     """Receding-horizon Diffuser planner for a point robot (see the module docstring)."""
 
     def __init__(self, **kwargs):
         super().__init__("diffuser_planner", **kwargs)
-        self.stopping, self.wake, self.worker, self.session = threading.Event(), threading.Event(), None, None
-        self.p = {name: self.declare_parameter(name, default).value for name, default in PARAMETERS.items()}
-        check_parameters(self.p)
-        self.adapter = ADAPTERS[self.p["robot"]](frame_id=self.p["frame_id"], maze=self.p["maze"],
-                                                 command_limit=self.p["command_limit"])
-        self.planner = self.load_planner()
-        self.warm_up()
-        self.lock = threading.Lock()
+        self.stopping, self.wake, self.lock, self.command_lock = (threading.Event(), threading.Event(),
+                                                                  threading.Lock(), threading.RLock())
+        self.worker = self.control_timer = self.session = self.planner = self.adapter = None
+        self.robot_interfaces: tuple[list, list] | None = None  # (publishers, subscriptions) while configured
+        self.active = False
+        self.failure = ""
+        self.stats = PlanningStats()
+        self.reset_execution()
+        for name, default in PARAMETERS.items():
+            self.declare_parameter(name, default)
+        self.p = self.read_parameters()
+        self.make_goal_interfaces()
+        if self.p["autostart"]:
+            self.autostart()
+
+    def read_parameters(self) -> dict:
+        return {name: self.get_parameter(name).value for name in PARAMETERS}
+
+    def autostart(self) -> None:
+        """Configure and activate now; a failure raises ParameterError with the reason (exit 2)."""
+        for transition in (self.trigger_configure, self.trigger_activate):
+            if transition() != TransitionCallbackReturn.SUCCESS:
+                raise ParameterError(self.failure or f"lifecycle transition {transition.__name__} failed")
+
+    def lifecycle_state(self) -> str:
+        return self._state_machine.current_state[1]
+
+    def reset_execution(self) -> None:
         self.state: np.ndarray | None = None
         self.state_time = -math.inf
         self.plan: StampedPlan | None = None
         self.holding: np.ndarray | None = None  # goal held after success
-        self.stats = PlanningStats()
-        self.make_interfaces()
+
+    # ------------------------------------------------------------------ lifecycle transitions
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate parameters, load the checkpoint, warm up, create the robot-side interfaces."""
+        try:
+            self.p = self.read_parameters()
+            check_parameters(self.p)
+            self.adapter = ADAPTERS[self.p["robot"]](frame_id=self.p["frame_id"], maze=self.p["maze"],
+                                                     command_limit=self.p["command_limit"])
+            self.planner = self.load_planner()
+            self.warm_up()
+        except Exception as error:  # any failure leaves the node unconfigured, with the reason logged
+            self.failure = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            self.get_logger().error(f"configure failed: {self.failure}")
+            self.planner = self.adapter = None
+            return TransitionCallbackReturn.FAILURE
+        self.make_robot_interfaces()
+        self.get_logger().info(
+            f"configured: {self.p['checkpoint']} (horizon {self.planner.horizon}, {self.p['sampler']}, "
+            f"device {self.planner.device})")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the planning thread and the control timer; accept goals."""
+        with self.lock:
+            self.reset_execution()
+        self.stopping.clear()
         self.worker = threading.Thread(target=self.planning_loop, name="diffuser_planning", daemon=True)
         self.worker.start()
-        self.get_logger().info(
-            f"loaded {self.p['checkpoint']} (horizon {self.planner.horizon}, {self.p['sampler']}, "
-            f"device {self.planner.device}); replanning at {self.p['replan_rate']} Hz")
+        self.control_timer = self.create_timer(1.0 / self.p["control_rate"], self.control_step,
+                                               callback_group=MutuallyExclusiveCallbackGroup())
+        self.active = True
+        self.get_logger().info(f"active: replanning at {self.p['replan_rate']} Hz, "
+                               f"commands at {self.p['control_rate']} Hz")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_execution("planner deactivated")
+        self.get_logger().info("inactive: goals are refused, the command is zero")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        self.get_logger().info("cleaned up: model freed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """From any state: stop (zero command if active), free the model."""
+        self.stop_execution("planner shutting down")
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error in a lifecycle transition from '{state.label}': stopping, freeing the model")
+        self.stop_execution("planner error")
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def stop_execution(self, reason: str) -> None:
+        """Refuse commands other than zero, end the running goal, stop the threads, send zero."""
+        with self.command_lock:
+            was_active, self.active = self.active, False
+        with self.lock:
+            session, self.holding = self.session, None
+        if session is not None:
+            session.finish("aborted", reason)
+        self.stopping.set()
+        self.wake.set()
+        if self.worker is not None:
+            self.worker.join(timeout=10.0)
+            self.worker = None
+        if self.control_timer is not None:
+            self.destroy_timer(self.control_timer)
+            self.control_timer = None
+        if was_active:
+            self.publish_command(np.zeros(self.adapter.command_dim))
+
+    def release(self) -> None:
+        """Destroy the robot-side interfaces and free the model (and its GPU memory)."""
+        publishers, subscriptions = self.robot_interfaces or ([], [])
+        for publisher in publishers:
+            self.destroy_publisher(publisher)
+        for subscription in subscriptions:
+            self.destroy_subscription(subscription)
+        self.robot_interfaces = None
+        device = getattr(self.planner, "device", None)
+        self.planner = self.adapter = None
+        if device is not None and str(device).startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def stop_safely(self) -> None:
+        """Process exit (run_node): finish the lifecycle, so an active node sends its zero command."""
+        if self.lifecycle_state() != "finalized":
+            self.trigger_shutdown()
 
     # ------------------------------------------------------------------ set-up
     def load_planner(self) -> Planner:
@@ -177,17 +295,11 @@ class DiffuserPlannerNode(Node):
         self.planner.plan(state, goal=state)
         self.planner.reset()
 
-    def make_interfaces(self) -> None:
-        reliable = QoSProfile(depth=1)
-        self.command_publisher = self.create_publisher(AccelStamped, "cmd_accel", reliable)
-        self.path_publisher = self.create_publisher(Path, "plan", reliable)
-        self.marker_publisher = self.create_publisher(MarkerArray, "plan_markers", reliable)
-        self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", reliable)
-        inputs = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Odometry, "odom", self.on_odometry, qos_profile_sensor_data, callback_group=inputs)
-        self.create_subscription(PoseStamped, "goal_pose", self.on_goal_pose, reliable, callback_group=inputs)
-        self.create_timer(1.0 / self.p["control_rate"], self.control_step,
-                          callback_group=MutuallyExclusiveCallbackGroup())
+    def make_goal_interfaces(self) -> None:
+        """Goal inputs and diagnostics exist in every lifecycle state: goals are refused with the
+        reason until the node is active, and /diagnostics says which state it is in."""
+        self.create_subscription(PoseStamped, "goal_pose", self.on_goal_pose, QoSProfile(depth=1),
+                                 callback_group=MutuallyExclusiveCallbackGroup())
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
         self.action_server = ActionServer(
@@ -195,13 +307,25 @@ class DiffuserPlannerNode(Node):
             goal_callback=self.accept_reach_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup())
 
+    def make_robot_interfaces(self) -> None:
+        reliable = QoSProfile(depth=1)
+        self.command_publisher = self.create_publisher(AccelStamped, "cmd_accel", reliable)
+        self.path_publisher = self.create_publisher(Path, "plan", reliable)
+        self.marker_publisher = self.create_publisher(MarkerArray, "plan_markers", reliable)
+        self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", reliable)
+        odometry = self.create_subscription(Odometry, "odom", self.on_odometry, qos_profile_sensor_data,
+                                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.robot_interfaces = ([self.command_publisher, self.path_publisher, self.marker_publisher,
+                                  self.plan_publisher], [odometry])
+
     def publish_diagnostics(self) -> None:
         """Plan latency, replan rate achieved vs requested, overruns, device, checkpoint, state age."""
         with self.lock:
-            session, state_time = self.session, self.state_time
+            session, state_time, planner = self.session, self.state_time, self.planner
         status = planner_status(f"{self.get_name()}: planning", self.stats, time.monotonic(), self.p["replan_rate"],
-                                str(self.planner.device), self.p["checkpoint"], self.now() - state_time,
-                                session is not None and session.active)
+                                str(planner.device) if planner is not None else "none", self.p["checkpoint"],
+                                self.now() - state_time, session is not None and session.active,
+                                lifecycle_state=self.lifecycle_state())
         self.diagnostics_publisher.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
 
     def now(self) -> float:
@@ -213,11 +337,23 @@ class DiffuserPlannerNode(Node):
             state = self.adapter.state_from_odometry(message)
         except ValueError as error:
             self.get_logger().warning(f"ignoring state: {error}", throttle_duration_sec=1.0)
+            with self.lock:
+                if self.session is not None:
+                    self.session.status = f"state rejected: {error}"
             return
         with self.lock:
             self.state, self.state_time = state, self.now()
+            if self.session is not None and self.session.status.startswith(("state rejected", "no valid state")):
+                self.session.status = "valid state again: planning"
+
+    def inactive_reason(self) -> str:
+        """Why goals are refused now ("" when the node is active)."""
+        return "" if self.active else f"planner is {self.lifecycle_state()}, not active"
 
     def on_goal_pose(self, message: PoseStamped) -> None:
+        if self.inactive_reason():
+            self.get_logger().error(f"goal_pose refused: {self.inactive_reason()}")
+            return
         check = self.adapter.check_goal(message)
         if not check.ok:
             self.get_logger().error(f"goal_pose refused: {check.reason}")
@@ -281,15 +417,19 @@ class DiffuserPlannerNode(Node):
 
     def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> None:
         executed = 0 if previous is None else max(0, round((state_time - previous.start_time) / self.p["plan_dt"]))
+        started = time.monotonic()
         try:
             result = self.planner.plan(state, goal=session.goal, executed_steps=executed)
+            if self.p["planning_delay"] > 0:  # a slow planner, simulated (interrupted by deactivate)
+                self.stopping.wait(self.p["planning_delay"])
+                result.plan_time_ms = (time.monotonic() - started) * 1e3
         except Exception as error:  # a planner fault aborts the goal, never the node
             self.get_logger().error(f"planning failed: {error!r}")
             self.stats.failures += 1
             with self.lock:
                 if self.session is session:
                     self.plan = None
-            session.finish("aborted", f"planner error: {error}")
+            self.end_session(session, "aborted", f"planner error: {error}")  # and a zero command
             return
         with self.lock:
             if self.session is not session or not session.active:
@@ -298,6 +438,7 @@ class DiffuserPlannerNode(Node):
             self.plan = StampedPlan(result.observations, result.actions, state_time, start_time)
             session.replans += 1
             session.plan_time_ms = result.plan_time_ms
+            session.status = "tracking the plan"
         self.stats.record(result.plan_time_ms, time.monotonic())
         self.publish_plan(result, session.goal, state)
         median, p95 = self.stats.latency_ms(50), self.stats.latency_ms(95)
@@ -317,6 +458,8 @@ class DiffuserPlannerNode(Node):
     # ------------------------------------------------------------------ control loop
     def control_step(self) -> None:
         """Track the newest plan (or hold a reached goal); update the goal's outcome."""
+        if not self.active:  # a tick already queued when the node was deactivated
+            return
         with self.lock:
             session, state, state_time, plan, holding = self.session, self.state, self.state_time, self.plan, self.holding
         now = self.now()
@@ -329,8 +472,10 @@ class DiffuserPlannerNode(Node):
         if not fresh:
             self.publish_command(np.zeros(self.adapter.command_dim))
             waited = min(now - state_time, time.monotonic() - session.started)
+            if not session.status.startswith("state rejected"):
+                session.status = "no valid state: holding a zero command"
             if waited > self.p["stale_state_grace"]:
-                self.end_session(session, "aborted", f"no valid state for {waited:.1f} s")
+                self.end_session(session, "aborted", f"no valid state for {waited:.1f} s ({session.status})")
             return
         session.distance = self.adapter.distance(state, session.goal)
         if session.distance <= session.tolerance:
@@ -350,22 +495,35 @@ class DiffuserPlannerNode(Node):
                                  else np.zeros(self.adapter.command_dim))
             return
         step = int((now - plan.start_time) / self.p["plan_dt"])
-        self.publish_command(self.adapter.command(state, plan.observations, step))
+        self.publish_command(self.adapter.command(state, plan.observations, step), session)
 
     def end_session(self, session: GoalSession, outcome: str, message: str) -> None:
-        session.finish(outcome, message)
-        if outcome != "succeeded":
-            self.publish_command(np.zeros(self.adapter.command_dim))
+        with self.command_lock:  # no tracking command of this goal can follow its zero command
+            session.finish(outcome, message)
+            if outcome != "succeeded":
+                self.publish_command(np.zeros(self.adapter.command_dim))
         self.get_logger().info(f"goal {outcome}: {message}")
 
-    def publish_command(self, command: np.ndarray) -> None:
-        command = self.adapter.safe_command(command)
-        message = AccelStamped(header=Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]))
-        message.accel.linear.x, message.accel.linear.y = float(command[0]), float(command[1])
-        self.command_publisher.publish(message)
+    def publish_command(self, command: np.ndarray, session: GoalSession | None = None) -> None:
+        """Publish a clipped, finite command. Only a zero command gets out once the node is not active,
+        or once `session` (the goal a tracking command was computed for) has ended."""
+        with self.command_lock:
+            adapter = self.adapter
+            if adapter is None:
+                return
+            command = adapter.safe_command(command)
+            stale = not self.active or (session is not None and not session.active)
+            if stale and np.any(command != 0):
+                return
+            message = AccelStamped(header=Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]))
+            message.accel.linear.x, message.accel.linear.y = float(command[0]), float(command[1])
+            self.command_publisher.publish(message)
 
     # ------------------------------------------------------------------ reach_goal action
     def accept_reach_goal(self, request: ReachGoal.Goal) -> GoalResponse:
+        if self.inactive_reason():
+            self.get_logger().error(f"reach_goal rejected: {self.inactive_reason()}")
+            return GoalResponse.REJECT
         check = self.adapter.check_goal(request.goal)
         problems = [check.reason] if not check.ok else []
         for name in ("tolerance", "timeout"):
@@ -384,16 +542,17 @@ class DiffuserPlannerNode(Node):
         self.start_session(session)
         self.get_logger().info(f"reach_goal: ({session.goal[0]:.2f}, {session.goal[1]:.2f}), "
                                f"tolerance {session.tolerance:.2f} m")
-        reported = 0
+        reported, reported_status = 0, ""
         while not session.done.wait(timeout=0.02):
             if handle.is_cancel_requested:
                 self.end_session(session, "canceled", "canceled by the client")
                 break
-            if session.ticks > reported and session.replans:
-                reported = session.ticks
+            status = session.status
+            if (session.ticks > reported and session.replans) or status != reported_status:
+                reported, reported_status = session.ticks, status
                 handle.publish_feedback(ReachGoal.Feedback(
                     distance_remaining=session.distance if math.isfinite(session.distance) else -1.0,
-                    replans=session.replans, plan_time_ms=session.plan_time_ms))
+                    replans=session.replans, plan_time_ms=session.plan_time_ms, status=status))
         return self.finish_action(handle, session)
 
     def finish_action(self, handle, session: GoalSession) -> ReachGoal.Result:
@@ -408,17 +567,8 @@ class DiffuserPlannerNode(Node):
             handle.abort()
         return result
 
-    def on_shutdown(self) -> None:
-        """Leave the robot with a zero command."""
-        self.publish_command(np.zeros(self.adapter.command_dim))
-
     def destroy_node(self) -> None:
-        self.stopping.set()
-        self.wake.set()
-        if self.worker is not None:  # None when the node failed to configure
-            self.worker.join(timeout=5.0)
-        if self.session is not None:
-            self.session.finish("aborted", "planner shutting down")
+        self.stop_execution("planner shutting down")
         super().destroy_node()
 
 

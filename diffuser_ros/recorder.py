@@ -123,7 +123,7 @@ class Recorder(Node):
             self.writer.finish()
             self.file.close()
 
-    def on_shutdown(self) -> None:
+    def stop_safely(self) -> None:
         self.close()
         print(f"recorder: wrote {self.count} messages", file=sys.stderr)
 

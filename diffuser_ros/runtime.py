@@ -18,10 +18,10 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
 
     A ValueError while building the node is a configuration error: its message is printed (no
     traceback) and the process exits with 2. The executor is made after rclpy.init, as it must
-    be. `node.on_shutdown()`, if defined, runs before the node is destroyed (a controller sends
+    be. `node.stop_safely()`, if defined, runs before the node is destroyed (a controller sends
     its safe command there).
     """
-    # rclpy's own SIGINT handler would shut the context down before on_shutdown() could still
+    # rclpy's own SIGINT handler would shut the context down before stop_safely() could still
     # publish; Ctrl-C and SIGTERM raise KeyboardInterrupt instead, and the context ends last.
     args = sys.argv if argv is None else [sys.argv[0], *argv]  # argv: the arguments after the program name
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
@@ -42,8 +42,8 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if hasattr(node, "on_shutdown"):
-            node.on_shutdown()
+        if hasattr(node, "stop_safely"):
+            node.stop_safely()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

@@ -18,6 +18,8 @@ EXECUTABLES = {
     "maze2d_sim": "diffuser_ros.maze2d_sim_node",
     "kuka_sim": "diffuser_ros.kuka_sim_node",
 }
+# Executables that are managed (lifecycle) nodes with an `autostart` parameter.
+MANAGED = {"diffuser_planner"}
 
 
 class ScenarioError(ValueError):

@@ -26,7 +26,7 @@ def test_messages_have_contract_fields():
 def test_reach_goal_action_fields():
     assert fields(ReachGoal.Goal) == {"goal", "tolerance", "timeout"}
     assert fields(ReachGoal.Result) == {"success", "final_distance", "replans", "message"}
-    assert fields(ReachGoal.Feedback) == {"distance_remaining", "replans", "plan_time_ms"}
+    assert fields(ReachGoal.Feedback) == {"distance_remaining", "replans", "plan_time_ms", "status"}
     assert ReachGoal.Goal.get_fields_and_field_types()["goal"] == "geometry_msgs/PoseStamped"
 
 
@@ -34,7 +34,7 @@ def test_stack_blocks_action_fields():
     assert fields(StackBlocks.Goal) == {"task", "relations", "timeout"}
     assert StackBlocks.Goal.get_fields_and_field_types()["relations"] == "sequence<diffuser_ros/Relation>"
     assert fields(StackBlocks.Result) == {"success", "score", "replans", "message"}
-    assert fields(StackBlocks.Feedback) == {"satisfied", "total", "plan_time_ms"}
+    assert fields(StackBlocks.Feedback) == {"satisfied", "total", "plan_time_ms", "status"}
 
 
 def test_plan_data_round_trips_a_float32_array():

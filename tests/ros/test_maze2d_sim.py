@@ -1,0 +1,133 @@
+"""`maze2d_sim`'s own fault behaviour over the real rclpy: a non-finite command is rejected (zero
+force) and the node keeps running, a command older than `command_timeout` stops pushing, forces are
+clipped to [-1, 1], walls stop the mass, and bad parameters are refused with their name."""
+import math
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from geometry_msgs.msg import AccelStamped
+from nav_msgs.msg import Odometry
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+
+from diffuser_ros.maze2d_sim_node import Maze2DSim
+
+START = (3.0, 3.0)  # U-Maze top-right corner; the outer wall is 0.5 m up and to the right
+
+
+class SimHarness:
+    """The simulator node and a test node that commands it and records its odometry."""
+
+    def __init__(self, context, **parameters):
+        values = {"start": list(START), "command_timeout": 0.2, **parameters}
+        self.sim = Maze2DSim(context=context,
+                             parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        self.node = rclpy.create_node("sim_test", context=context)
+        self.commands = self.node.create_publisher(AccelStamped, "cmd_accel", QoSProfile(depth=1))
+        self.odometry: list[Odometry] = []
+        self.node.create_subscription(Odometry, "odom", self.odometry.append, qos_profile_sensor_data)
+        self.executor = MultiThreadedExecutor(num_threads=3, context=context)
+        self.executor.add_node(self.sim)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        self.wait_for(lambda: self.odometry and self.commands.get_subscription_count() > 0)
+
+    def wait_for(self, predicate, timeout_s=10.0):
+        deadline = time.monotonic() + timeout_s
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert predicate(), "timed out"
+
+    def command(self, x, y):
+        message = AccelStamped()
+        message.header.frame_id = "map"
+        message.accel.linear.x, message.accel.linear.y = x, y
+        self.commands.publish(message)
+
+    def position(self):
+        pose = self.odometry[-1].pose.pose.position
+        return np.array([pose.x, pose.y])
+
+    def close(self):
+        self.executor.shutdown()
+        self.sim.destroy_node()
+        self.node.destroy_node()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def sim(ros_context):
+    harness = SimHarness(ros_context, real_time_factor=2.0)
+    yield harness
+    harness.close()
+
+
+def test_non_finite_command_is_rejected_with_zero_force_and_the_node_keeps_running(sim):
+    sim.command(math.nan, 1.0)
+    sim.wait_for(lambda: sim.sim.rejected_commands >= 1)  # depth-1 QoS: one message at a time
+    sim.command(1.0, math.inf)
+    sim.wait_for(lambda: sim.sim.rejected_commands >= 2)
+    assert np.array_equal(sim.sim.current_force(), [0.0, 0.0])
+    before = len(sim.odometry)
+    time.sleep(0.3)
+    assert len(sim.odometry) > before  # still stepping and publishing
+    assert np.allclose(sim.position(), START, atol=1e-3)  # never pushed
+    state = sim.odometry[-1]
+    assert all(math.isfinite(v) for v in (state.pose.pose.position.x, state.pose.pose.position.y,
+                                          state.twist.twist.linear.x, state.twist.twist.linear.y))
+
+
+def test_a_command_older_than_command_timeout_stops_pushing(sim):
+    sim.command(-1.0, 0.0)
+    sim.wait_for(lambda: np.any(sim.sim.current_force() != 0))
+    time.sleep(0.35)  # > command_timeout 0.2 s, with no new command
+    assert np.array_equal(sim.sim.current_force(), [0.0, 0.0])
+    speed = abs(sim.odometry[-1].twist.twist.linear.x)
+    time.sleep(0.3)  # with zero force the point mass only coasts (D4RL's model has no friction on velocity)
+    assert abs(sim.odometry[-1].twist.twist.linear.x) <= speed + 1e-6
+
+
+def test_forces_are_clipped_to_the_unit_box(sim):
+    sim.command(5.0, -7.0)
+    sim.wait_for(lambda: np.any(sim.sim.current_force() != 0))
+    assert np.array_equal(sim.sim.command, [1.0, -1.0])
+
+
+def test_a_wall_stops_the_mass(ros_context):
+    harness = SimHarness(ros_context, real_time_factor=4.0, command_timeout=1.0)
+    try:
+        deadline = time.monotonic() + 1.5  # 6 simulated seconds pushing up-right into the corner walls
+        while time.monotonic() < deadline:
+            harness.command(1.0, 1.0)
+            time.sleep(0.02)
+        x, y = harness.position()
+        # The U-Maze's free cells end 0.5 m past the corner cell's centre; the mass (radius 0.1) stays inside.
+        assert x < START[0] + 0.5 and y < START[1] + 0.5, (x, y)
+        assert harness.sim.env.is_free((x, y))
+    finally:
+        harness.close()
+
+
+@pytest.mark.parametrize("name, value, reason", [
+    ("maze", "mars", "maze='mars' is not one of"),
+    ("rate", -5.0, "rate must be a positive number"),
+    ("command_timeout", 0.0, "command_timeout must be a positive number"),
+    ("start", [1.0, 2.0, 3.0], "start must be [x, y]"),
+])
+def test_bad_parameters_are_refused_with_their_name(ros_context, name, value, reason):
+    with pytest.raises(ValueError, match=reason.replace("[", r"\[").replace("]", r"\]")):
+        Maze2DSim(context=ros_context, parameter_overrides=[Parameter(name, value=value)])
+
+
+def test_bad_parameter_exits_2_with_a_message_and_no_traceback():
+    result = subprocess.run([sys.executable, "-m", "diffuser_ros.maze2d_sim_node", "--ros-args", "-p", "maze:=mars"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "maze='mars'" in result.stderr and "Traceback" not in result.stderr

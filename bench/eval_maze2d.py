@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replan every K env steps (default: plan once, the reference protocol)")
     parser.add_argument("--warm-start", action="store_true", help="warm-start replans (needs --replan-every)")
     parser.add_argument("--warm-start-steps", type=int, default=8)
+    parser.add_argument("--shrink-horizon", action="store_true",
+                        help="size each replan to the route that remains (needs --replan-every)")
+    parser.add_argument("--hold-at-goal", action="store_true",
+                        help="stop replanning within the reward radius and hold the goal (needs --replan-every)")
     parser.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (DDIM; default all)")
     parser.add_argument("--episode-steps", type=int, default=None,
@@ -72,6 +76,7 @@ def run(args, argv=None) -> int:
     config = EvalConfig(maze=args.maze, episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
                         sampler=args.sampler, denoising_steps=args.steps, replan_every=args.replan_every,
                         warm_start=args.warm_start, warm_start_steps=args.warm_start_steps,
+                        shrink_horizon=args.shrink_horizon, hold_at_goal=args.hold_at_goal,
                         episode_steps=args.episode_steps, device=args.device)
     checkpoint = args.checkpoint or ROOT / "checkpoints" / f"maze2d_{args.maze}.safetensors"
     out = Path(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}.json")

@@ -59,14 +59,18 @@ class Setting:
     steps: int | None = None
     warm_start_steps: int | None = None
     tuned: bool = True
+    fixed_horizon: bool = False  # closed loop without --shrink-horizon / --hold-at-goal (for contrast)
 
     def eval_config(self, args, replan_every: int | None, episodes: int) -> EvalConfig:
         """The evaluation settings: closed loop every `replan_every` steps, or None = plan once
         (the reference protocol, where a warm start has nothing to start from)."""
+        closed_loop = replan_every is not None
         return EvalConfig(maze=args.maze, episodes=episodes, seed=args.seed, sampler=self.sampler,
                           denoising_steps=self.steps, replan_every=replan_every,
-                          warm_start=self.warm_start_steps is not None and replan_every is not None,
+                          warm_start=self.warm_start_steps is not None and closed_loop,
                           warm_start_steps=self.warm_start_steps or 1,
+                          shrink_horizon=args.shrink_horizon and closed_loop and not self.fixed_horizon,
+                          hold_at_goal=args.hold_at_goal and closed_loop and not self.fixed_horizon,
                           episode_steps=args.episode_steps, device=args.device)
 
 
@@ -119,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hz-episodes", type=int, default=None,
                         help="episodes of the replan-every-step run (default --episodes)")
     parser.add_argument("--replan-every", type=int, default=10, help="replan every K env steps")
+    parser.add_argument("--shrink-horizon", action=argparse.BooleanOptionalAction, default=True,
+                        help="closed loop: size each replan to the route that remains (diffuser_core.horizon)")
+    parser.add_argument("--hold-at-goal", action=argparse.BooleanOptionalAction, default=True,
+                        help="closed loop: stop replanning within the reward radius and hold the goal")
     parser.add_argument("--episode-steps", type=int, default=None,
                         help="cut episodes short (scores then NOT comparable with the paper)")
     parser.add_argument("--seed", type=int, default=0)
@@ -171,6 +179,9 @@ def benchmark_settings(args, n_timesteps: int) -> list[Setting]:
                  for steps in sorted(set(args.cold_steps))]
     settings += [Setting(f"ddim{fast_steps}-warm{k}", f"DDIM {fast_steps}, warm k={k}", "ddim",
                          fast_steps, k) for k in sorted(set(args.warm_steps)) if k != fast_warm]
+    if args.shrink_horizon or args.hold_at_goal:  # what the closed-loop rule buys: the fast setting without it
+        settings.append(Setting("fast-fixed-horizon", "fast, fixed horizon "
+                                "(goal at H − 1, no hold)", "ddim", fast_steps, fast_warm, fixed_horizon=True))
     for setting in settings:
         for value in (setting.steps, setting.warm_start_steps):
             if value is not None and value > n_timesteps:
@@ -209,6 +220,7 @@ def run(args, command: str) -> dict:
         "benchmark": "replan", "command": command, "machine": machine_info(device), "seed": args.seed,
         "checkpoint": naive_model.path, "checkpoint_step": naive_model.step,
         "protocol": {"maze": args.maze, "batch": 1, "replan_every": args.replan_every,
+                     "shrink_horizon": args.shrink_horizon, "hold_at_goal": args.hold_at_goal,
                      "episode_steps": args.episode_steps or Maze2DEnv(args.maze).max_episode_steps,
                      "episodes": args.episodes, "naive_episodes": args.naive_episodes or args.episodes,
                      "default_threads": default_threads},
@@ -270,7 +282,11 @@ def tune(args, model: Model, fast: Setting, seed: int, device, default_threads: 
     else:
         threads = default_threads if args.threads == "auto" else int(args.threads)
     torch.set_num_threads(threads)
-    compile_report = choose_compile(args.compile, model, probe, device)
+    if args.shrink_horizon and args.compile == "auto":
+        # dynamic=False compiles one graph per plan length; shrinking horizons make dozens of lengths
+        compile_report = {"requested": "auto", "used": False, "skipped": "plan lengths vary (shrinking horizon)"}
+    else:
+        compile_report = choose_compile(args.compile, model, probe, device)
     return {"threads": threads, "threads_median_ms": {str(n): ms for n, ms in tried.items()},
             "compile": compile_report}
 
@@ -383,7 +399,7 @@ def markdown_section(record: dict, plot_name: str) -> str:
         "## Replanning: naive reference vs fast settings (`bench/replan_benchmark.py`)", "",
         f"Checkpoint `{Path(record['checkpoint']).name}` (training step {record['checkpoint_step']}); "
         f"maze2d-{protocol['maze']}, batch 1, closed loop replanning every {protocol['replan_every']} "
-        f"env steps, {protocol['episode_steps']}-step episodes, {protocol['episodes']} seeded episodes per "
+        f"env steps{closed_loop_rule(protocol)}, {protocol['episode_steps']}-step episodes, {protocol['episodes']} seeded episodes per "
         f"setting (naive reference: the first {protocol['naive_episodes']} of the same seeds); same seeds "
         "give the same starts and goals. Latency = wall time of `Planner.plan` over every plan of every "
         "episode (cold first plans included); replans/s = plans / total planning time; loop Hz = env "
@@ -407,6 +423,19 @@ def markdown_section(record: dict, plot_name: str) -> str:
     return "\n".join(lines)
 
 
+def closed_loop_rule(protocol: dict) -> str:
+    """How closed-loop replans are sized and when they stop, as a clause of the protocol sentence."""
+    parts = []
+    if protocol.get("shrink_horizon"):
+        parts.append("each replan's horizon sized to the route that remains (`diffuser_core/horizon.py`: "
+                     "the previous plan's arrival step minus the robot's progress, + 8, rounded up to a "
+                     "multiple of 4, between 16 and the model's 128)")
+    if protocol.get("hold_at_goal"):
+        parts.append("no replanning once within the 0.5 reward radius (the goal is held, as the reference's "
+                     "tracker holds its plan's last state)")
+    return f" ({'; '.join(parts)})" if parts else " (fixed horizon, goal at t = H − 1 every replan)"
+
+
 def setting_row(row: dict) -> str:
     """One markdown table row of a setting's results."""
     cells = [row["label"], str(row["threads"]), "yes" if row["compiled"] else "no", str(row["episodes"]),
@@ -424,6 +453,8 @@ def tuning_lines(tuning: dict) -> list[str]:
     report = tuning["compile"]
     if report["requested"] == "off":
         lines.append("- torch.compile: off")
+    elif "skipped" in report:
+        lines.append(f"- torch.compile: not tried ({report['skipped']})")
     elif "error" in report:
         lines.append(f"- torch.compile: failed, stayed eager ({report['error']})")
     else:

@@ -4,7 +4,10 @@ Reference protocol (jannerm/diffuser branch maze2d, scripts/plan_maze2d.py): inp
 (t = 0, the reset observation) and the goal (t = H-1, the env's target with zero velocity), plan
 ONCE, then track the plan open loop with the waypoint rule for the whole episode (300/600/800
 steps), holding the last waypoint after the plan ends. The return is the number of steps spent
-within 0.5 of the goal. `replan_every = k` instead replans every k steps from the current state.
+within 0.5 of the goal. `replan_every = k` instead replans every k steps from the current state;
+closed loop, `shrink_horizon` sizes each replan to the route that remains (diffuser_core.horizon)
+and `hold_at_goal` stops replanning once within the reward radius and holds the goal, as the
+reference's tracker does after its one plan ends.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from .checkpoint import load_checkpoint
 from .config import resolve_device
 from .controllers import PlanTracker
 from .envs.maze2d import Maze2DEnv
-from .envs.maze_layouts import MAZES
+from .envs.maze_layouts import GOAL_RADIUS, MAZES
+from .horizon import ShrinkingHorizon
 from .planner import Planner, PlannerConfig
 
 # The paper's Table 1 (Diffuser, normalized score, mean ± standard error), keyed (maze, multi_goal).
@@ -47,6 +51,8 @@ class EvalConfig:
     replan_every: int | None = None
     warm_start: bool = False
     warm_start_steps: int = 8
+    shrink_horizon: bool = False
+    hold_at_goal: bool = False
     episode_steps: int | None = None
     device: str = "cpu"
 
@@ -59,13 +65,14 @@ class EvalConfig:
         for name in ("denoising_steps", "replan_every", "episode_steps"):
             if getattr(self, name) is not None:
                 _require_int(name, getattr(self, name), minimum=1)
-        for name in ("multi_goal", "warm_start"):
+        for name in ("multi_goal", "warm_start", "shrink_horizon", "hold_at_goal"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"eval sampler must be one of {SAMPLERS}, got {self.sampler!r}")
-        if self.warm_start and self.replan_every is None:
-            raise ValueError("eval warm_start needs replan_every (the reference protocol plans once)")
+        for name in ("warm_start", "shrink_horizon", "hold_at_goal"):
+            if getattr(self, name) and self.replan_every is None:
+                raise ValueError(f"eval {name} needs replan_every (the reference protocol plans once)")
         resolve_device(self.device)  # raises ValueError for an unknown device name
 
     def planner_config(self, horizon: int | None = None) -> PlannerConfig:
@@ -80,7 +87,9 @@ class EvalConfig:
         if self.replan_every is None:
             return "reference (plan once, open loop)"
         warm = f", warm start k={self.warm_start_steps}" if self.warm_start else ""
-        return f"replan every {self.replan_every} steps{warm}"
+        shrink = ", shrinking horizon" if self.shrink_horizon else ""
+        hold = ", hold at goal" if self.hold_at_goal else ""
+        return f"replan every {self.replan_every} steps{warm}{shrink}{hold}"
 
 
 @dataclass
@@ -190,13 +199,20 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: EvalConfig, seed:
     planner.generator.manual_seed(seed)
     observation = env.reset(seed=seed, start_cell=start_cell)
     start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
-    tracker, plan_ms, first_plan = PlanTracker(), [], None
+    tracker, plan_ms, first_plan, previous, held = PlanTracker(), [], None, None, False
+    horizons = ShrinkingHorizon.for_planner(planner) if config.shrink_horizon else None
     driven, rewards = [observation[:2].copy()], []
     for step in range(config.episode_steps or env.max_episode_steps):
-        if _plan_due(step, config.replan_every):
-            plan = planner.plan(observation, goal=goal, executed_steps=tracker.steps_since_plan)
+        if config.hold_at_goal and not held and np.hypot(*(observation[:2] - goal[:2])) <= GOAL_RADIUS:
+            held = True
+            tracker.set_plan(goal[None, :])  # hold the goal: the waypoint rule toward it at rest
+        if not held and _plan_due(step, config.replan_every):
+            executed = tracker.steps_since_plan
+            horizon = horizons.next_horizon(previous, observation, executed, goal) if horizons else None
+            plan = planner.plan(observation, goal=goal, executed_steps=executed, horizon=horizon)
             tracker.set_plan(plan.observations)
             plan_ms.append(plan.plan_time_ms)
+            previous = plan.observations
             first_plan = plan.observations if first_plan is None else first_plan
         observation, reward, _, _ = env.step(tracker.action(observation))
         driven.append(observation[:2].copy())

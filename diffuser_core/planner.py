@@ -140,24 +140,33 @@ class Planner:
     def horizon(self) -> int:
         return self.config.horizon
 
+    @property
+    def horizon_multiple(self) -> int:
+        """Plan lengths must be multiples of this (the U-Net's down-sampling)."""
+        return self.diffusion.network.config.horizon_multiple
+
     def reset(self) -> None:
         """Forget the previous plan (the next plan starts from pure noise)."""
         self._previous = None
 
     def plan(self, observation: np.ndarray, goal: np.ndarray | None = None,
              goal_dims: Sequence[int] | None = None, constraints: Sequence[Constraint] | None = None,
-             guides=None, executed_steps: int = 0) -> PlanResult:
+             guides=None, executed_steps: int = 0, horizon: int | None = None) -> PlanResult:
         """Plan from `observation`; `goal` fixes `goal_dims` (default all) of the last state;
         `constraints` fix more entries (robot units); `guides` steer sampling; `executed_steps`
-        says how far the robot moved along the previous plan (for the warm start)."""
+        says how far the robot moved along the previous plan (for the warm start). `horizon`
+        overrides the configured one for this plan: the U-Net is fully convolutional in time, so
+        one model plans any length its down-sampling divides (variable-horizon replanning)."""
         started = time.perf_counter()
-        mask, targets = self._inpainting_table(observation, goal, goal_dims, constraints or ())
+        horizon = self.horizon if horizon is None else horizon
+        self.diffusion.network.check_horizon(horizon)
+        mask, targets = self._inpainting_table(observation, goal, goal_dims, constraints or (), horizon)
         guide = combine_guides(guides)
         mode = torch.no_grad() if guide is not None else torch.inference_mode()
         with mode:
             inpainting = Inpainting(torch.from_numpy(mask).to(self.device),
                                     torch.from_numpy(self.normalizer.normalize(targets)).to(self.device))
-            x, start_step = self._initial_sample(executed_steps)
+            x, start_step = self._initial_sample(executed_steps, horizon)
             output = self.sampler.sample(self.diffusion, x, inpainting, start_step=start_step,
                                          guide=guide, guidance=self.config.guidance(),
                                          generator=self.generator, keep_chain=self.config.keep_chain)
@@ -172,22 +181,23 @@ class Planner:
         return PlanResult(observations, actions, actions[0].copy(), output.denoising_steps,
                           (time.perf_counter() - started) * 1e3, start_step is not None, chain)
 
-    def _initial_sample(self, executed_steps: int) -> tuple[torch.Tensor, int | None]:
-        """Pure noise, or the previous plan shifted by executed_steps and re-noised to step k."""
-        shape = (1, self.horizon, self.diffusion.transition_dim)
+    def _initial_sample(self, executed_steps: int, horizon: int) -> tuple[torch.Tensor, int | None]:
+        """Pure noise, or the previous plan shifted by executed_steps (cut or padded with its last
+        state to `horizon`) and re-noised to step k."""
+        shape = (1, horizon, self.diffusion.transition_dim)
         noise = torch.randn(shape, generator=self.generator, device=self.device)
         if executed_steps < 0:
             raise ValueError(f"executed_steps must be >= 0, got {executed_steps}")
-        if not self.config.warm_start or self._previous is None or executed_steps >= self.horizon:
-            return noise, None
         previous = self._previous
-        shifted = torch.cat([previous[:, executed_steps:],
-                             previous[:, -1:].expand(-1, executed_steps, -1)], dim=1)
+        if not self.config.warm_start or previous is None or executed_steps >= previous.shape[1]:
+            return noise, None
+        rest = previous[:, executed_steps:executed_steps + horizon]
+        shifted = torch.cat([rest, previous[:, -1:].expand(-1, horizon - rest.shape[1], -1)], dim=1)
         start_step = self.config.warm_start_steps - 1
         t = torch.full((1,), start_step, dtype=torch.long, device=self.device)
         return self.diffusion.schedule.q_sample(shifted, t, noise), start_step
 
-    def _inpainting_table(self, observation, goal, goal_dims, constraints):
+    def _inpainting_table(self, observation, goal, goal_dims, constraints, horizon):
         """(mask, targets) in robot units: start at t=0, goal at t=H-1, then the constraints."""
         observation = self._checked_vector("observation", observation, self.observation_dim)
         entries = [Constraint(0, tuple(range(self.observation_dim)), tuple(observation))]
@@ -197,11 +207,11 @@ class Planner:
             if goal.shape[0] == self.observation_dim and len(dims) != self.observation_dim:
                 goal = goal[list(dims)]
             goal = self._checked_vector("goal", goal, len(dims))
-            entries.append(Constraint(self.horizon - 1, dims, tuple(goal)))
+            entries.append(Constraint(horizon - 1, dims, tuple(goal)))
         for constraint in constraints:
             if not isinstance(constraint, Constraint):
                 raise ValueError(f"constraints must be Constraint objects, got {type(constraint).__name__}")
-        return constraint_table([*entries, *constraints], self.horizon, self.action_dim,
+        return constraint_table([*entries, *constraints], horizon, self.action_dim,
                                 self.observation_dim)
 
     @staticmethod

@@ -34,6 +34,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from diffuser_core.checkpoint import CheckpointError
+from diffuser_core.horizon import ShrinkingHorizon
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.adapters import ADAPTERS
@@ -54,6 +55,7 @@ PARAMETERS = {
     "denoising_steps": 0,          # 0: all of the model's diffusion steps
     "warm_start": True,
     "warm_start_steps": 0,         # re-noising depth for warm starts; 0: the planner's default
+    "shrink_horizon": False,       # size each replan to the route that remains (diffuser_core.horizon)
     "settle_distance": 1.0,        # m: this close, a plan that arrives is kept to its end (0: never)
     "replan_rate": 10.0,           # Hz: how often the planner replans (or checks the plan)
     "replan_deviation": 0.0,       # m: 0 replans every tick; > 0 keeps a plan the robot tracks this well
@@ -182,6 +184,8 @@ class DiffuserPlannerNode(LifecycleNode):
             self.adapter = ADAPTERS[self.p["robot"]](frame_id=self.p["frame_id"], maze=self.p["maze"],
                                                      command_limit=self.p["command_limit"])
             self.planner = self.load_planner()
+            self.horizons = ShrinkingHorizon.for_planner(
+                self.planner, arrival_radius=min(ShrinkingHorizon.arrival_radius, self.p["goal_tolerance"]))
             self.warm_up()
         except Exception as error:  # any failure leaves the node unconfigured, with the reason logged
             self.failure = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
@@ -417,9 +421,12 @@ class DiffuserPlannerNode(LifecycleNode):
 
     def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> None:
         executed = 0 if previous is None else max(0, round((state_time - previous.start_time) / self.p["plan_dt"]))
+        horizon = None
+        if self.p["shrink_horizon"] and previous is not None:
+            horizon = self.horizons.next_horizon(previous.observations, state, executed, session.goal)
         started = time.monotonic()
         try:
-            result = self.planner.plan(state, goal=session.goal, executed_steps=executed)
+            result = self.planner.plan(state, goal=session.goal, executed_steps=executed, horizon=horizon)
             if self.p["planning_delay"] > 0:  # a slow planner, simulated (interrupted by deactivate)
                 self.stopping.wait(self.p["planning_delay"])
                 result.plan_time_ms = (time.monotonic() - started) * 1e3

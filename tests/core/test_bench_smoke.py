@@ -38,7 +38,8 @@ def replan_run(tmp_path_factory):
 def test_replan_benchmark_reports_every_setting_and_the_targets(replan_run):
     out, record = replan_run
     settings = {row["key"]: row for row in record["settings"]}
-    assert list(settings) == ["naive", "fast", "ddim3-cold", "ddim2-warm16"]
+    assert list(settings) == ["naive", "fast", "ddim3-cold", "ddim2-warm16", "fast-fixed-horizon"]
+    assert record["protocol"]["shrink_horizon"] and record["protocol"]["hold_at_goal"]  # the defaults
     plans_per_episode = math.ceil(5 / 3)
     assert settings["naive"]["plan_calls"] == 1 * plans_per_episode
     assert settings["naive"]["mean_network_calls"] == N_TIMESTEPS

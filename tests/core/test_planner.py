@@ -112,3 +112,19 @@ def test_planner_config_validation(settings, message):
 def test_planner_rejects_settings_the_model_cannot_do(toy_normalizer, settings, message):
     with pytest.raises(ValueError, match=message):
         make_planner(tiny_diffusion(), toy_normalizer, **settings)
+
+
+def test_a_plan_can_be_shorter_or_longer_than_the_configured_horizon(model, toy_normalizer):
+    """One convolutional model, any length its down-sampling divides; start and goal stay exact,
+    and a warm start from a plan of another length is cut or padded to the new one."""
+    planner = make_planner(model, toy_normalizer, sampler="ddim", denoising_steps=4, warm_start=True,
+                           warm_start_steps=4)
+    first = planner.plan(START, goal=GOAL)
+    for horizon in (4, 2 * HORIZON):
+        plan = planner.plan(first.observations[1], goal=GOAL, executed_steps=1, horizon=horizon)
+        assert plan.observations.shape == (horizon, 2) and plan.warm_started
+        assert np.array_equal(plan.observations[0], first.observations[1])
+        assert np.array_equal(plan.observations[-1], GOAL)
+    assert planner.plan(START, goal=GOAL).observations.shape == (HORIZON, 2)  # the default again
+    with pytest.raises(ValueError, match="multiple of 2"):
+        planner.plan(START, goal=GOAL, horizon=5)

@@ -1,0 +1,68 @@
+"""Variable-horizon receding planning: each replan asks for as many steps as the route still needs.
+
+A fixed-horizon plan that starts close to the goal must still fill all H steps, and this project's
+Maze2D models then wander off and back; replanning every 10 steps with H = 128 never settles at the
+U-Maze goal (results/perf.md). The temporal U-Net is convolutional in time, so one model can plan
+shorter: the steps the previous plan still needed to arrive, plus a margin, rounded up to a length
+the U-Net's down-sampling divides. Works on planar position dims (0, 1), like the point robot's
+tracking rule.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .controllers import progress_index
+
+POSITION_DIMS = slice(0, 2)
+
+
+def arrival_step(plan_observations: np.ndarray, goal, radius: float) -> int:
+    """The first plan step from which the plan stays within `radius` of the goal position
+    (len(plan) when its last state is still outside)."""
+    plan = np.asarray(plan_observations, dtype=np.float64)
+    goal_position = np.asarray(goal, dtype=np.float64)[POSITION_DIMS]
+    outside = np.linalg.norm(plan[:, POSITION_DIMS] - goal_position, axis=1) > radius
+    indices = np.flatnonzero(outside)
+    return 0 if indices.size == 0 else int(indices[-1]) + 1
+
+
+@dataclass(frozen=True)
+class ShrinkingHorizon:
+    """How long the next plan should be. max_horizon: the model's training horizon (first plan and
+    upper bound); multiple: the U-Net's down-sampling factor; min_horizon: the shortest plan (a
+    few plan steps of slack near the goal); margin: steps added to the remaining estimate, so a
+    robot slightly behind its plan is not asked to hurry; arrival_radius (m): "arrived"."""
+
+    max_horizon: int
+    multiple: int
+    min_horizon: int = 16
+    margin: int = 8
+    arrival_radius: float = 0.25
+
+    def __post_init__(self):
+        if self.multiple < 1 or self.max_horizon < 1 or self.max_horizon % self.multiple:
+            raise ValueError(f"max_horizon {self.max_horizon} must be a positive multiple of {self.multiple}")
+        if not 1 <= self.min_horizon <= self.max_horizon:
+            raise ValueError(f"min_horizon must be in [1, {self.max_horizon}], got {self.min_horizon}")
+        if self.margin < 0 or not (math.isfinite(self.arrival_radius) and self.arrival_radius > 0):
+            raise ValueError("margin must be >= 0 and arrival_radius > 0")
+
+    @classmethod
+    def for_planner(cls, planner, **settings) -> "ShrinkingHorizon":
+        """The rule for a Planner: from its configured horizon down, in lengths its U-Net divides."""
+        settings.setdefault("min_horizon", min(cls.min_horizon, planner.horizon))
+        return cls(planner.horizon, planner.horizon_multiple, **settings)
+
+    def next_horizon(self, previous_plan, state, executed_steps: int, goal) -> int:
+        """The horizon for a replan from `state`, `executed_steps` after `previous_plan` (None:
+        the first plan, max_horizon). Remaining = the previous plan's arrival step minus how far
+        along it the robot is (progress, not elapsed time, so a lagging robot gets more steps)."""
+        if previous_plan is None:
+            return self.max_horizon
+        progress = progress_index(state, previous_plan, executed_steps)
+        remaining = arrival_step(previous_plan, goal, self.arrival_radius) - progress
+        wanted = max(self.min_horizon, remaining + self.margin)
+        return int(min(self.max_horizon, math.ceil(wanted / self.multiple) * self.multiple))

@@ -91,6 +91,14 @@ def load_maze2d_episodes(path: str) -> list[Episode]:
     return [Episode(e["observations"], e["actions"], e["rewards"]) for e in load_segments(path)]
 
 
+@register_loader("kuka")
+def load_kuka_state_episodes(path: str) -> list[Episode]:
+    """Kuka demonstrations (kuka_demos' D4RL-layout hdf5) as STATE-ONLY episodes: the paper's Kuka
+    Diffuser models the 39-D states and no actions (the reference's act_dim = 0)."""
+    return [Episode(e.observations, np.zeros((len(e), 0), dtype=np.float32), e.rewards)
+            for e in load_hdf5_episodes(path)]
+
+
 def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
     """G_s = sum_k discount^k r_{s+k} to the end of the episode, for every start s."""
     returns = np.zeros(len(rewards), dtype=np.float64)

@@ -7,10 +7,12 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import Odometry, Path
+from sensor_msgs.msg import JointState
 from std_msgs.msg import ColorRGBA, Header
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
-from diffuser_ros.msg import Plan
+from diffuser_ros.msg import Blocks, Plan
 
 
 def odometry_to_state(message: Odometry) -> np.ndarray:
@@ -104,3 +106,43 @@ def is_finite_pose(message: PoseStamped) -> bool:
     """True when every position and orientation value of the pose is finite."""
     p, q = message.pose.position, message.pose.orientation
     return all(math.isfinite(v) for v in (p.x, p.y, p.z, q.x, q.y, q.z, q.w))
+
+
+# ---- arm ---------------------------------------------------------------------------------------
+def joint_positions(message: JointState, joint_names) -> np.ndarray:
+    """The positions of `joint_names`, in that order, from a JointState (any order, extra joints
+    ignored); ValueError when a joint is missing or a position is not finite."""
+    index = {name: i for i, name in enumerate(message.name)}
+    missing = [name for name in joint_names if name not in index]
+    if missing:
+        raise ValueError(f"joint_states lacks joints {missing}")
+    if len(message.position) != len(message.name):
+        raise ValueError(f"joint_states has {len(message.name)} names but {len(message.position)} positions")
+    positions = np.array([message.position[index[name]] for name in joint_names], dtype=np.float64)
+    if not np.all(np.isfinite(positions)):
+        raise ValueError(f"joint_states has non-finite positions {positions.tolist()}")
+    return positions
+
+
+def block_poses(message: Blocks) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Block name -> (position, quaternion xyzw) from a Blocks message."""
+    if len(message.names) != len(message.poses):
+        raise ValueError(f"blocks has {len(message.names)} names but {len(message.poses)} poses")
+    return {name: (np.array([p.position.x, p.position.y, p.position.z]),
+                   np.array([p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]))
+            for name, p in zip(message.names, message.poses)}
+
+
+def joint_trajectory(positions: np.ndarray, grips, joint_names, dt: float, header: Header,
+                     gripper_joint: str = "gripper") -> JointTrajectory:
+    """A JointTrajectory with one point per row of `positions` (P, n_joints) at dt, 2 dt, ...,
+    plus the `gripper_joint` pseudo-joint (1.0 = grip) when `grips` is given (None: grip unchanged)."""
+    names = list(joint_names) + ([gripper_joint] if grips is not None else [])
+    message = JointTrajectory(header=header, joint_names=names)
+    for index, row in enumerate(np.asarray(positions, dtype=np.float64)):
+        values = row.tolist() + ([1.0 if grips[index] else 0.0] if grips is not None else [])
+        nanoseconds = round((index + 1) * dt * 1e9)
+        message.points.append(JointTrajectoryPoint(
+            positions=values, time_from_start=Duration(sec=nanoseconds // 1_000_000_000,
+                                                       nanosec=nanoseconds % 1_000_000_000)))
+    return message

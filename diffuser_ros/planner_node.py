@@ -29,6 +29,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -41,7 +42,7 @@ from diffuser_ros.adapters import ADAPTERS
 from diffuser_ros.conversions import array_to_plan_msg, plan_markers, xy_to_path
 from diffuser_ros.diagnostics import PlanningStats, diagnostic_array, planner_status
 from diffuser_ros.msg import Plan
-from diffuser_ros.runtime import run_node
+from diffuser_ros.runtime import freeze_startup_objects, run_node
 from diffuser_ros.scenario import resolve_data_path
 
 PARAMETERS = {
@@ -80,7 +81,7 @@ class ParameterError(ValueError):
 def check_parameters(p: dict) -> None:
     """Raise ParameterError for the first invalid parameter."""
     if p["robot"] not in ADAPTERS:
-        raise ParameterError(f"robot='{p['robot']}' is not one of {sorted(ADAPTERS)}")
+        raise ParameterError(f"robot='{p['robot']}' is not one of {sorted(ADAPTERS)} (or 'kuka_arm', the arm planner)")
     if p["sampler"] not in ("ddim", "ddpm"):
         raise ParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
     for name in ("horizon", "denoising_steps", "warm_start_steps", "threads"):
@@ -193,6 +194,7 @@ class DiffuserPlannerNode(LifecycleNode):
             self.planner = self.adapter = None
             return TransitionCallbackReturn.FAILURE
         self.make_robot_interfaces()
+        freeze_startup_objects()  # the model's objects too: no long GC pauses while driving
         self.get_logger().info(
             f"configured: {self.p['checkpoint']} (horizon {self.planner.horizon}, {self.p['sampler']}, "
             f"device {self.planner.device})")
@@ -579,12 +581,25 @@ class DiffuserPlannerNode(LifecycleNode):
         super().destroy_node()
 
 
+def make_planner_node():
+    """The planner for this process's `robot` parameter: the point-robot planner, or the arm's
+    (`kuka_arm`, diffuser_ros.arm_planner_node) — one `diffuser_planner` executable for both."""
+    probe = Node("diffuser_planner")
+    robot = probe.declare_parameter("robot", PARAMETERS["robot"]).value
+    probe.destroy_node()
+    if robot == "kuka_arm":
+        from diffuser_ros.arm_planner_node import DiffuserArmPlannerNode
+
+        return DiffuserArmPlannerNode()
+    return DiffuserPlannerNode()
+
+
 def main(argv=None) -> int:
     # Denoising releases the GIL in every torch op; with the default 5 ms switch interval the
     # executor threads (state, control loop at 100 Hz) make each re-acquire wait, several times
     # over per plan. A short interval measured about 2x lower plan latency in this process.
     sys.setswitchinterval(0.0005)
-    return run_node(DiffuserPlannerNode, argv, executor_factory=lambda: MultiThreadedExecutor(num_threads=4),
+    return run_node(make_planner_node, argv, executor_factory=lambda: MultiThreadedExecutor(num_threads=4),
                     name="diffuser_planner")
 
 

@@ -1,6 +1,7 @@
 """How every node process of this package starts, spins and stops."""
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 
@@ -13,6 +14,21 @@ def _interrupt(*_):
     raise KeyboardInterrupt
 
 
+_NODE_PROCESS = False  # set by run_node: this process exists to run one node
+
+
+def freeze_startup_objects() -> None:
+    """In a node process, move every object alive now (modules, torch, the model) out of the
+    garbage collector's reach. Without this, a full collection while the node runs walks them all
+    and stops every thread of the process for ~100 ms (measured: 130 ms gaps in the 100 Hz
+    command stream). Not done for nodes built inside another program (tests): frozen objects are
+    never collected, and an rclpy context that is only freed by the collector would keep its DDS
+    participant alive."""
+    if _NODE_PROCESS:
+        gc.collect()
+        gc.freeze()
+
+
 def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, name: str = "") -> int:
     """Init rclpy, build the node, spin it until Ctrl-C or shutdown, then clean up.
 
@@ -23,6 +39,8 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     """
     # rclpy's own SIGINT handler would shut the context down before stop_safely() could still
     # publish; Ctrl-C and SIGTERM raise KeyboardInterrupt instead, and the context ends last.
+    global _NODE_PROCESS
+    _NODE_PROCESS = True
     args = sys.argv if argv is None else [sys.argv[0], *argv]  # argv: the arguments after the program name
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -35,6 +53,7 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
         print(f"[ERROR] [{name or getattr(node_factory, '__name__', 'node')}]: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    freeze_startup_objects()
     executor = executor_factory()
     executor.add_node(node)
     try:

@@ -335,6 +335,17 @@ class KukaBlockWorld:
         self.close()
 
 
+def iiwa_joints() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """The arm's joint names and (lower, upper) limits from the URDF, without building a world
+    (for code that commands a real or simulated arm, e.g. the ROS planner)."""
+    client = _connect(pybullet.DIRECT)
+    try:
+        lower, upper, _, names = _read_joints(client, client.loadURDF(ROBOT_URDF, useFixedBase=True))
+    finally:
+        client.disconnect()
+    return names, lower, upper
+
+
 def _connect(mode: int) -> bullet_client.BulletClient:
     client = bullet_client.BulletClient(connection_mode=mode)
     client.setAdditionalSearchPath(pybullet_data.getDataPath())

@@ -79,6 +79,24 @@ def poses_from_state(state: Sequence[float]) -> tuple[dict[str, tuple[np.ndarray
     return poses, attached
 
 
+def state_from_parts(joints: Sequence[float], poses: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                     attached: str | None = None, block_names: Sequence[str] = BLOCK_NAMES) -> np.ndarray:
+    """The 39-D state from joint angles, block name -> (position, quaternion xyzw) and the held
+    block; ValueError if a block is missing or a value is not finite."""
+    missing = [name for name in block_names if name not in poses]
+    if missing:
+        raise ValueError(f"no pose for blocks {missing}")
+    parts = [np.asarray(joints, dtype=np.float64).reshape(JOINT_COUNT)]
+    for name in block_names:
+        position, quat = poses[name]
+        parts += [np.asarray(position, dtype=np.float64).reshape(3), np.asarray(quat, dtype=np.float64).reshape(4),
+                  [float(name == attached)]]
+    state = np.concatenate(parts)
+    if not np.all(np.isfinite(state)):
+        raise ValueError("the arm state has non-finite values")
+    return state
+
+
 def _scene(source) -> tuple[Mapping[str, tuple[np.ndarray, np.ndarray]], set[str]]:
     """Block poses and attached blocks from a world (has block_poses()), a pose mapping or a 39-D state."""
     if hasattr(source, "block_poses"):

@@ -53,7 +53,7 @@ class Harness:
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
-        assert self.client.wait_for_server(timeout_sec=10)
+        assert self.client.wait_for_server(timeout_sec=30), "planner action server not discovered"
 
     def publish_state(self, x, y, vx=0.0, vy=0.0):
         message = Odometry()

@@ -1,0 +1,309 @@
+"""`diffuser_planner` for an arm (`robot: kuka_arm`): Kuka block stacking as a ROS 2 action server.
+
+Subscribes to `joint_states` (sensor_msgs/JointState) and `blocks` (diffuser_ros/Blocks), serves
+`stack_blocks` (diffuser_ros/action/StackBlocks) and commands the arm with `joint_trajectory`
+(trajectory_msgs/JointTrajectory, what a ros2_control joint_trajectory_controller takes, plus the
+"gripper" pseudo-joint), so a real arm is a remap away. A goal runs stage by stage, as the paper's
+evaluation does: plan H states from the current state (start inpainted) guided toward the next goal
+relation that does not hold yet, send the plan's joint angles as one trajectory, wait for it to
+finish, look at the blocks, repeat until the goal holds or `max_stages` plans were made. Feedback
+after every stage: relations satisfied / total, plan time and a status text. Joint targets are
+clipped to the URDF limits; cancel, deactivate and shutdown send a hold trajectory (stay where the
+arm is). A managed (lifecycle) node with `autostart`, like the point-robot planner.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
+from trajectory_msgs.msg import JointTrajectory
+
+from diffuser_core.checkpoint import CheckpointError
+from diffuser_core.envs.kuka import KukaWorldConfig, iiwa_joints
+from diffuser_core.envs.kuka_eval import grip_command, next_relation
+from diffuser_core.envs.kuka_guides import relation_guide
+from diffuser_core.envs.kuka_tasks import STATE_DIM, Relation, check_task, score, state_from_parts
+from diffuser_core.planner import Planner, PlannerConfig
+from diffuser_ros.action import StackBlocks
+from diffuser_ros.conversions import array_to_plan_msg, block_poses, joint_positions, joint_trajectory
+from diffuser_ros.msg import Blocks, Plan
+from diffuser_ros.runtime import freeze_startup_objects
+from diffuser_ros.scenario import resolve_data_path
+
+PARAMETERS = {
+    "autostart": False,
+    "checkpoint": "checkpoints/kuka_stack.safetensors",
+    "robot": "kuka_arm",
+    "frame_id": "world",
+    "sampler": "ddim",
+    "denoising_steps": 0,          # 0: all of the model's diffusion steps
+    "guide_scale": 1.0,            # alpha of the relation guides (mu + alpha Sigma grad J)
+    "n_guide_steps": 2,
+    "plan_dt": 0.0,                # s between plan states; 0: the demonstrations' control period (1/24 s)
+    "max_stages": 6,               # plans per goal before it ends with the relations that hold
+    "settle_time": 0.5,            # s to wait after a trajectory ends before looking at the blocks
+    "grip_threshold": 0.5,         # a planned attached flag above this grips
+    "state_timeout": 1.0,          # s: older joint_states/blocks abort the goal
+    "device": "auto",
+    "threads": 1,
+    "seed": 0,
+}
+
+
+class ArmParameterError(ValueError):
+    """An invalid parameter or checkpoint of the arm planner, named in the message."""
+
+
+def check_parameters(p: dict) -> None:
+    if p["robot"] != "kuka_arm":
+        raise ArmParameterError(f"robot='{p['robot']}' is not the arm planner's 'kuka_arm'")
+    if p["sampler"] not in ("ddim", "ddpm"):
+        raise ArmParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
+    for name in ("denoising_steps", "threads", "n_guide_steps"):
+        if p[name] < 0:
+            raise ArmParameterError(f"{name} must be >= 0, got {p[name]}")
+    if p["max_stages"] < 1:
+        raise ArmParameterError(f"max_stages must be >= 1, got {p['max_stages']}")
+    for name in ("guide_scale", "plan_dt", "settle_time"):
+        if not (math.isfinite(p[name]) and p[name] >= 0):
+            raise ArmParameterError(f"{name} must be >= 0, got {p[name]}")
+    if not (math.isfinite(p["state_timeout"]) and p["state_timeout"] > 0):
+        raise ArmParameterError(f"state_timeout must be a positive number, got {p['state_timeout']}")
+    if not 0 < p["grip_threshold"] < 1:
+        raise ArmParameterError(f"grip_threshold must be in (0, 1), got {p['grip_threshold']}")
+
+
+class DiffuserArmPlannerNode(LifecycleNode):
+    """Stage-by-stage Diffuser planning for the Kuka block world (see the module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("diffuser_planner", **kwargs)
+        self.lock = threading.Lock()
+        self.active, self.failure, self.planner, self.robot_interfaces = False, "", None, None
+        self.joints = self.poses = None
+        self.joints_time = self.poses_time = -math.inf
+        self.current: threading.Event | None = None  # set to stop the running goal (preempt/deactivate)
+        for name, default in PARAMETERS.items():
+            self.declare_parameter(name, default)
+        self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.joint_names, self.lower, self.upper = iiwa_joints()
+        self.action_server = ActionServer(
+            self, StackBlocks, "stack_blocks", execute_callback=self.execute_stack_blocks,
+            goal_callback=self.accept_stack_blocks, cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup())
+        if self.p["autostart"]:
+            for transition in (self.trigger_configure, self.trigger_activate):
+                if transition() != TransitionCallbackReturn.SUCCESS:
+                    raise ArmParameterError(self.failure or f"lifecycle transition {transition.__name__} failed")
+
+    def lifecycle_state(self) -> str:
+        return self._state_machine.current_state[1]
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
+            check_parameters(self.p)
+            self.planner = self.load_planner()
+        except Exception as error:  # any failure leaves the node unconfigured, with the reason logged
+            self.failure = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            self.get_logger().error(f"configure failed: {self.failure}")
+            return TransitionCallbackReturn.FAILURE
+        self.plan_dt = self.p["plan_dt"] or KukaWorldConfig().control_dt
+        self.trajectory_publisher = self.create_publisher(JointTrajectory, "joint_trajectory", QoSProfile(depth=1))
+        self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", QoSProfile(depth=1))
+        inputs = MutuallyExclusiveCallbackGroup()
+        subscriptions = [
+            self.create_subscription(JointState, "joint_states", self.on_joint_states, qos_profile_sensor_data,
+                                     callback_group=inputs),
+            self.create_subscription(Blocks, "blocks", self.on_blocks, qos_profile_sensor_data, callback_group=inputs)]
+        self.robot_interfaces = ([self.trajectory_publisher, self.plan_publisher], subscriptions)
+        freeze_startup_objects()
+        self.get_logger().info(f"configured: {self.p['checkpoint']} (horizon {self.planner.horizon}, "
+                               f"device {self.planner.device})")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop("planner deactivated")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop("planner shutting down")
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def stop(self, reason: str) -> None:
+        """No new goals; the running goal ends (its execute loop sends the hold trajectory)."""
+        self.active = False
+        with self.lock:
+            current = self.current
+        if current is not None:
+            current.set()
+            self.get_logger().info(f"stopping the running goal: {reason}")
+            deadline = time.monotonic() + 5.0
+            while self.current is current and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    def release(self) -> None:
+        publishers, subscriptions = self.robot_interfaces or ([], [])
+        for publisher in publishers:
+            self.destroy_publisher(publisher)
+        for subscription in subscriptions:
+            self.destroy_subscription(subscription)
+        self.robot_interfaces, self.planner = None, None
+
+    def stop_safely(self) -> None:
+        if self.lifecycle_state() != "finalized":
+            self.trigger_shutdown()
+
+    def load_planner(self) -> Planner:
+        path = resolve_data_path(self.p["checkpoint"])
+        if not path.is_file():
+            raise ArmParameterError(f"checkpoint '{self.p['checkpoint']}' not found (looked at {path})")
+        config = PlannerConfig(sampler=self.p["sampler"], denoising_steps=self.p["denoising_steps"] or None,
+                               guide_scale=self.p["guide_scale"], n_guide_steps=self.p["n_guide_steps"],
+                               seed=self.p["seed"], threads=self.p["threads"] or None)
+        try:
+            planner = Planner.from_checkpoint(path, config=config, device=self.p["device"])
+        except (CheckpointError, ValueError) as error:
+            raise ArmParameterError(f"cannot use checkpoint {path}: {error}") from error
+        if (planner.observation_dim, planner.action_dim) != (STATE_DIM, 0):
+            raise ArmParameterError(f"checkpoint {path.name} plans {planner.observation_dim}-D observations and "
+                                    f"{planner.action_dim}-D actions; the Kuka arm needs {STATE_DIM}-D states only")
+        return planner
+
+    # ------------------------------------------------------------------ state
+    def on_joint_states(self, message: JointState) -> None:
+        try:
+            joints = joint_positions(message, self.joint_names)
+        except ValueError as error:
+            self.get_logger().warning(f"ignoring joint_states: {error}", throttle_duration_sec=1.0)
+            return
+        with self.lock:
+            self.joints, self.joints_time = joints, time.monotonic()
+
+    def on_blocks(self, message: Blocks) -> None:
+        try:
+            poses = block_poses(message)
+        except ValueError as error:
+            self.get_logger().warning(f"ignoring blocks: {error}", throttle_duration_sec=1.0)
+            return
+        with self.lock:
+            self.poses, self.poses_time = poses, time.monotonic()
+
+    def arm_state(self) -> np.ndarray:
+        """The 39-D state from the newest joint_states and blocks; ValueError when stale or unusable.
+        No block is marked held: stages start and end with the grip open."""
+        with self.lock:
+            joints, poses, age = self.joints, self.poses, time.monotonic() - min(self.joints_time, self.poses_time)
+        if joints is None or poses is None or age > self.p["state_timeout"]:
+            raise ValueError(f"no joint_states and blocks newer than {self.p['state_timeout']} s")
+        return state_from_parts(joints, poses)
+
+    # ------------------------------------------------------------------ commands
+    def send_plan(self, plan_observations: np.ndarray) -> float:
+        """Send the plan's joint angles (clipped to the limits) and grips; its duration in s."""
+        targets = np.clip(plan_observations[1:, :len(self.joint_names)], self.lower, self.upper)
+        grips = [bool(grip_command(state, self.p["grip_threshold"])) for state in plan_observations[1:]]
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
+        self.trajectory_publisher.publish(joint_trajectory(targets, grips, self.joint_names, self.plan_dt, header))
+        return len(targets) * self.plan_dt
+
+    def send_hold(self) -> None:
+        """Stay where the arm is (grip unchanged): the arm's 'zero command'."""
+        with self.lock:
+            joints = self.joints
+        if joints is None or self.robot_interfaces is None:
+            return
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
+        self.trajectory_publisher.publish(joint_trajectory(np.clip(joints, self.lower, self.upper)[None], None,
+                                                           self.joint_names, self.plan_dt, header))
+
+    # ------------------------------------------------------------------ stack_blocks action
+    def accept_stack_blocks(self, request: StackBlocks.Goal) -> GoalResponse:
+        problems = []
+        if not self.active:
+            problems.append(f"planner is {self.lifecycle_state()}, not active")
+        else:
+            try:
+                check_task(request.task, [(r.top, r.bottom) for r in request.relations])
+            except ValueError as error:
+                problems.append(str(error))
+            if not math.isfinite(request.timeout) or request.timeout < 0:
+                problems.append(f"timeout must be finite and >= 0, got {request.timeout}")
+        if problems:
+            self.get_logger().error(f"stack_blocks rejected: {'; '.join(problems)}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def execute_stack_blocks(self, handle) -> StackBlocks.Result:
+        request = handle.request
+        relations = [Relation(r.top, r.bottom) for r in request.relations]
+        stop = threading.Event()
+        with self.lock:
+            previous, self.current = self.current, stop
+        if previous is not None:
+            previous.set()  # a newer goal preempts the running one
+        started, replans, plan_ms, outcome, message = time.monotonic(), 0, 0.0, "aborted", ""
+        satisfied, total, value = 0, max(1, len(relations)), 0.0
+        try:
+            for _ in range(self.p["max_stages"]):
+                state = self.arm_state()
+                satisfied, total, value = score(state, request.task, relations)
+                if satisfied == total:
+                    break
+                target = next_relation(relations, state) if relations else None
+                guide = relation_guide([target], self.planner.normalizer) if target is not None else None
+                plan = self.planner.plan(state, guides=guide)
+                replans, plan_ms = replans + 1, plan.plan_time_ms
+                self.plan_publisher.publish(array_to_plan_msg(
+                    plan.observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),
+                    plan.denoising_steps, plan.plan_time_ms))
+                duration = self.send_plan(plan.observations)
+                status = f"stage {replans}: placing {target}" if target else f"stage {replans}: stacking"
+                handle.publish_feedback(StackBlocks.Feedback(satisfied=satisfied, total=total,
+                                                             plan_time_ms=plan_ms, status=status))
+                deadline = time.monotonic() + duration + self.p["settle_time"]
+                while time.monotonic() < deadline:
+                    if handle.is_cancel_requested or stop.is_set():
+                        raise InterruptedError("canceled by the client" if handle.is_cancel_requested
+                                               else "preempted by a newer goal or the planner stopped")
+                    if request.timeout and time.monotonic() - started > request.timeout:
+                        raise TimeoutError(f"timeout after {request.timeout:.1f} s")
+                    time.sleep(0.02)
+            satisfied, total, value = score(self.arm_state(), request.task, relations)
+            outcome = "succeeded" if satisfied == total else "aborted"
+            message = f"{satisfied} of {total} relations hold after {replans} plans"
+        except InterruptedError as reason:
+            outcome, message = ("canceled" if handle.is_cancel_requested else "aborted"), str(reason)
+            self.send_hold()
+        except TimeoutError as reason:
+            message = str(reason)
+            self.send_hold()
+        except Exception as error:  # a planner or state fault aborts the goal, never the node
+            message = f"planner error: {error}"
+            self.get_logger().error(message)
+            self.send_hold()
+        finally:
+            with self.lock:
+                if self.current is stop:
+                    self.current = None
+        self.get_logger().info(f"stack_blocks {outcome}: {message}")
+        getattr(handle, {"succeeded": "succeed", "canceled": "canceled"}.get(outcome, "abort"))()
+        return StackBlocks.Result(success=outcome == "succeeded", score=value, replans=replans, message=message)

@@ -1,0 +1,150 @@
+"""The arm planner (`diffuser_planner` with robot kuka_arm) over the real rclpy, beside `kuka_sim`, with a
+tiny untrained 39-D model: impossible StackBlocks goals are rejected with the reason, a goal runs a
+stage (feedback, a JointTrajectory within the limits that moves the arm, an honest result), cancel
+sends a hold trajectory. These check the node's mechanics, not a stacking score."""
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from diffuser_core.checkpoint import CheckpointConfig, save_checkpoint
+from diffuser_core.config import DiffusionConfig, UnetConfig
+from diffuser_core.diffusion import build_diffusion
+from diffuser_core.envs.kuka import KukaBlockWorld, iiwa_joints
+from diffuser_core.envs.kuka_tasks import STATE_DIM
+from diffuser_core.normalization import TrajectoryNormalizer
+from diffuser_ros.action import StackBlocks
+from diffuser_ros.arm_planner_node import DiffuserArmPlannerNode
+from diffuser_ros.kuka_sim_node import KukaSim
+from diffuser_ros.msg import Relation
+
+
+@pytest.fixture(scope="module")
+def kuka_checkpoint(tmp_path_factory):
+    """An untrained state-only model (H 16) normalized over states of several random resets."""
+    with KukaBlockWorld() as world:
+        states = np.stack([world.reset(seed=seed) for seed in range(8)])
+    states[:, :7] += np.random.default_rng(0).uniform(-0.5, 0.5, (8, 7))
+    unet, diffusion = UnetConfig(dim=8, dim_mults=(1, 2)), DiffusionConfig(n_timesteps=4, condition_on="start")
+    normalizer = TrajectoryNormalizer.fit(states, np.zeros((8, 0)), "limits")
+    config = CheckpointConfig("diffusion", STATE_DIM, 0, horizon=16, diffusion=diffusion, unet=unet, env="kuka-stack")
+    path = tmp_path_factory.mktemp("kuka_ckpt") / "kuka_tiny.safetensors"
+    return save_checkpoint(path, build_diffusion(STATE_DIM, 0, unet, diffusion), normalizer, config)
+
+
+class ArmHarness:
+    def __init__(self, context, checkpoint, **extra):
+        values = {"autostart": True, "checkpoint": str(checkpoint), "denoising_steps": 2, "max_stages": 1,
+                  "settle_time": 0.1, "threads": 1, **extra}
+        self.sim = KukaSim(context=context, parameter_overrides=[Parameter("real_time_factor", value=2.0),
+                                                                 Parameter("publish_rate", value=50.0)])
+        self.planner = DiffuserArmPlannerNode(
+            context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        self.node = rclpy.create_node("arm_test", context=context)
+        self.trajectories, self.joint_states = [], []
+        self.node.create_subscription(JointTrajectory, "joint_trajectory", self.trajectories.append, 10)
+        self.node.create_subscription(JointState, "joint_states", self.joint_states.append, 10)
+        self.client = ActionClient(self.node, StackBlocks, "stack_blocks")
+        self.executor = MultiThreadedExecutor(num_threads=6, context=context)
+        for node in (self.sim, self.planner, self.node):
+            self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        assert self.client.wait_for_server(timeout_sec=10)
+        self.wait_for(lambda: self.planner.joints is not None and self.planner.poses is not None)
+
+    def wait_for(self, predicate, timeout_s=20.0):
+        deadline = time.monotonic() + timeout_s
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert predicate(), "timed out"
+
+    def send(self, task, relations, feedback=None):
+        goal = StackBlocks.Goal(task=task, relations=[Relation(top=t, bottom=b) for t, b in relations])
+        future = self.client.send_goal_async(goal, feedback_callback=feedback)
+        self.wait_for(future.done)
+        return future.result()
+
+    def result(self, handle, timeout_s=30.0):
+        future = handle.get_result_async()
+        self.wait_for(future.done, timeout_s)
+        return future.result()
+
+    def close(self):
+        self.executor.shutdown()
+        for node in (self.planner, self.sim, self.node):
+            node.destroy_node()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def arm(ros_context, kuka_checkpoint):
+    harness = ArmHarness(ros_context, kuka_checkpoint)
+    yield harness
+    harness.close()
+
+
+@pytest.mark.parametrize("task, relations", [
+    ("fly", []),                                           # unknown task
+    ("rearrange", [("red", "red")]),                       # a block on itself
+    ("rearrange", [("red", "purple")]),                    # unknown block name
+    ("rearrange", [("red", "green"), ("green", "red")]),   # a cycle
+    ("stack", [("red", "green")]),                         # 'stack' takes no relations or a full tower
+])
+def test_impossible_goals_are_rejected(arm, task, relations):
+    assert not arm.send(task, relations).accepted
+
+
+def test_a_goal_runs_a_stage_and_moves_the_arm_within_its_limits(arm):
+    feedback = []
+    before = np.array(arm.joint_states[-1].position)
+    handle = arm.send("rearrange", [("red", "green")], feedback=feedback.append)
+    assert handle.accepted
+    response = arm.result(handle)
+    assert response.status == GoalStatus.STATUS_ABORTED  # an untrained model does not stack
+    assert response.result.replans == 1 and response.result.score == 0.0
+    assert "0 of 1 relations hold after 1 plans" in response.result.message
+    assert feedback and feedback[0].feedback.total == 1 and feedback[0].feedback.plan_time_ms > 0
+    assert "placing red on green" in feedback[0].feedback.status
+    trajectory = arm.trajectories[-1]
+    names, lower, upper = iiwa_joints()
+    assert trajectory.joint_names == [*names, "gripper"] and len(trajectory.points) == 15
+    positions = np.array([point.positions[:7] for point in trajectory.points])
+    assert np.all(positions >= lower - 1e-9) and np.all(positions <= upper + 1e-9)
+    assert np.abs(np.array(arm.joint_states[-1].position) - before).max() > 1e-3  # the arm followed it
+    assert arm.sim.rejected_trajectories == 0
+
+
+def test_cancel_sends_a_hold_trajectory(ros_context, kuka_checkpoint):
+    arm = ArmHarness(ros_context, kuka_checkpoint, settle_time=5.0)  # a stage long enough to cancel
+    try:
+        handle = arm.send("rearrange", [("blue", "yellow")])
+        assert handle.accepted
+        arm.wait_for(lambda: arm.trajectories)
+        cancel = handle.cancel_goal_async()
+        arm.wait_for(cancel.done)
+        response = arm.result(handle)
+        assert response.status == GoalStatus.STATUS_CANCELED and "canceled" in response.result.message
+        arm.wait_for(lambda: len(arm.trajectories[-1].points) == 1)
+        hold = arm.trajectories[-1]
+        assert "gripper" not in hold.joint_names  # the grip stays as it is
+    finally:
+        arm.close()
+
+
+def test_the_diffuser_planner_executable_runs_the_arm_planner_for_kuka_arm():
+    result = subprocess.run([sys.executable, "-m", "diffuser_ros.planner_node", "--ros-args", "-p", "robot:=kuka_arm",
+                             "-p", "autostart:=true", "-p", "checkpoint:=no_such.safetensors"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "checkpoint 'no_such.safetensors' not found" in result.stderr and "Traceback" not in result.stderr

@@ -20,7 +20,7 @@ import time
 import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
@@ -35,7 +35,7 @@ from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.conversions import array_to_plan_msg, block_poses, joint_positions, joint_trajectory
 from diffuser_ros.msg import Blocks, Plan
-from diffuser_ros.runtime import freeze_startup_objects
+from diffuser_ros.managed import ManagedPlanner
 from diffuser_ros.scenario import resolve_data_path
 
 PARAMETERS = {
@@ -81,13 +81,12 @@ def check_parameters(p: dict) -> None:
         raise ArmParameterError(f"grip_threshold must be in (0, 1), got {p['grip_threshold']}")
 
 
-class DiffuserArmPlannerNode(LifecycleNode):
+class DiffuserArmPlannerNode(ManagedPlanner):
     """Stage-by-stage Diffuser planning for the Kuka block world (see the module docstring)."""
 
     def __init__(self, **kwargs):
         super().__init__("diffuser_planner", **kwargs)
         self.lock = threading.Lock()
-        self.active, self.failure, self.planner, self.robot_interfaces = False, "", None, None
         self.joints = self.poses = None
         self.joints_time = self.poses_time = -math.inf
         self.current: threading.Event | None = None  # set to stop the running goal (preempt/deactivate)
@@ -100,23 +99,14 @@ class DiffuserArmPlannerNode(LifecycleNode):
             goal_callback=self.accept_stack_blocks, cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup())
         if self.p["autostart"]:
-            for transition in (self.trigger_configure, self.trigger_activate):
-                if transition() != TransitionCallbackReturn.SUCCESS:
-                    raise ArmParameterError(self.failure or f"lifecycle transition {transition.__name__} failed")
-
-    def lifecycle_state(self) -> str:
-        return self._state_machine.current_state[1]
+            self.autostart()
 
     # ------------------------------------------------------------------ lifecycle
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
-            check_parameters(self.p)
-            self.planner = self.load_planner()
-        except Exception as error:  # any failure leaves the node unconfigured, with the reason logged
-            self.failure = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
-            self.get_logger().error(f"configure failed: {self.failure}")
-            return TransitionCallbackReturn.FAILURE
+    def configure_robot(self) -> None:
+        """Validate parameters, load the checkpoint, create the arm-side interfaces."""
+        self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        check_parameters(self.p)
+        self.planner = self.load_planner()
         self.plan_dt = self.p["plan_dt"] or KukaWorldConfig().control_dt
         self.trajectory_publisher = self.create_publisher(JointTrajectory, "joint_trajectory", QoSProfile(depth=1))
         self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", QoSProfile(depth=1))
@@ -126,26 +116,11 @@ class DiffuserArmPlannerNode(LifecycleNode):
                                      callback_group=inputs),
             self.create_subscription(Blocks, "blocks", self.on_blocks, qos_profile_sensor_data, callback_group=inputs)]
         self.robot_interfaces = ([self.trajectory_publisher, self.plan_publisher], subscriptions)
-        freeze_startup_objects()
         self.get_logger().info(f"configured: {self.p['checkpoint']} (horizon {self.planner.horizon}, "
                                f"device {self.planner.device})")
-        return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.stop("planner deactivated")
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.stop("planner shutting down")
-        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def stop(self, reason: str) -> None:
@@ -159,18 +134,6 @@ class DiffuserArmPlannerNode(LifecycleNode):
             deadline = time.monotonic() + 5.0
             while self.current is current and time.monotonic() < deadline:
                 time.sleep(0.01)
-
-    def release(self) -> None:
-        publishers, subscriptions = self.robot_interfaces or ([], [])
-        for publisher in publishers:
-            self.destroy_publisher(publisher)
-        for subscription in subscriptions:
-            self.destroy_subscription(subscription)
-        self.robot_interfaces, self.planner = None, None
-
-    def stop_safely(self) -> None:
-        if self.lifecycle_state() != "finalized":
-            self.trigger_shutdown()
 
     def load_planner(self) -> Planner:
         path = resolve_data_path(self.p["checkpoint"])
@@ -238,8 +201,8 @@ class DiffuserArmPlannerNode(LifecycleNode):
     # ------------------------------------------------------------------ stack_blocks action
     def accept_stack_blocks(self, request: StackBlocks.Goal) -> GoalResponse:
         problems = []
-        if not self.active:
-            problems.append(f"planner is {self.lifecycle_state()}, not active")
+        if self.inactive_reason():
+            problems.append(self.inactive_reason())
         else:
             try:
                 check_task(request.task, [(r.top, r.bottom) for r in request.relations])

@@ -37,12 +37,15 @@ class Bringup:
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> "Bringup":
-        for spec in self.nodes:
-            command = node_command(spec.executable, spec.name, self.config, self.ros_args)
-            self.processes.append(subprocess.Popen(command, stdout=self.output, stderr=self.output))
+        commands = [node_command(spec.executable, spec.name, self.config, self.ros_args) for spec in self.nodes]
         if self.record:
-            command = [sys.executable, "-m", "diffuser_ros.launcher", "diffuser_ros.recorder", self.record]
-            self.processes.append(subprocess.Popen(command, stdout=self.output, stderr=self.output))
+            commands.append([sys.executable, "-m", "diffuser_ros.launcher", "diffuser_ros.recorder", self.record])
+        for command in commands:
+            # Children start with Ctrl-C ignored: a SIGINT while the interpreter itself initializes would
+            # abort it with "Fatal Python error". The launcher turns Ctrl-C back on as its first act,
+            # and stop() repeats SIGINT until each child has exited.
+            self.processes.append(subprocess.Popen(command, stdout=self.output, stderr=self.output,
+                                                   preexec_fn=_ignore_sigint))
         return self
 
     def failed(self) -> list[str]:
@@ -51,16 +54,21 @@ class Bringup:
         return [name for name, process in zip(names, self.processes)
                 if process.poll() not in (None, 0)]
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGINT every process (as Ctrl-C would), then kill what has not exited in time."""
+    def stop(self, timeout_s: float = 10.0, resend_s: float = 1.0) -> None:
+        """SIGINT every process (as Ctrl-C would), again every `resend_s` to those still starting
+        up (they ignore it until their launcher runs), then kill what has not exited in time."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            running = [process for process in self.processes if process.poll() is None]
+            if not running:
+                return
+            for process in running:
+                process.send_signal(signal.SIGINT)
+            resend_at = min(deadline, time.monotonic() + resend_s)
+            while time.monotonic() < resend_at and any(process.poll() is None for process in running):
+                time.sleep(0.02)
         for process in self.processes:
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + timeout_s
-        for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
 
@@ -69,6 +77,10 @@ class Bringup:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

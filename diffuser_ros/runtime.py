@@ -9,6 +9,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
+from diffuser_ros.launcher import caused_by_interrupt
+
 
 def _interrupt(*_):
     raise KeyboardInterrupt
@@ -50,6 +52,9 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
         rclpy.try_shutdown()
         return 0
     except ValueError as error:
+        if caused_by_interrupt(error):
+            rclpy.try_shutdown()
+            return 0
         print(f"[ERROR] [{name or getattr(node_factory, '__name__', 'node')}]: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
@@ -61,6 +66,7 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a repeated Ctrl-C must not cut the safe stop short
         if hasattr(node, "stop_safely"):
             node.stop_safely()
         executor.shutdown()

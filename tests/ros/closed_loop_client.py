@@ -2,9 +2,11 @@
 odom (in simulated time), cmd_accel and plan."""
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import AccelStamped, PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionClient
@@ -12,6 +14,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 
 from diffuser_ros.action import ReachGoal
+from diffuser_ros.bringup import Bringup
 from diffuser_ros.send_goal import make_goal
 
 # U-Maze: start in the top-right corner, goal at D4RL's fixed goal cell (1, 1) around the bend.
@@ -27,7 +30,8 @@ class Client:
         self.node = rclpy.create_node("closed_loop_test", context=context)
         self.action = ActionClient(self.node, ReachGoal, "reach_goal")
         self.goal_pose = self.node.create_publisher(PoseStamped, "goal_pose", 1)
-        self.states, self.commands, self.paths = [], [], []
+        self.states, self.commands, self.paths, self.diagnostics = [], [], [], []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.append(m), 10)
         self.node.create_subscription(Odometry, "odom", lambda m: self.states.append(m), qos_profile_sensor_data)
         self.node.create_subscription(AccelStamped, "cmd_accel", lambda m: self.commands.append(m), 10)
         self.node.create_subscription(Path, "plan", lambda m: self.paths.append(m), 10)
@@ -66,6 +70,43 @@ class Client:
         stamp = self.states[-1].header.stamp
         return stamp.sec + stamp.nanosec * 1e-9
 
+    def planner_sees_state(self) -> bool:
+        """Whether the planner's latest /diagnostics says it is active with fresh state."""
+        for message in reversed(self.diagnostics):
+            for status in message.status:
+                values = {kv.key: kv.value for kv in status.values}
+                if values.get("lifecycle_state") == "active":
+                    return float(values["state_age_s"]) < 0.5
+        return False
+
     def close(self):
         self.executor.shutdown()
         self.thread.join(timeout=5)
+
+
+@contextmanager
+def running_umaze(*planner_parameters: str):
+    """`bringup maze2d_umaze` as processes, the mass at START and odometry in simulated time (so
+    tests count simulation steps), plus a connected Client; yields (client, bringup)."""
+    ros_args = ["-p", f"maze2d_sim:start:=[{START[0]},{START[1]}]", "-p", "maze2d_sim:publish_clock:=true"]
+    for parameter in planner_parameters:
+        ros_args += ["-p", f"diffuser_planner:{parameter}"]
+    bringup = Bringup("maze2d_umaze", quiet=True, ros_args=ros_args).start()
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    client = Client(context)
+    try:
+        assert client.action.wait_for_server(timeout_sec=60), f"planner not up (failed: {bringup.failed()})"
+        deadline = time.monotonic() + 20
+        while not client.states and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.states, "no odom from maze2d_sim"
+        deadline = time.monotonic() + 30  # the planner publishes /diagnostics at 1 Hz
+        while not client.planner_sees_state() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.planner_sees_state(), "the planner never reported fresh state on /diagnostics"
+        yield client, bringup
+    finally:
+        client.close()
+        rclpy.shutdown(context=context)
+        bringup.stop()

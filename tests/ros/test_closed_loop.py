@@ -9,39 +9,21 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from action_msgs.msg import GoalStatus
 from geometry_msgs.msg import PoseStamped
 
 from mcap_ros2.reader import read_ros2_messages
 
-from diffuser_ros.bringup import Bringup
 from diffuser_ros.send_goal import make_goal
 
-from .closed_loop_client import EPISODE_LIMIT_STEPS, GOAL, START, Client
+from .closed_loop_client import EPISODE_LIMIT_STEPS, GOAL, START, running_umaze
 
 
 @pytest.fixture(scope="module")
 def system(fresh_ros_domain):
     """Simulator + planner processes (maze2d_umaze scenario), started once for this module."""
-    # Odometry stamped in simulated time, so the test counts simulation steps, not wall time.
-    bringup = Bringup("maze2d_umaze", quiet=True,
-                      ros_args=["-p", f"maze2d_sim:start:=[{START[0]},{START[1]}]",
-                                "-p", "maze2d_sim:publish_clock:=true"]).start()
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    client = Client(context)
-    try:
-        assert client.action.wait_for_server(timeout_sec=60), f"planner not up (failed: {bringup.failed()})"
-        deadline = time.monotonic() + 20
-        while not client.states and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert client.states, "no odom from maze2d_sim"
-        yield client, bringup
-    finally:
-        client.close()
-        rclpy.shutdown(context=context)
-        bringup.stop()
+    with running_umaze() as running:
+        yield running
 
 
 def drive_back_to_start(client):

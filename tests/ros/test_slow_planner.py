@@ -5,13 +5,11 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from action_msgs.msg import GoalStatus
 
-from diffuser_ros.bringup import Bringup
 from diffuser_ros.scenario import load_scenario, resolve_config
 
-from .closed_loop_client import GOAL, START, Client
+from .closed_loop_client import GOAL, running_umaze
 
 PLANNING_DELAY_S = 0.2
 
@@ -23,26 +21,9 @@ def control_rate_hz() -> float:
 
 @pytest.fixture(scope="module")
 def slow_system(fresh_ros_domain):
-    bringup = Bringup("maze2d_umaze", quiet=True,
-                      ros_args=["-p", f"maze2d_sim:start:=[{START[0]},{START[1]}]",
-                                "-p", "maze2d_sim:publish_clock:=true",
-                                "-p", f"diffuser_planner:planning_delay:={PLANNING_DELAY_S}",
-                                # plans older than 0.5 s are replaced: several slow replans per goal
-                                "-p", "diffuser_planner:max_plan_age:=1.0"]).start()
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    client = Client(context)
-    try:
-        assert client.action.wait_for_server(timeout_sec=60), f"planner not up (failed: {bringup.failed()})"
-        deadline = time.monotonic() + 20
-        while not client.states and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert client.states, "no odom from maze2d_sim"
-        yield client, bringup
-    finally:
-        client.close()
-        rclpy.shutdown(context=context)
-        bringup.stop()
+    # plans older than 0.5 s would be replaced (max_plan_age 1.0): several slow replans per goal either way
+    with running_umaze(f"planning_delay:={PLANNING_DELAY_S}", "max_plan_age:=1.0") as running:
+        yield running
 
 
 def test_a_200_ms_planner_reaches_the_goal_and_commands_keep_the_control_rate(slow_system):

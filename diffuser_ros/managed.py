@@ -1,0 +1,100 @@
+"""What the package's managed (lifecycle) planner nodes share, as nav2's planners and controllers do.
+
+configure = `configure_robot()` (validate parameters, load the model, create the robot-side
+publishers and subscriptions; any exception leaves the node unconfigured with the reason logged);
+activate/deactivate are the subclass's; cleanup frees the model and the robot-side interfaces;
+shutdown and error processing stop the robot and free everything, from any state. With the
+`autostart` parameter the node configures and activates itself when it is built, and a failure
+there raises ValueError with the reason (a clean exit 2 under runtime.run_node).
+"""
+from __future__ import annotations
+
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+from diffuser_ros.launcher import caused_by_interrupt
+from diffuser_ros.runtime import freeze_startup_objects
+
+
+class ManagedPlanner(LifecycleNode):
+    """Subclasses implement configure_robot(), on_activate(), stop(reason) and set
+    self.robot_interfaces = (publishers, subscriptions) and self.planner while configured."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name, **kwargs)
+        self.active, self.failure, self.planner = False, "", None
+        self.robot_interfaces: tuple[list, list] | None = None
+
+    def autostart(self) -> None:
+        """Configure and activate now; ValueError with the reason if either fails."""
+        for transition in (self.trigger_configure, self.trigger_activate):
+            if transition() != TransitionCallbackReturn.SUCCESS:
+                raise ValueError(self.failure or f"lifecycle transition {transition.__name__} failed")
+
+    def lifecycle_state(self) -> str:
+        return self._state_machine.current_state[1]
+
+    def inactive_reason(self) -> str:
+        """Why goals are refused now ("" when the node is active)."""
+        return "" if self.active else f"planner is {self.lifecycle_state()}, not active"
+
+    # ------------------------------------------------------------------ transitions
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.configure_robot()
+        except Exception as error:  # any failure leaves the node unconfigured, with the reason logged
+            if caused_by_interrupt(error):  # Ctrl-C while loading (re-raised by a library): stop, not fail
+                raise KeyboardInterrupt from error
+            self.failure = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            self.get_logger().error(f"configure failed: {self.failure}")
+            self.release()
+            return TransitionCallbackReturn.FAILURE
+        freeze_startup_objects()  # the model's objects too: no long GC pauses while driving
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop("planner deactivated")
+        self.get_logger().info("inactive: goals are refused, the robot is stopped")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        self.get_logger().info("cleaned up: model freed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop("planner shutting down")
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error in a lifecycle transition from '{state.label}': stopping, freeing the model")
+        self.stop("planner error")
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def release(self) -> None:
+        """Destroy the robot-side interfaces and free the model (and its GPU memory)."""
+        publishers, subscriptions = self.robot_interfaces or ([], [])
+        for publisher in publishers:
+            self.destroy_publisher(publisher)
+        for subscription in subscriptions:
+            self.destroy_subscription(subscription)
+        self.robot_interfaces = None
+        device = getattr(self.planner, "device", None)
+        self.planner = None
+        if device is not None and str(device).startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def stop_safely(self) -> None:
+        """Process exit (run_node): finish the lifecycle, so an active node stops its robot."""
+        if self.lifecycle_state() != "finalized":
+            self.trigger_shutdown()
+
+    # ------------------------------------------------------------------ for subclasses
+    def configure_robot(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, reason: str) -> None:
+        raise NotImplementedError

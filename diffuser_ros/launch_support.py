@@ -1,0 +1,43 @@
+"""Launch descriptions for `ros2 launch` (full ROS 2 installs): one per scenario YAML, the same file
+`bringup` reads. `launch` and `launch_ros` are imported here only, so the rest of the package works
+from pip installs without them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from diffuser_ros.scenario import MANAGED, load_scenario
+
+
+def scenario_launch_description(default_scenario: str, rviz_config: str | None = None):
+    """Arguments `scenario` (config/<scenario>.yaml), `autostart` (managed nodes configure and
+    activate themselves) and, with an RViz config, `rviz`; one Node per node of the scenario."""
+    from ament_index_python.packages import get_package_share_directory
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.conditions import IfCondition
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    share = Path(get_package_share_directory("diffuser_ros"))
+
+    def scenario_nodes(context):
+        config = share / "config" / f"{LaunchConfiguration('scenario').perform(context)}.yaml"
+        autostart = {"autostart": LaunchConfiguration("autostart").perform(context) == "true"}
+        return [Node(package="diffuser_ros", executable=spec.executable, name=spec.name,
+                     parameters=[str(config), *([autostart] if spec.executable in MANAGED else [])],
+                     output="screen", emulate_tty=True)
+                for spec in load_scenario(config)]
+
+    actions = [
+        DeclareLaunchArgument("scenario", default_value=default_scenario, description="config/<scenario>.yaml"),
+        DeclareLaunchArgument("autostart", default_value="true",
+                              description="configure + activate the managed planner on start (nav2-style)"),
+        OpaqueFunction(function=scenario_nodes),
+    ]
+    if rviz_config:
+        actions += [
+            DeclareLaunchArgument("rviz", default_value="false", description=f"start RViz with rviz/{rviz_config}"),
+            Node(package="rviz2", executable="rviz2", arguments=["-d", str(share / "rviz" / rviz_config)],
+                 condition=IfCondition(LaunchConfiguration("rviz"))),
+        ]
+    return LaunchDescription(actions)

@@ -148,3 +148,50 @@ def test_the_diffuser_planner_executable_runs_the_arm_planner_for_kuka_arm():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "checkpoint 'no_such.safetensors' not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_goal_without_arm_state_is_aborted_with_the_reason(ros_context, kuka_checkpoint):
+    """No kuka_sim: no joint_states/blocks. The goal is accepted (the arm may still come up) and
+    aborted with the reason; the node stays up for the next goal."""
+    values = {"autostart": True, "checkpoint": str(kuka_checkpoint), "denoising_steps": 2, "threads": 1}
+    planner = DiffuserArmPlannerNode(context=ros_context,
+                                     parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+    node = rclpy.create_node("arm_client", context=ros_context)
+    client = ActionClient(node, StackBlocks, "stack_blocks")
+    executor = MultiThreadedExecutor(num_threads=4, context=ros_context)
+    executor.add_node(planner)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        assert client.wait_for_server(timeout_sec=10)
+        for _ in range(2):  # the first failure leaves the node able to take the next goal
+            future = client.send_goal_async(StackBlocks.Goal(task="stack"))
+            deadline = time.monotonic() + 10
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            result_future = future.result().get_result_async()
+            while not result_future.done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            response = result_future.result()
+            assert response.status == GoalStatus.STATUS_ABORTED
+            assert "no joint_states and blocks newer than" in response.result.message
+    finally:
+        executor.shutdown()
+        planner.destroy_node()
+        node.destroy_node()
+        thread.join(timeout=5)
+
+
+def test_joint_states_missing_a_joint_or_non_finite_are_refused_with_the_reason():
+    from diffuser_ros.conversions import joint_positions
+
+    names, _, _ = iiwa_joints()
+    good = JointState(name=list(reversed(names)) + ["finger"], position=[0.1] * 7 + [0.0])
+    assert np.allclose(joint_positions(good, names), 0.1)
+    with pytest.raises(ValueError, match="lacks joints"):
+        joint_positions(JointState(name=list(names[:6]), position=[0.0] * 6), names)
+    with pytest.raises(ValueError, match="non-finite"):
+        joint_positions(JointState(name=list(names), position=[0.0] * 6 + [float("nan")]), names)
+    with pytest.raises(ValueError, match="7 names but 6 positions"):
+        joint_positions(JointState(name=list(names), position=[0.0] * 6), names)

@@ -49,9 +49,9 @@ class Bringup:
         return self
 
     def failed(self) -> list[str]:
-        """Names of processes that have exited with an error."""
+        """Names (with exit codes) of processes that have exited with an error."""
         names = [spec.name for spec in self.nodes] + (["recorder"] if self.record else [])
-        return [name for name, process in zip(names, self.processes)
+        return [f"{name} (exit {process.returncode})" for name, process in zip(names, self.processes)
                 if process.poll() not in (None, 0)]
 
     def stop(self, timeout_s: float = 10.0, resend_s: float = 1.0) -> None:
@@ -97,6 +97,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C stops everything, even when this process inherited SIGINT ignored (as every command
+    # started with `&` from a non-interactive shell does).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = parse_args(argv)
     try:
         ros_args = list(args.ros_args)

@@ -21,6 +21,10 @@ def main() -> int:
         raise
     except KeyboardInterrupt:  # stopped while starting: a clean exit
         return 0
+    finally:
+        # Stopping: bringup repeats SIGINT until we are gone, and Python resets a handled signal to
+        # its default (terminate) while finalizing; ignored, it stays ignored.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def caused_by_interrupt(error: BaseException) -> bool:

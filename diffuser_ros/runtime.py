@@ -45,6 +45,7 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     _NODE_PROCESS = True
     args = sys.argv if argv is None else [sys.argv[0], *argv]  # argv: the arguments after the program name
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         node = node_factory()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from pathlib import PurePath
 
 import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -26,7 +27,6 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
-from diffuser_core.checkpoint import CheckpointError
 from diffuser_core.envs.kuka import KukaWorldConfig, iiwa_joints
 from diffuser_core.envs.kuka_eval import grip_command, next_relation
 from diffuser_core.envs.kuka_guides import relation_guide
@@ -35,8 +35,7 @@ from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.conversions import array_to_plan_msg, block_poses, joint_positions, joint_trajectory
 from diffuser_ros.msg import Blocks, Plan
-from diffuser_ros.managed import ManagedPlanner
-from diffuser_ros.scenario import resolve_data_path
+from diffuser_ros.managed import ManagedPlanner, ParameterError
 
 PARAMETERS = {
     "autostart": False,
@@ -58,27 +57,23 @@ PARAMETERS = {
 }
 
 
-class ArmParameterError(ValueError):
-    """An invalid parameter or checkpoint of the arm planner, named in the message."""
-
-
 def check_parameters(p: dict) -> None:
     if p["robot"] != "kuka_arm":
-        raise ArmParameterError(f"robot='{p['robot']}' is not the arm planner's 'kuka_arm'")
+        raise ParameterError(f"robot='{p['robot']}' is not the arm planner's 'kuka_arm'")
     if p["sampler"] not in ("ddim", "ddpm"):
-        raise ArmParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
+        raise ParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
     for name in ("denoising_steps", "threads", "n_guide_steps"):
         if p[name] < 0:
-            raise ArmParameterError(f"{name} must be >= 0, got {p[name]}")
+            raise ParameterError(f"{name} must be >= 0, got {p[name]}")
     if p["max_stages"] < 1:
-        raise ArmParameterError(f"max_stages must be >= 1, got {p['max_stages']}")
+        raise ParameterError(f"max_stages must be >= 1, got {p['max_stages']}")
     for name in ("guide_scale", "plan_dt", "settle_time"):
         if not (math.isfinite(p[name]) and p[name] >= 0):
-            raise ArmParameterError(f"{name} must be >= 0, got {p[name]}")
+            raise ParameterError(f"{name} must be >= 0, got {p[name]}")
     if not (math.isfinite(p["state_timeout"]) and p["state_timeout"] > 0):
-        raise ArmParameterError(f"state_timeout must be a positive number, got {p['state_timeout']}")
+        raise ParameterError(f"state_timeout must be a positive number, got {p['state_timeout']}")
     if not 0 < p["grip_threshold"] < 1:
-        raise ArmParameterError(f"grip_threshold must be in (0, 1), got {p['grip_threshold']}")
+        raise ParameterError(f"grip_threshold must be in (0, 1), got {p['grip_threshold']}")
 
 
 class DiffuserArmPlannerNode(ManagedPlanner):
@@ -136,18 +131,12 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                 time.sleep(0.01)
 
     def load_planner(self) -> Planner:
-        path = resolve_data_path(self.p["checkpoint"])
-        if not path.is_file():
-            raise ArmParameterError(f"checkpoint '{self.p['checkpoint']}' not found (looked at {path})")
         config = PlannerConfig(sampler=self.p["sampler"], denoising_steps=self.p["denoising_steps"] or None,
                                guide_scale=self.p["guide_scale"], n_guide_steps=self.p["n_guide_steps"],
                                seed=self.p["seed"], threads=self.p["threads"] or None)
-        try:
-            planner = Planner.from_checkpoint(path, config=config, device=self.p["device"])
-        except (CheckpointError, ValueError) as error:
-            raise ArmParameterError(f"cannot use checkpoint {path}: {error}") from error
+        planner = self.load_planner_from_checkpoint(config)
         if (planner.observation_dim, planner.action_dim) != (STATE_DIM, 0):
-            raise ArmParameterError(f"checkpoint {path.name} plans {planner.observation_dim}-D observations and "
+            raise ParameterError(f"checkpoint {PurePath(self.p['checkpoint']).name} plans {planner.observation_dim}-D observations and "
                                     f"{planner.action_dim}-D actions; the Kuka arm needs {STATE_DIM}-D states only")
         return planner
 
@@ -210,10 +199,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                 problems.append(str(error))
             if not math.isfinite(request.timeout) or request.timeout < 0:
                 problems.append(f"timeout must be finite and >= 0, got {request.timeout}")
-        if problems:
-            self.get_logger().error(f"stack_blocks rejected: {'; '.join(problems)}")
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
+        return self.goal_response("stack_blocks", problems)
 
     def execute_stack_blocks(self, handle) -> StackBlocks.Result:
         request = handle.request

@@ -9,15 +9,23 @@ there raises ValueError with the reason (a clean exit 2 under runtime.run_node).
 """
 from __future__ import annotations
 
+from rclpy.action import GoalResponse
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
+from diffuser_core.checkpoint import CheckpointError
+from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.launcher import caused_by_interrupt
 from diffuser_ros.runtime import freeze_startup_objects
+from diffuser_ros.scenario import resolve_data_path
+
+
+class ParameterError(ValueError):
+    """An invalid node parameter or checkpoint, named in the message."""
 
 
 class ManagedPlanner(LifecycleNode):
-    """Subclasses implement configure_robot(), on_activate(), stop(reason) and set
-    self.robot_interfaces = (publishers, subscriptions) and self.planner while configured."""
+    """Subclasses implement configure_robot(), on_activate(), stop(reason) and set self.p (the
+    parameters), self.robot_interfaces = (publishers, subscriptions) and self.planner while configured."""
 
     def __init__(self, name: str, **kwargs):
         super().__init__(name, **kwargs)
@@ -36,6 +44,24 @@ class ManagedPlanner(LifecycleNode):
     def inactive_reason(self) -> str:
         """Why goals are refused now ("" when the node is active)."""
         return "" if self.active else f"planner is {self.lifecycle_state()}, not active"
+
+    def goal_response(self, action: str, problems: list[str]) -> GoalResponse:
+        """Accept a goal without problems; otherwise log every reason and reject it."""
+        if problems:
+            self.get_logger().error(f"{action} rejected: {'; '.join(problems)}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def load_planner_from_checkpoint(self, config: PlannerConfig) -> Planner:
+        """The `checkpoint` parameter's planner on the `device` parameter; ParameterError naming the
+        file when it is missing or unusable."""
+        path = resolve_data_path(self.p["checkpoint"])
+        if not path.is_file():
+            raise ParameterError(f"checkpoint '{self.p['checkpoint']}' not found (looked at {path})")
+        try:
+            return Planner.from_checkpoint(path, config=config, device=self.p["device"])
+        except (CheckpointError, ValueError) as error:
+            raise ParameterError(f"cannot use checkpoint {path}: {error}") from error
 
     # ------------------------------------------------------------------ transitions
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -8,8 +8,8 @@ state, goal inpainted at the end of the horizon), tracks the newest plan at `con
 gives a zero command.
 
 A managed (lifecycle) node, like nav2's planners and controllers: configure validates the parameters,
-loads the checkpoint and makes a warm-up plan; activate starts the planning thread and the control
-timer and lets goals in; deactivate aborts the running goal, stops both and sends a zero command;
+loads the checkpoint and makes a warm-up plan; activate starts the planning and control threads
+and lets goals in; deactivate aborts the running goal, stops both and sends a zero command;
 cleanup frees the model. With `autostart` true (the scenario YAMLs) the node configures and
 activates itself on start; otherwise step it through the standard `change_state` service.
 """
@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -34,7 +35,6 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from diffuser_core.checkpoint import CheckpointError
 from diffuser_core.horizon import ShrinkingHorizon
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import ReachGoal
@@ -42,9 +42,8 @@ from diffuser_ros.adapters import ADAPTERS
 from diffuser_ros.conversions import array_to_plan_msg, plan_markers, xy_to_path
 from diffuser_ros.diagnostics import PlanningStats, diagnostic_array, planner_status
 from diffuser_ros.msg import Plan
-from diffuser_ros.managed import ManagedPlanner
+from diffuser_ros.managed import ManagedPlanner, ParameterError
 from diffuser_ros.runtime import run_node
-from diffuser_ros.scenario import resolve_data_path
 
 PARAMETERS = {
     "autostart": False,            # configure + activate on start (nav2's lifecycle-manager behaviour)
@@ -73,10 +72,6 @@ PARAMETERS = {
     "seed": 0,
     "planning_delay": 0.0,         # s added to every plan: simulates a slow planner (tests, demos)
 }
-
-
-class ParameterError(ValueError):
-    """An invalid node parameter, named in the message."""
 
 
 def check_parameters(p: dict) -> None:
@@ -218,21 +213,15 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     # ------------------------------------------------------------------ set-up
     def load_planner(self) -> Planner:
-        path = resolve_data_path(self.p["checkpoint"])
-        if not path.is_file():
-            raise ParameterError(f"checkpoint '{self.p['checkpoint']}' not found (looked at {path})")
         config = PlannerConfig(
             sampler=self.p["sampler"], denoising_steps=self.p["denoising_steps"] or None,
             horizon=self.p["horizon"] or None, warm_start=self.p["warm_start"], seed=self.p["seed"],
             threads=self.p["threads"] or None,
             **({"warm_start_steps": self.p["warm_start_steps"]} if self.p["warm_start_steps"] else {}))
-        try:
-            planner = Planner.from_checkpoint(path, config=config, device=self.p["device"])
-        except (CheckpointError, ValueError) as error:
-            raise ParameterError(f"cannot use checkpoint {path}: {error}") from error
+        planner = self.load_planner_from_checkpoint(config)
         if planner.observation_dim != self.adapter.observation_dim:
             raise ParameterError(
-                f"checkpoint {path.name} plans {planner.observation_dim}-D observations but robot "
+                f"checkpoint {PurePath(self.p['checkpoint']).name} plans {planner.observation_dim}-D observations but robot "
                 f"'{self.p['robot']}' has {self.adapter.observation_dim}-D state")
         return planner
 
@@ -423,7 +412,7 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     def control_step(self) -> None:
         """Track the newest plan (or hold a reached goal); update the goal's outcome."""
-        if not self.active:  # a tick already queued when the node was deactivated
+        if not self.active:  # the node was deactivated while this tick ran
             return
         with self.lock:
             session, state, state_time, plan, holding = self.session, self.state, self.state_time, self.plan, self.holding
@@ -486,19 +475,15 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     # ------------------------------------------------------------------ reach_goal action
     def accept_reach_goal(self, request: ReachGoal.Goal) -> GoalResponse:
-        if self.inactive_reason():
-            self.get_logger().error(f"reach_goal rejected: {self.inactive_reason()}")
-            return GoalResponse.REJECT
+        if self.inactive_reason():  # no adapter to check the goal with before configure
+            return self.goal_response("reach_goal", [self.inactive_reason()])
         check = self.adapter.check_goal(request.goal)
         problems = [check.reason] if not check.ok else []
         for name in ("tolerance", "timeout"):
             value = getattr(request, name)
             if not math.isfinite(value) or value < 0:
                 problems.append(f"{name} must be finite and >= 0, got {value}")
-        if problems:
-            self.get_logger().error(f"reach_goal rejected: {'; '.join(problems)}")
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
+        return self.goal_response("reach_goal", problems)
 
     def execute_reach_goal(self, handle) -> ReachGoal.Result:
         request = handle.request

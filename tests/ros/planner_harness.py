@@ -2,6 +2,7 @@
 client), over the real rclpy; and a tiny untrained point-mass checkpoint to load."""
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import rclpy
@@ -85,3 +86,16 @@ def stream_state(harness, xy, seconds, stop=None):
     while time.monotonic() < deadline and not (stop and stop()):
         harness.publish_state(*xy)
         time.sleep(0.01)
+
+
+@contextmanager
+def streaming_state(harness, xy, seconds):
+    """Publish state at `xy` every 10 ms in the background for up to `seconds`, while the block runs."""
+    done = threading.Event()
+    feeder = threading.Thread(target=stream_state, args=(harness, xy, seconds, done.is_set))
+    feeder.start()
+    try:
+        yield
+    finally:
+        done.set()
+        feeder.join()

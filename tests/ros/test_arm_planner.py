@@ -43,11 +43,14 @@ def kuka_checkpoint(tmp_path_factory):
 
 
 class ArmHarness:
-    def __init__(self, context, checkpoint, **extra):
+    """The arm planner, `kuka_sim` (unless with_sim is False) and a test node with the action client."""
+
+    def __init__(self, context, checkpoint, with_sim=True, **extra):
         values = {"autostart": True, "checkpoint": str(checkpoint), "denoising_steps": 2, "max_stages": 1,
                   "settle_time": 0.1, "threads": 1, **extra}
         self.sim = KukaSim(context=context, parameter_overrides=[Parameter("real_time_factor", value=2.0),
-                                                                 Parameter("publish_rate", value=50.0)])
+                                                                 Parameter("publish_rate", value=50.0)]
+                           ) if with_sim else None
         self.planner = DiffuserArmPlannerNode(
             context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
         self.node = rclpy.create_node("arm_test", context=context)
@@ -56,12 +59,16 @@ class ArmHarness:
         self.node.create_subscription(JointState, "joint_states", self.joint_states.append, 10)
         self.client = ActionClient(self.node, StackBlocks, "stack_blocks")
         self.executor = MultiThreadedExecutor(num_threads=6, context=context)
-        for node in (self.sim, self.planner, self.node):
+        for node in self.nodes():
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
         assert self.client.wait_for_server(timeout_sec=10)
-        self.wait_for(lambda: self.planner.joints is not None and self.planner.poses is not None)
+        if with_sim:
+            self.wait_for(lambda: self.planner.joints is not None and self.planner.poses is not None)
+
+    def nodes(self):
+        return [node for node in (self.planner, self.sim, self.node) if node is not None]
 
     def wait_for(self, predicate, timeout_s=20.0):
         deadline = time.monotonic() + timeout_s
@@ -82,7 +89,7 @@ class ArmHarness:
 
     def close(self):
         self.executor.shutdown()
-        for node in (self.planner, self.sim, self.node):
+        for node in self.nodes():
             node.destroy_node()
         self.thread.join(timeout=5)
 
@@ -153,34 +160,16 @@ def test_the_diffuser_planner_executable_runs_the_arm_planner_for_kuka_arm():
 def test_a_goal_without_arm_state_is_aborted_with_the_reason(ros_context, kuka_checkpoint):
     """No kuka_sim: no joint_states/blocks. The goal is accepted (the arm may still come up) and
     aborted with the reason; the node stays up for the next goal."""
-    values = {"autostart": True, "checkpoint": str(kuka_checkpoint), "denoising_steps": 2, "threads": 1}
-    planner = DiffuserArmPlannerNode(context=ros_context,
-                                     parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-    node = rclpy.create_node("arm_client", context=ros_context)
-    client = ActionClient(node, StackBlocks, "stack_blocks")
-    executor = MultiThreadedExecutor(num_threads=4, context=ros_context)
-    executor.add_node(planner)
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    arm = ArmHarness(ros_context, kuka_checkpoint, with_sim=False)
     try:
-        assert client.wait_for_server(timeout_sec=10)
         for _ in range(2):  # the first failure leaves the node able to take the next goal
-            future = client.send_goal_async(StackBlocks.Goal(task="stack"))
-            deadline = time.monotonic() + 10
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            result_future = future.result().get_result_async()
-            while not result_future.done() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            response = result_future.result()
+            handle = arm.send("stack", [])
+            assert handle.accepted
+            response = arm.result(handle, timeout_s=10)
             assert response.status == GoalStatus.STATUS_ABORTED
             assert "no joint_states and blocks newer than" in response.result.message
     finally:
-        executor.shutdown()
-        planner.destroy_node()
-        node.destroy_node()
-        thread.join(timeout=5)
+        arm.close()
 
 
 def test_joint_states_missing_a_joint_or_non_finite_are_refused_with_the_reason():

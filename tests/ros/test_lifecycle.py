@@ -5,7 +5,6 @@ import math
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -19,7 +18,7 @@ from rclpy.parameter import Parameter
 
 from diffuser_ros.send_goal import make_goal
 
-from .planner_harness import Harness, stream_state
+from .planner_harness import Harness, stream_state, streaming_state
 
 STUCK = ("state rejected", "no valid state")
 
@@ -88,10 +87,7 @@ def test_deactivate_during_a_goal_aborts_it_and_stops_the_robot(managed):
     harness, lifecycle = managed
     assert lifecycle.step(Transition.TRANSITION_CONFIGURE) and lifecycle.step(Transition.TRANSITION_ACTIVATE)
     handle = harness.send((1.0, 1.0))
-    done = threading.Event()
-    feeder = threading.Thread(target=stream_state, args=(harness, (3.0, 3.0), 20.0, done.is_set))
-    feeder.start()
-    try:
+    with streaming_state(harness, (3.0, 3.0), 20.0):
         deadline = time.monotonic() + 10
         while not nonzero_commands(harness) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -104,9 +100,6 @@ def test_deactivate_during_a_goal_aborts_it_and_stops_the_robot(managed):
         assert (last.x, last.y) == (0.0, 0.0)
         time.sleep(0.5)
         assert not nonzero_commands(harness, since=after)
-    finally:
-        done.set()
-        feeder.join()
 
 
 def test_failed_configure_leaves_the_node_unconfigured_and_alive(managed):

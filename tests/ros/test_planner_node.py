@@ -4,7 +4,6 @@ a goal without state is aborted, a planner fault aborts only the goal, commands 
 import math
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -14,7 +13,7 @@ from action_msgs.msg import GoalStatus
 from diffuser_ros.planner_node import DiffuserPlannerNode
 from diffuser_ros.send_goal import make_goal
 
-from .planner_harness import Harness, overrides, stream_state, write_tiny_checkpoint
+from .planner_harness import Harness, overrides, stream_state, streaming_state, write_tiny_checkpoint
 
 
 @pytest.fixture
@@ -97,10 +96,7 @@ def test_planner_fault_aborts_the_goal_and_the_next_goal_runs(harness):
 
     harness.planner.planner.plan = broken
     handle = harness.send((1.0, 1.0))
-    done = threading.Event()
-    feeder = threading.Thread(target=stream_state, args=(harness, (3.0, 1.0), 10.0, done.is_set))
-    feeder.start()
-    try:
+    with streaming_state(harness, (3.0, 1.0), 10.0):
         response = harness.wait(handle.get_result_async(), 10)
         assert response.status == GoalStatus.STATUS_ABORTED
         assert "planner error: CUDA out of memory (injected)" in response.result.message
@@ -112,9 +108,6 @@ def test_planner_fault_aborts_the_goal_and_the_next_goal_runs(harness):
             time.sleep(0.02)
         assert harness.planner.session.replans > 0 and harness.planner.session.active
         harness.wait(second.cancel_goal_async())
-    finally:
-        done.set()
-        feeder.join()
 
 
 def test_diagnostics_report_the_measured_plan_timings(harness):
@@ -123,18 +116,12 @@ def test_diagnostics_report_the_measured_plan_timings(harness):
     received = []
     harness.node.create_subscription(DiagnosticArray, "/diagnostics", received.append, 10)
     handle = harness.send((1.0, 1.0))
-    done = threading.Event()
-    feeder = threading.Thread(target=stream_state, args=(harness, (3.0, 3.0), 10.0, done.is_set))
-    feeder.start()
-    try:
+    with streaming_state(harness, (3.0, 3.0), 10.0):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(
                 dict((kv.key, kv.value) for kv in m.status[0].values)["plans"] not in ("0",) for m in received):
             time.sleep(0.05)
         harness.wait(handle.cancel_goal_async())
-    finally:
-        done.set()
-        feeder.join()
     status = [m.status[0] for m in received if dict((kv.key, kv.value) for kv in m.status[0].values)["plans"] != "0"][-1]
     values = {kv.key: kv.value for kv in status.values}
     stats = harness.planner.stats

@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"bringup: starting {', '.join(spec.name for spec in bringup.nodes)} from {bringup.config}")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-    bringup.start()
     try:
+        bringup.start()  # a Ctrl-C between two starts still stops the ones already started
         while not bringup.failed() and any(p.poll() is None for p in bringup.processes):
             time.sleep(0.2)
     except KeyboardInterrupt:

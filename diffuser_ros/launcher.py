@@ -1,21 +1,39 @@
 """Run one node module as a process for `bringup`: `python -m diffuser_ros.launcher MODULE [ARGS...]`.
 
-Importing a node pulls in torch and rclpy (seconds); a Ctrl-C in that time would otherwise end the
-process with a traceback. Only the standard library is imported before the node's module.
+Importing a node pulls in torch and rclpy (seconds). A Ctrl-C in that time is remembered and acted on
+once the import is done: raised inside an extension module's initialisation, a KeyboardInterrupt
+can abort the process ("terminate called after throwing an instance of 'pybind11::error_already_set'",
+seen under load). Only the standard library is imported before the node's module.
 """
+import ctypes
 import importlib
 import signal
 import sys
 
 
+class _InterruptDuringImport:
+    """A SIGINT handler that only remembers the Ctrl-C."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, *_):
+        self.requested = True
+
+
 def main() -> int:
-    # bringup starts its children with Ctrl-C ignored (so one during interpreter start-up is not fatal);
-    # from here on Ctrl-C raises KeyboardInterrupt again.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     module_name, argv = sys.argv[1], sys.argv[2:]
+    # bringup starts its children with Ctrl-C ignored (so one during interpreter start-up is not fatal);
+    # from here on it is remembered during the import and raises KeyboardInterrupt after it.
+    interrupt = _InterruptDuringImport()
+    signal.signal(signal.SIGINT, interrupt)
     try:
-        return importlib.import_module(module_name).main(argv)
-    except Exception as error:  # some imports (numpy's) re-raise a Ctrl-C as ImportError
+        module = importlib.import_module(module_name)
+        if interrupt.requested:  # stopped while starting: a clean exit
+            return 0
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        return module.main(argv)
+    except Exception as error:  # some libraries re-raise a Ctrl-C as another error (numpy: ImportError)
         if caused_by_interrupt(error):
             return 0
         raise
@@ -25,6 +43,20 @@ def main() -> int:
         # Stopping: bringup repeats SIGINT until we are gone, and Python resets a handled signal to
         # its default (terminate) while finalizing; ignored, it stays ignored.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        forget_interrupts_raised_under_extensions()
+
+
+def forget_interrupts_raised_under_extensions() -> None:
+    """Let a process that caught its Ctrl-C exit with its own exit code.
+
+    CPython 3.11 sets a flag when a KeyboardInterrupt leaves Python code that a C extension ran with
+    PyRun_String (rclpy's pybind11 module does), even when our code catches it further up, and at exit
+    the flag makes the interpreter kill itself by SIGINT: bringup saw "exit -2" after a clean stop.
+    """
+    try:
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+    except ValueError:  # an interpreter without this flag: nothing to forget
+        pass
 
 
 def caused_by_interrupt(error: BaseException) -> bool:

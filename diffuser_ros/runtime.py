@@ -9,11 +9,19 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from diffuser_ros.launcher import caused_by_interrupt
+from diffuser_ros.launcher import caused_by_interrupt, forget_interrupts_raised_under_extensions
 
 
 def _interrupt(*_):
     raise KeyboardInterrupt
+
+
+def _stopping() -> None:
+    """From here on the process is stopping: a repeated Ctrl-C or SIGTERM must not cut the safe stop
+    short, and the interrupt that started it must not turn the exit code into a death by SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    forget_interrupts_raised_under_extensions()
 
 
 _NODE_PROCESS = False  # set by run_node: this process exists to run one node
@@ -50,9 +58,11 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     try:
         node = node_factory()
     except KeyboardInterrupt:  # Ctrl-C while starting up: stop quietly
+        _stopping()
         rclpy.try_shutdown()
         return 0
     except ValueError as error:
+        _stopping()
         if caused_by_interrupt(error):
             rclpy.try_shutdown()
             return 0
@@ -67,7 +77,7 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a repeated Ctrl-C must not cut the safe stop short
+        _stopping()
         if hasattr(node, "stop_safely"):
             node.stop_safely()
         executor.shutdown()

@@ -11,6 +11,7 @@ NODES = {
     "kuka_sim": "diffuser_ros.kuka_sim_node:main",
     "bringup": "diffuser_ros.bringup:main",
     "send_goal": "diffuser_ros.send_goal:main",
+    "send_stack_goal": "diffuser_ros.send_stack_goal:main",
 }
 
 setup(

@@ -2,7 +2,7 @@
 
   python bench/eval_kuka.py --checkpoint checkpoints/kuka_stack.safetensors \
       [--modes unconditional conditional rearrange] [--episodes 100] [--seed 0] \
-      [--sampler ddim|ddpm] [--steps N] [--guide-scale A] [--out results/kuka.json]
+      [--sampler ddim|ddpm] [--steps N] [--guide-scale A] [--out results/kuka.json] [--picture PNG]
 
 One model, three tasks by test-time conditions only (diffuser_core/envs/kuka_eval.py has the
 protocol). Writes OUT (JSON) and OUT with .md: the paper's Table 3 numbers (labelled as the paper's)
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, machine_line  # noqa: E402
-from diffuser_core.envs.kuka_eval import PAPER_SCORES, KukaEvalConfig, evaluate  # noqa: E402
+from diffuser_core.envs.kuka_eval import PAPER_SCORES, KukaEvalConfig, evaluate, render_episode  # noqa: E402
 from diffuser_core.envs.kuka_tasks import EVAL_MODES  # noqa: E402
 
 
@@ -35,11 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=None, help="DDIM denoising steps (default all)")
     parser.add_argument("--guide-scale", type=float, default=KukaEvalConfig.guide_scale)
     parser.add_argument("--stages", type=int, default=KukaEvalConfig.stages, help="plans per episode")
+    parser.add_argument("--replan-every", type=int, default=0,
+                        help="0: each plan runs whole (the paper's protocol); k: replan after k executed steps")
+    parser.add_argument("--reference-grasp", action="store_true",
+                        help="a planned grip takes the block wherever it is, as the reference code does "
+                             "(default: only within 2 cm of its top, this project's world)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "results" / "kuka.json"))
+    parser.add_argument("--picture", help="save a filmstrip (PNG) of the best-scoring episode here")
     parser.add_argument("--quiet", action="store_true")
     return parser
+
+
+def execution_line(config: dict) -> str:
+    steps = f"{config['denoising_steps']} DDIM steps" if config["sampler"] == "ddim" and config["denoising_steps"] \
+        else f"{config['sampler']}, all diffusion steps"
+    runs = (f"each plan's first {config['replan_every']} steps, then a replan" if config["replan_every"]
+            else "each of the plans whole, open loop (the paper's protocol)")
+    if config["grasp_distance"] == "inf":
+        grasp = "a planned grip takes the block wherever it is (the reference's rule)"
+    else:
+        grasp = f"a planned grip takes a block within {100 * config['grasp_distance']:.0f} cm of the tool"
+    return f"{config['stages']} stages of H steps; {runs}; {steps}; guide scale {config['guide_scale']}; {grasp}"
 
 
 def markdown(records: list[dict], command: str, machine: dict) -> str:
@@ -56,9 +74,31 @@ def markdown(records: list[dict], command: str, machine: dict) -> str:
     lines += ["", f"- checkpoint: `{Path(first['checkpoint']).name}` (training step {first['checkpoint_step']})",
               "- score: goal relations satisfied / total × 100, counted during execution as the reference "
               "does; final-scene score: the same on the last state only",
+              f"- execution: {execution_line(first['config'])}",
               f"- command: `{command}`", f"- machine: {machine_line(machine)}",
               f"- seed {first['config']['seed']}"]
     return "\n".join(lines) + "\n"
+
+
+def save_filmstrip(summaries, path: Path) -> None:
+    """The best-scoring episode (first task first on ties): its start and the scene after each stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary, episode = max(((s, e) for s in summaries for e in s.episodes), key=lambda pair: pair[1].score)
+    pictures = render_episode(episode.states, frames=summary.config.stages + 1)
+    figure, axes = plt.subplots(1, len(pictures), figsize=(3.2 * len(pictures), 2.8))
+    for index, (ax, picture) in enumerate(zip(axes, pictures)):
+        ax.imshow(picture)
+        ax.set_axis_off()
+        ax.set_title("start" if index == 0 else f"after plan {index}", fontsize=9)
+    goal = ", ".join(str(r) for r in episode.relations) or "any tower"
+    figure.suptitle(f"{summary.config.mode} (seed {episode.seed}, goal: {goal}): score {episode.score:.0f}", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
 
 
 def main(argv=None) -> int:
@@ -68,10 +108,13 @@ def main(argv=None) -> int:
     try:
         configs = [KukaEvalConfig(mode=mode, episodes=args.episodes, seed=args.seed, sampler=args.sampler,
                                   denoising_steps=args.steps, guide_scale=args.guide_scale, stages=args.stages,
+                                  replan_every=args.replan_every,
+                                  grasp_distance=float("inf") if args.reference_grasp else KukaEvalConfig.grasp_distance,
                                   device=args.device) for mode in args.modes]
         if not Path(args.checkpoint).is_file():
             raise ValueError(f"checkpoint not found: {args.checkpoint}")
-        records = [evaluate(args.checkpoint, config, progress=not args.quiet).to_dict() for config in configs]
+        summaries = [evaluate(args.checkpoint, config, progress=not args.quiet) for config in configs]
+        records = [summary.to_dict() for summary in summaries]
     except ValueError as error:
         print(f"eval_kuka: {error}", file=sys.stderr)
         return 2
@@ -84,6 +127,9 @@ def main(argv=None) -> int:
         print(f"{record['config']['mode']}: {record['mean_score']:.1f} ± {record['standard_error']:.1f} over "
               f"{record['episodes']} episodes (paper: {PAPER_SCORES[record['config']['mode']][0]})")
     print(f"wrote {out} and {out.with_suffix('.md')}")
+    if args.picture:
+        save_filmstrip(summaries, Path(args.picture))
+        print(f"wrote {args.picture}")
     return 0
 
 

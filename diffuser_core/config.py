@@ -92,6 +92,7 @@ class DiffusionConfig:
 
     n_timesteps: int = 64
     predict_epsilon: bool = False  # False: the network predicts the clean trajectory x0
+    predict_v: bool = False  # the velocity v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022)
     clip_denoised: bool = True
     loss_type: str = "l2"
     action_weight: float = 1.0  # extra loss weight on the first action (the one executed)
@@ -104,6 +105,8 @@ class DiffusionConfig:
             self.dim_weights = tuple(float(w) for w in self.dim_weights)
             _require(all(w >= 0 for w in self.dim_weights), "diffusion.dim_weights must be >= 0")
         _positive_int("diffusion.n_timesteps", self.n_timesteps)
+        _require(not (self.predict_epsilon and self.predict_v),
+                 "diffusion.predict_epsilon and diffusion.predict_v are exclusive: pick one prediction target")
         _choice("diffusion.loss_type", self.loss_type, LOSS_TYPES)
         _choice("diffusion.condition_on", self.condition_on, CONDITIONING_MODES)
         _require(self.action_weight >= 0, f"diffusion.action_weight must be >= 0, got {self.action_weight}")

@@ -67,6 +67,15 @@ class NoiseSchedule(nn.Module):
         return (x_t - gather(self.sqrt_alphas_cumprod, t) * x0) / gather(
             self.sqrt_one_minus_alphas_cumprod, t)
 
+    def velocity(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """v = sqrt(abar_t) eps - sqrt(1 - abar_t) tau_0, the v-prediction target."""
+        return gather(self.sqrt_alphas_cumprod, t) * noise - gather(self.sqrt_one_minus_alphas_cumprod, t) * x0
+
+    def x0_from_velocity(self, x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """tau_0 = sqrt(abar_t) tau_t - sqrt(1 - abar_t) v: near the data end it is mostly the input
+        itself, so small errors in v barely move precise (low-noise) plans."""
+        return gather(self.sqrt_alphas_cumprod, t) * x_t - gather(self.sqrt_one_minus_alphas_cumprod, t) * v
+
     def x0_from_epsilon(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """The clean trajectory implied by x_t and its noise."""
         return (x_t - gather(self.sqrt_one_minus_alphas_cumprod, t) * eps) / gather(
@@ -122,7 +131,12 @@ class GaussianDiffusion(nn.Module):
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The network's estimate of the clean trajectory, clipped to [-1, 1] if configured."""
         output = self.network(x_t, t)
-        x0 = self.schedule.x0_from_epsilon(x_t, t, output) if self.config.predict_epsilon else output
+        if self.config.predict_epsilon:
+            x0 = self.schedule.x0_from_epsilon(x_t, t, output)
+        elif self.config.predict_v:
+            x0 = self.schedule.x0_from_velocity(x_t, t, output)
+        else:
+            x0 = output
         return x0.clamp(-1, 1) if self.config.clip_denoised else x0
 
     def loss_weights(self, horizon: int, device=None) -> torch.Tensor:
@@ -148,7 +162,8 @@ class GaussianDiffusion(nn.Module):
                               self.transition_dim, device)
         x_t = torch.where(mask, trajectories, self.schedule.q_sample(trajectories, t, noise))
         prediction = self.network(x_t, t)
-        target = noise if self.config.predict_epsilon else trajectories
+        target = (noise if self.config.predict_epsilon
+                  else self.schedule.velocity(trajectories, t, noise) if self.config.predict_v else trajectories)
         error = (prediction - target).abs() if self.config.loss_type == "l1" else (prediction - target) ** 2
         weights = self.loss_weights(horizon, device) * (~mask)  # fixed entries carry no signal
         return (error * weights).sum() / (weights.sum().clamp_min(1e-8) * batch)

@@ -48,6 +48,7 @@ PARAMETERS = {
     "n_guide_steps": 2,
     "plan_dt": 0.0,                # s between plan states; 0: the demonstrations' control period (1/24 s)
     "max_stages": 6,               # plans per goal before it ends with the relations that hold
+    "replan_every": 0,             # 0: run each plan whole; k: send a plan's first k steps, then replan
     "settle_time": 0.5,            # s to wait after a trajectory ends before looking at the blocks
     "grip_threshold": 0.5,         # a planned attached flag above this grips
     "state_timeout": 1.0,          # s: older joint_states/blocks abort the goal
@@ -62,7 +63,7 @@ def check_parameters(p: dict) -> None:
         raise ParameterError(f"robot='{p['robot']}' is not the arm planner's 'kuka_arm'")
     if p["sampler"] not in ("ddim", "ddpm"):
         raise ParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
-    for name in ("denoising_steps", "threads", "n_guide_steps"):
+    for name in ("denoising_steps", "threads", "n_guide_steps", "replan_every"):
         if p[name] < 0:
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
     if p["max_stages"] < 1:
@@ -83,6 +84,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         super().__init__("diffuser_planner", **kwargs)
         self.lock = threading.Lock()
         self.joints = self.poses = None
+        self.held_block: str | None = None  # what the last sent trajectory ends gripping (the arm's belief)
         self.joints_time = self.poses_time = -math.inf
         self.current: threading.Event | None = None  # set to stop the running goal (preempt/deactivate)
         for name, default in PARAMETERS.items():
@@ -161,18 +163,33 @@ class DiffuserArmPlannerNode(ManagedPlanner):
 
     def arm_state(self) -> np.ndarray:
         """The 39-D state from the newest joint_states and blocks; ValueError when stale or unusable.
-        No block is marked held: stages start and end with the grip open."""
+        The held block is the one the last sent trajectory ends gripping (none after a whole plan,
+        whose stage ends with the grip open; possibly one when replanning mid-plan)."""
         with self.lock:
             joints, poses, age = self.joints, self.poses, time.monotonic() - min(self.joints_time, self.poses_time)
         if joints is None or poses is None or age > self.p["state_timeout"]:
             raise ValueError(f"no joint_states and blocks newer than {self.p['state_timeout']} s")
-        return state_from_parts(joints, poses)
+        return state_from_parts(joints, poses, attached=self.held_block)
+
+    def wait_for_arm_state(self) -> np.ndarray:
+        """arm_state(), waiting up to `state_timeout` for usable state: a goal sent right after start-up
+        can arrive before the arm's first joint_states and blocks."""
+        deadline = time.monotonic() + self.p["state_timeout"]
+        while True:
+            try:
+                return self.arm_state()
+            except ValueError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
 
     # ------------------------------------------------------------------ commands
     def send_plan(self, plan_observations: np.ndarray) -> float:
         """Send the plan's joint angles (clipped to the limits) and grips; its duration in s."""
         targets = np.clip(plan_observations[1:, :len(self.joint_names)], self.lower, self.upper)
-        grips = [bool(grip_command(state, self.p["grip_threshold"])) for state in plan_observations[1:]]
+        grips = [grip_command(state, self.p["grip_threshold"]) for state in plan_observations[1:]]
+        self.held_block = grips[-1] or None
+        grips = [bool(grip) for grip in grips]
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
         self.trajectory_publisher.publish(joint_trajectory(targets, grips, self.joint_names, self.plan_dt, header))
         return len(targets) * self.plan_dt
@@ -213,7 +230,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         satisfied, total, value = 0, max(1, len(relations)), 0.0
         try:
             for _ in range(self.p["max_stages"]):
-                state = self.arm_state()
+                state = self.wait_for_arm_state()
                 satisfied, total, value = score(state, request.task, relations)
                 if satisfied == total:
                     break
@@ -224,11 +241,13 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                 self.plan_publisher.publish(array_to_plan_msg(
                     plan.observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),
                     plan.denoising_steps, plan.plan_time_ms))
-                duration = self.send_plan(plan.observations)
+                steps = self.p["replan_every"] or len(plan.observations) - 1
+                duration = self.send_plan(plan.observations[:steps + 1])
+                settle = self.p["settle_time"] if steps >= len(plan.observations) - 1 else 0.0  # mid-plan: go on
                 status = f"stage {replans}: placing {target}" if target else f"stage {replans}: stacking"
                 handle.publish_feedback(StackBlocks.Feedback(satisfied=satisfied, total=total,
                                                              plan_time_ms=plan_ms, status=status))
-                deadline = time.monotonic() + duration + self.p["settle_time"]
+                deadline = time.monotonic() + duration + settle
                 while time.monotonic() < deadline:
                     if handle.is_cancel_requested or stop.is_set():
                         raise InterruptedError("canceled by the client" if handle.is_cancel_requested
@@ -236,7 +255,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                     if request.timeout and time.monotonic() - started > request.timeout:
                         raise TimeoutError(f"timeout after {request.timeout:.1f} s")
                     time.sleep(0.02)
-            satisfied, total, value = score(self.arm_state(), request.task, relations)
+            satisfied, total, value = score(self.wait_for_arm_state(), request.task, relations)
             outcome = "succeeded" if satisfied == total else "aborted"
             message = f"{satisfied} of {total} relations hold after {replans} plans"
         except InterruptedError as reason:

@@ -54,6 +54,12 @@ class Bringup:
         return [f"{name} (exit {process.returncode})" for name, process in zip(names, self.processes)
                 if process.poll() not in (None, 0)]
 
+    def check_running(self) -> None:
+        """Raise RuntimeError naming the processes that have exited with an error (for clients that
+        wait on a node: stop waiting once it is gone)."""
+        if self.failed():
+            raise RuntimeError(f"{', '.join(self.failed())} exited (run with --verbose for its log)")
+
     def stop(self, timeout_s: float = 10.0, resend_s: float = 1.0) -> None:
         """SIGINT every process (as Ctrl-C would), again every `resend_s` to those still starting
         up (they ignore it until their launcher runs), then kill what has not exited in time."""

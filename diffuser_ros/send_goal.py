@@ -27,33 +27,60 @@ def make_goal(x: float, y: float, frame: str, tolerance: float, timeout: float) 
     return goal
 
 
-def wait_for(node, future, timeout_s: float | None) -> bool:
-    """Spin `node` until `future` completes or `timeout_s` passes."""
+def wait_for(node, future, timeout_s: float | None, check=None) -> bool:
+    """Spin `node` until `future` completes or `timeout_s` passes; `check()`, if given, runs every
+    cycle and may raise RuntimeError to stop waiting (e.g. the planner's process has exited)."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while not future.done():
         if deadline is not None and time.monotonic() > deadline:
             return False
+        if check is not None:
+            check()
         rclpy.spin_once(node, timeout_sec=0.05)
     return True
 
 
-def send_goal(node, goal: ReachGoal.Goal, action_name: str = "reach_goal", server_timeout_s: float = 30.0,
-              on_feedback=None, result_timeout_s: float | None = None, on_accepted=None):
-    """Send one goal and wait; returns (status, result) or raises RuntimeError with the reason.
-    `on_accepted()` runs once the planner has accepted the goal."""
-    client = ActionClient(node, ReachGoal, action_name)
-    if not client.wait_for_server(timeout_sec=server_timeout_s):
+def wait_for_server(client, timeout_s: float, check=None) -> bool:
+    """Wait for the client's action server, running `check()` (see `wait_for`) every half second."""
+    deadline = time.monotonic() + timeout_s
+    while not client.wait_for_server(timeout_sec=min(0.5, max(0.0, deadline - time.monotonic()))):
+        if check is not None:
+            check()
+        if time.monotonic() >= deadline:
+            return False
+    return True
+
+
+def request_goal(node, client, goal, on_feedback, timeout_s: float, check=None, answer_timeout_s: float = 5.0):
+    """Send the goal request until the server answers; returns the goal handle. A request sent while a
+    just-started server has not yet discovered this client's reply channel is lost without an error
+    (seen with a planner still loading its model), so an unanswered request is sent again; should
+    the lost one have reached the server after all, the newer goal preempts it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        future = client.send_goal_async(goal, feedback_callback=on_feedback)
+        if wait_for(node, future, min(answer_timeout_s, max(0.0, deadline - time.monotonic())), check):
+            return future.result()
+        if time.monotonic() >= deadline:
+            raise RuntimeError("the action server did not answer the goal request")
+
+
+def send_goal(node, goal, action_name: str = "reach_goal", server_timeout_s: float = 30.0,
+              on_feedback=None, result_timeout_s: float | None = None, on_accepted=None, action_type=ReachGoal,
+              check=None):
+    """Send one goal (of `action_type`, ReachGoal by default) and wait; returns (status, result) or
+    raises RuntimeError with the reason. `on_accepted()` runs once the planner has accepted the goal;
+    `check()` runs while waiting (see `wait_for`)."""
+    client = ActionClient(node, action_type, action_name)
+    if not wait_for_server(client, server_timeout_s, check):
         raise RuntimeError(f"no '{action_name}' action server after {server_timeout_s:.0f} s (is the planner running?)")
-    accepted = client.send_goal_async(goal, feedback_callback=on_feedback)
-    if not wait_for(node, accepted, server_timeout_s):
-        raise RuntimeError("the action server did not answer the goal request")
-    handle = accepted.result()
+    handle = request_goal(node, client, goal, on_feedback, server_timeout_s, check)
     if not handle.accepted:
         raise RuntimeError("goal rejected by the planner (see its log for the reason)")
     if on_accepted is not None:
         on_accepted()
     result = handle.get_result_async()
-    if not wait_for(node, result, result_timeout_s):
+    if not wait_for(node, result, result_timeout_s, check):
         handle.cancel_goal_async()
         raise RuntimeError(f"no result after {result_timeout_s:.0f} s; cancel sent")
     return result.result().status, result.result().result

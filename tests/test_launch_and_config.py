@@ -14,9 +14,13 @@ LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
 
 
-def declared_parameters(executable: str) -> set[str]:
-    """Parameter names a node declares, read from its module's PARAMETERS table (no ROS needed)."""
-    module_path = ROOT / (EXECUTABLES[executable].replace(".", "/") + ".py")
+def declared_parameters(executable: str, parameters: dict | None = None) -> set[str]:
+    """Parameter names a node declares, read from its module's PARAMETERS table (no ROS needed).
+    `diffuser_planner` with `robot: kuka_arm` is the arm planner, with its own table."""
+    module = EXECUTABLES[executable]
+    if executable == "diffuser_planner" and (parameters or {}).get("robot") == "kuka_arm":
+        module = "diffuser_ros.arm_planner_node"
+    module_path = ROOT / (module.replace(".", "/") + ".py")
     tree = ast.parse(module_path.read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PARAMETERS":
@@ -49,7 +53,7 @@ def test_scenario_sets_only_declared_parameters(config):
     specs = load_scenario(config)
     assert specs
     for spec in specs:
-        unknown = set(spec.parameters) - declared_parameters(spec.executable)
+        unknown = set(spec.parameters) - declared_parameters(spec.executable, spec.parameters)
         assert not unknown, f"{config.name}: {spec.name} does not declare {sorted(unknown)}"
 
 

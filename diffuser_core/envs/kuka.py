@@ -153,6 +153,24 @@ class KukaBlockWorld:
         self._command_joints(np.asarray(HOME_JOINTS))
         return self.state()
 
+    def show(self, joints: Sequence[float], block_poses: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> None:
+        """Put the arm and the blocks where they are in another world (a ROS simulator, a real
+        arm's readings) without stepping physics, e.g. to draw that scene with `render`."""
+        for index, angle in enumerate(joints):
+            self._sim.resetJointState(self._robot, index, float(angle), 0.0)
+        for name, (position, quat) in block_poses.items():
+            self._sim.resetBasePositionAndOrientation(self._blocks[name], list(position), list(quat))
+
+    def render(self, width: int = 480, height: int = 360, yaw: float = 50.0, pitch: float = -25.0) -> np.ndarray:
+        """An RGB picture (height, width, 3) of the scene from a camera looking at the workspace.
+        pybullet's CPU renderer: works headless, in DIRECT mode."""
+        view = self._sim.computeViewMatrixFromYawPitchRoll(cameraTargetPosition=(0.35, 0.0, 0.3), distance=1.3,
+                                                           yaw=yaw, pitch=pitch, roll=0.0, upAxisIndex=2)
+        projection = self._sim.computeProjectionMatrixFOV(fov=50.0, aspect=width / height, nearVal=0.05, farVal=5.0)
+        _, _, rgba, _, _ = self._sim.getCameraImage(width, height, view, projection,
+                                                    renderer=pybullet.ER_TINY_RENDERER)
+        return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3]
+
     def _sample_block_positions(self) -> dict[str, np.ndarray]:
         cfg = self.config
         half_angle = np.radians(cfg.workspace_half_angle_deg)

@@ -21,10 +21,11 @@ from tqdm import tqdm
 
 from ..evaluation import episode_seeds, standard_error
 from ..planner import Planner, PlannerConfig
-from .kuka import KukaBlockWorld
+from .kuka import KukaBlockWorld, KukaWorldConfig
 from .kuka_guides import relation_guide
 from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, block_slice,
-                         placement_order, sample_goal, score, score_trajectory, stacked_relations)
+                         placement_order, poses_from_state, sample_goal, score, score_trajectory,
+                         stacked_relations)
 
 # The paper's Table 3 (Diffuser, mean ± standard error over 100 episodes).
 PAPER_SCORES = {"unconditional": (58.7, 2.5), "conditional": (45.6, 3.1), "rearrange": (58.9, 3.4)}
@@ -33,7 +34,11 @@ PAPER_SCORES = {"unconditional": (58.7, 2.5), "conditional": (45.6, 3.1), "rearr
 @dataclass
 class KukaEvalConfig:
     """What to evaluate: the paper's task `mode`, episodes and seed, and the sampler settings.
-    guide_scale: α of μ + αΣ∇J for the relation guides (unused by unconditional stacking)."""
+    guide_scale: α of μ + αΣ∇J for the relation guides (unused by unconditional stacking).
+    replan_every: 0 runs each of the `stages` plans whole (the paper); k > 0 executes only the first k
+    steps of each plan and replans from the state reached, for the same stages × (H − 1) steps in all.
+    grasp_distance: how close the tool must be to a block's top for the planned grip to take it (this
+    project's world: 2 cm); inf attaches the planned block wherever it is, as the reference does."""
 
     mode: str = "unconditional"
     episodes: int = 10
@@ -45,15 +50,22 @@ class KukaEvalConfig:
     stages: int = 3
     grip_threshold: float = 0.5
     device: str = "cpu"
+    replan_every: int = 0  # 0: the paper's protocol (each plan runs whole); k: replan after k steps
+    grasp_distance: float = KukaWorldConfig.grasp_distance  # inf: the reference's attach-from-anywhere
+
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
             raise ValueError(f"kuka eval mode must be one of {EVAL_MODES}, got {self.mode!r}")
+        if not isinstance(self.replan_every, int) or self.replan_every < 0:
+            raise ValueError(f"kuka eval replan_every must be an integer >= 0, got {self.replan_every!r}")
         for name in ("episodes", "stages", "n_guide_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"kuka eval {name} must be a positive integer, got {getattr(self, name)!r}")
         if not (math.isfinite(self.guide_scale) and self.guide_scale >= 0):
             raise ValueError(f"kuka eval guide_scale must be >= 0, got {self.guide_scale}")
+        if not self.grasp_distance > 0:
+            raise ValueError(f"kuka eval grasp_distance must be > 0 (inf allowed), got {self.grasp_distance}")
         if not 0.0 < self.grip_threshold < 1.0:
             raise ValueError(f"kuka eval grip_threshold must be in (0, 1), got {self.grip_threshold}")
 
@@ -108,17 +120,21 @@ def next_relation(relations: list[Relation], state: np.ndarray) -> Relation | No
 
 
 def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalConfig, seed: int) -> KukaEpisodeResult:
-    """Reset with `seed`, draw the mode's goal from it, plan and execute `stages` plans, score."""
+    """Reset with `seed`, draw the mode's goal from it, plan and execute `stages` × (H − 1) steps (one
+    plan per stage, or a replan every `replan_every` steps), score."""
     task, relations = sample_goal(np.random.default_rng(seed), config.mode)
     planner.reset()
     planner.generator.manual_seed(seed)
     states, plan_ms = [world.reset(seed=seed)], []
-    for _ in range(config.stages):
+    steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
+    total_steps = config.stages * steps_per_plan
+    while len(states) - 1 < total_steps:
         target = next_relation(relations, states[-1]) if relations else None
         guide = relation_guide([target], planner.normalizer) if target is not None else None
         plan = planner.plan(states[-1], guides=guide)
         plan_ms.append(plan.plan_time_ms)
-        states += execute_plan(world, plan.observations, config.grip_threshold)
+        steps = min(config.replan_every or steps_per_plan, steps_per_plan, total_steps - (len(states) - 1))
+        states += execute_plan(world, plan.observations[:steps + 1], config.grip_threshold)
     satisfied, total, value = score_trajectory(states, task, relations)
     return KukaEpisodeResult(seed, task, relations, satisfied, total, value, score(states[-1], task, relations)[2],
                              plan_ms, np.array(states))
@@ -138,8 +154,11 @@ class KukaEvalSummary:
 
     def to_dict(self) -> dict:
         paper = PAPER_SCORES[self.config.mode]
+        config = asdict(self.config)
+        if math.isinf(config["grasp_distance"]):
+            config["grasp_distance"] = "inf"  # JSON has no infinity
         return {"checkpoint": self.checkpoint, "checkpoint_step": self.checkpoint_step,
-                "config": asdict(self.config), "episodes": len(self.episodes),
+                "config": config, "episodes": len(self.episodes),
                 "mean_score": float(self.scores.mean()), "standard_error": standard_error(self.scores),
                 "mean_final_score": float(np.mean([e.final_score for e in self.episodes])),
                 "full_success_rate": float(np.mean(self.scores == 100.0)),
@@ -159,9 +178,22 @@ def evaluate(checkpoint, config: KukaEvalConfig, progress: bool = True) -> KukaE
         raise ValueError(f"checkpoint {checkpoint} plans {saved.observation_dim}-D states, not the Kuka {STATE_DIM}-D")
     planner = Planner(diffusion, normalizer, config.planner_config(saved.horizon), config.device)
     results = []
-    with KukaBlockWorld() as world:
+    with KukaBlockWorld(config=KukaWorldConfig(grasp_distance=config.grasp_distance)) as world:
         seeds = tqdm(episode_seeds(config.seed, config.episodes), desc=f"kuka {config.mode}", disable=not progress)
         for seed in seeds:
             results.append(evaluate_episode(world, planner, config, seed))
             seeds.set_postfix(score=f"{np.mean([r.score for r in results]):.1f}")
     return KukaEvalSummary(str(checkpoint), saved.step, config, results, time.perf_counter() - started)
+
+
+def render_episode(states: np.ndarray, frames: int = 4, width: int = 320, height: int = 240) -> list[np.ndarray]:
+    """Pictures of an executed episode at `frames` evenly spaced steps, the first and last included
+    (with 3 stages of 128 steps and 4 frames: the start and the scene after each stage)."""
+    indices = np.linspace(0, len(states) - 1, frames).round().astype(int)
+    with KukaBlockWorld() as world:
+        pictures = []
+        for index in indices:
+            poses, _ = poses_from_state(states[index])
+            world.show(states[index][:JOINT_COUNT], poses)
+            pictures.append(world.render(width, height))
+    return pictures

@@ -58,10 +58,11 @@ def test_posterior_matches_monte_carlo_of_the_forward_process():
                                                   torch.tensor([0])), torch.ones(1, 2, 2))
 
 
-@pytest.mark.parametrize("predict_epsilon", [False, True])
-def test_loss_is_finite_and_trains_both_targets(predict_epsilon):
+@pytest.mark.parametrize("target", ["x0", "epsilon", "v"])
+def test_loss_is_finite_and_trains_every_target(target):
     torch.manual_seed(0)
-    model = build_diffusion(3, 2, UNET, DiffusionConfig(n_timesteps=10, predict_epsilon=predict_epsilon))
+    config = DiffusionConfig(n_timesteps=10, predict_epsilon=target == "epsilon", predict_v=target == "v")
+    model = build_diffusion(3, 2, UNET, config)
     x0 = torch.rand(16, 8, 5) * 2 - 1
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
@@ -74,6 +75,15 @@ def test_loss_is_finite_and_trains_both_targets(predict_epsilon):
         losses.append(loss.item())
     assert all(math.isfinite(v) for v in losses)
     assert sum(losses[-5:]) < sum(losses[:5])
+
+
+def test_v_prediction_recovers_the_clean_trajectory_from_the_true_velocity():
+    schedule = build_diffusion(3, 0, UNET, DiffusionConfig(n_timesteps=10, predict_v=True)).schedule
+    x0, noise, t = torch.randn(4, 8, 3), torch.randn(4, 8, 3), torch.tensor([0, 3, 6, 9])
+    x_t = schedule.q_sample(x0, t, noise)
+    assert torch.allclose(schedule.x0_from_velocity(x_t, t, schedule.velocity(x0, t, noise)), x0, atol=1e-5)
+    with pytest.raises(ValueError, match="exclusive"):
+        DiffusionConfig(predict_epsilon=True, predict_v=True)
 
 
 def test_predict_x0_clips_only_when_configured():

@@ -126,14 +126,24 @@ def test_an_episode_runs_the_protocol_with_a_tiny_model(tmp_path, demo_file, wor
     np.testing.assert_allclose(again.states, result.states)  # a seed fixes the episode
 
 
+def test_replanning_every_k_steps_runs_as_many_steps_with_more_plans(tmp_path, demo_file, world):
+    path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
+    planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
+    result = evaluate_episode(world, planner, KukaEvalConfig(stages=2, replan_every=4), seed=3)
+    assert result.states.shape == (1 + 2 * 15, STATE_DIM) and len(result.plan_ms) == 8  # 4+4+4+4+4+4+4+2
+    with pytest.raises(ValueError, match="replan_every"):
+        KukaEvalConfig(replan_every=-1)
+
+
 def test_eval_command_writes_results_with_the_papers_numbers(tmp_path, demo_file):
     path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
     out = tmp_path / "kuka.json"
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_kuka.py"), "--checkpoint", str(path),
                              "--modes", "unconditional", "rearrange", "--episodes", "1", "--stages", "1",
-                             "--steps", "2", "--threads", "1", "--out", str(out), "--quiet"],
-                            capture_output=True, text=True, timeout=300)
+                             "--steps", "2", "--threads", "1", "--out", str(out), "--picture", str(tmp_path / "strip.png"),
+                             "--quiet"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    assert (tmp_path / "strip.png").stat().st_size > 10_000  # start + the scene after the one stage
     record = json.loads(out.read_text())
     assert [r["config"]["mode"] for r in record["results"]] == ["unconditional", "rearrange"]
     table = out.with_suffix(".md").read_text()
@@ -151,3 +161,4 @@ def test_the_kuka_experiment_config_trains_a_state_only_model(tmp_path, demo_fil
     assert result.returncode == 0, result.stderr
     planner = Planner.from_checkpoint(out / "latest.safetensors", PlannerConfig(sampler="ddim", denoising_steps=2))
     assert (planner.observation_dim, planner.action_dim, planner.horizon) == (STATE_DIM, 0, 128)
+

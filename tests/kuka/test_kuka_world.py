@@ -125,3 +125,17 @@ def test_grip_by_name_holds_only_that_block_and_infinite_reach_mimics_the_refere
         world.set_joint_targets(world.joint_positions(), grip="blue")
         world.step()
         assert world.attached_block == "blue"
+
+
+def test_show_places_arm_and_blocks_and_render_draws_them():
+    with KukaBlockWorld(seed=0) as world:
+        empty_table = world.render(160, 120)
+        joints = np.array(world.joint_positions()) + 0.3
+        poses = {name: (np.array([0.5, 0.0, 0.025 + 0.05 * i]), np.array([0.0, 0.0, 0.0, 1.0]))
+                 for i, name in enumerate(world.block_names)}  # a tower
+        world.show(joints, poses)
+        assert np.allclose(world.joint_positions(), joints)
+        assert all(np.allclose(world.block_poses()[name][0], poses[name][0]) for name in poses)
+        tower = world.render(160, 120)
+    assert tower.shape == (120, 160, 3) and tower.dtype == np.uint8
+    assert np.abs(tower.astype(int) - empty_table.astype(int)).sum(axis=2).astype(bool).mean() > 0.01

@@ -31,11 +31,12 @@ from diffuser_ros.msg import Relation
 
 @pytest.fixture(scope="module")
 def kuka_checkpoint(tmp_path_factory):
-    """An untrained state-only model (H 16) normalized over states of several random resets."""
+    """An untrained state-only model (H 16, 20 diffusion steps: the kuka_stack scenario's DDIM steps)
+    normalized over states of several random resets."""
     with KukaBlockWorld() as world:
         states = np.stack([world.reset(seed=seed) for seed in range(8)])
     states[:, :7] += np.random.default_rng(0).uniform(-0.5, 0.5, (8, 7))
-    unet, diffusion = UnetConfig(dim=8, dim_mults=(1, 2)), DiffusionConfig(n_timesteps=4, condition_on="start")
+    unet, diffusion = UnetConfig(dim=8, dim_mults=(1, 2)), DiffusionConfig(n_timesteps=20, condition_on="start")
     normalizer = TrajectoryNormalizer.fit(states, np.zeros((8, 0)), "limits")
     config = CheckpointConfig("diffusion", STATE_DIM, 0, horizon=16, diffusion=diffusion, unet=unet, env="kuka-stack")
     path = tmp_path_factory.mktemp("kuka_ckpt") / "kuka_tiny.safetensors"
@@ -184,3 +185,37 @@ def test_joint_states_missing_a_joint_or_non_finite_are_refused_with_the_reason(
         joint_positions(JointState(name=list(names), position=[0.0] * 6 + [float("nan")]), names)
     with pytest.raises(ValueError, match="7 names but 6 positions"):
         joint_positions(JointState(name=list(names), position=[0.0] * 6), names)
+
+
+def run_send_stack_goal(*args, timeout_s=60):
+    return subprocess.run([sys.executable, "-m", "diffuser_ros.send_stack_goal", *args],
+                          capture_output=True, text=True, timeout=timeout_s)
+
+
+def test_send_stack_goal_prints_feedback_and_the_result_and_fails_when_the_goal_fails(fresh_ros_domain, arm):
+    result = run_send_stack_goal("--rearrange", "red:green")
+    assert result.returncode == 1, result.stderr  # the untrained model does not stack
+    assert "relations 0/1" in result.stdout and "placing red on green" in result.stdout
+    assert "send_stack_goal: aborted: success=False score=0.0 stages=1" in result.stdout
+
+
+def test_send_stack_goal_reports_a_rejected_goal_and_bad_arguments(fresh_ros_domain, arm):
+    rejected = run_send_stack_goal("--rearrange", "red:red")
+    assert rejected.returncode == 1 and "goal rejected by the planner" in rejected.stderr
+    malformed = run_send_stack_goal("red-green")
+    assert malformed.returncode == 2 and "a relation is TOP:BOTTOM" in malformed.stderr
+    assert run_send_stack_goal("--rearrange").returncode == 2
+
+
+
+def test_replan_every_sends_the_first_steps_of_each_plan_and_replans(ros_context, kuka_checkpoint):
+    arm = ArmHarness(ros_context, kuka_checkpoint, replan_every=4, max_stages=3)
+    try:
+        handle = arm.send("rearrange", [("red", "green")])
+        assert handle.accepted
+        response = arm.result(handle)
+        assert response.result.replans == 3 and "after 3 plans" in response.result.message
+        plans = [t for t in arm.trajectories if len(t.points) > 1]
+        assert [len(t.points) for t in plans] == [4, 4, 4]
+    finally:
+        arm.close()

@@ -1,0 +1,69 @@
+"""Send a StackBlocks goal to the arm planner from the command line, print feedback, exit non-zero on failure.
+
+    send_stack_goal                                  # any four-block tower (unconditional stacking)
+    send_stack_goal red:green green:blue blue:yellow # this tower: red on green on blue on yellow
+    send_stack_goal --rearrange red:blue             # only these relations (TOP:BOTTOM)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import rclpy
+
+from diffuser_ros.action import StackBlocks
+from diffuser_ros.msg import Relation
+from diffuser_ros.send_goal import STATUS_NAMES, send_goal
+
+
+def parse_relation(text: str) -> tuple[str, str]:
+    """'TOP:BOTTOM' → (top, bottom); argparse shows the error for anything else."""
+    top, separator, bottom = text.partition(":")
+    if not separator or not top or not bottom:
+        raise argparse.ArgumentTypeError(f"a relation is TOP:BOTTOM (e.g. red:green), got {text!r}")
+    return top, bottom
+
+
+def make_goal(relations: list[tuple[str, str]], rearrange: bool, timeout: float) -> StackBlocks.Goal:
+    return StackBlocks.Goal(task="rearrange" if rearrange else "stack", timeout=timeout,
+                            relations=[Relation(top=top, bottom=bottom) for top, bottom in relations])
+
+
+def print_feedback(message) -> None:
+    feedback = message.feedback
+    print(f"  relations {feedback.satisfied}/{feedback.total}   plan {feedback.plan_time_ms:7.1f} ms   "
+          f"{feedback.status}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="send_stack_goal", description=__doc__.splitlines()[0])
+    parser.add_argument("relations", nargs="*", type=parse_relation, metavar="TOP:BOTTOM",
+                        help="on-top relations; none: any tower")
+    parser.add_argument("--rearrange", action="store_true",
+                        help="task 'rearrange' (any possible relation set) instead of 'stack' (one tower)")
+    parser.add_argument("--timeout", type=float, default=0.0, help="seconds before the planner aborts (0: none)")
+    parser.add_argument("--action", default="stack_blocks", help="action name (relative, remappable)")
+    parser.add_argument("--quiet", action="store_true", help="do not print feedback")
+    args, ros_args = parser.parse_known_args(argv)
+    if args.rearrange and not args.relations:
+        parser.error("--rearrange needs at least one TOP:BOTTOM relation")
+    rclpy.init(args=["send_stack_goal", *ros_args])
+    node = rclpy.create_node("send_stack_goal")
+    try:
+        status, result = send_goal(node, make_goal(args.relations, args.rearrange, args.timeout), args.action,
+                                   on_feedback=None if args.quiet else print_feedback, action_type=StackBlocks)
+    except RuntimeError as error:
+        print(f"send_stack_goal: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    print(f"send_stack_goal: {STATUS_NAMES.get(status, status)}: success={result.success} "
+          f"score={result.score:.1f} stages={result.replans} — {result.message}")
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

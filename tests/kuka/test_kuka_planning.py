@@ -162,3 +162,15 @@ def test_the_kuka_experiment_config_trains_a_state_only_model(tmp_path, demo_fil
     planner = Planner.from_checkpoint(out / "latest.safetensors", PlannerConfig(sampler="ddim", denoising_steps=2))
     assert (planner.observation_dim, planner.action_dim, planner.horizon) == (STATE_DIM, 0, 128)
 
+
+def test_the_shipped_checkpoint_plans_a_stage_from_the_current_state(world):
+    """The model the kuka_stack scenario ships: a 39-D plan of H 128 from a reset, the start exact,
+    joint targets that move the arm away from home and at most one block gripped at a time."""
+    planner = Planner.from_checkpoint(ROOT / "checkpoints" / "kuka_stack.safetensors",
+                                      PlannerConfig(sampler="ddim", denoising_steps=10))
+    start = world.reset(seed=11)
+    plan = planner.plan(start).observations
+    assert plan.shape == (128, STATE_DIM) and np.all(np.isfinite(plan))
+    np.testing.assert_allclose(plan[0], start, atol=1e-5)
+    assert np.abs(plan[:, :7] - start[:7]).max() > 0.1  # the plan goes somewhere
+    assert all(isinstance(grip_command(state, 0.5), (str, bool)) for state in plan)

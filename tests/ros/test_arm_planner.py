@@ -207,6 +207,18 @@ def test_send_stack_goal_reports_a_rejected_goal_and_bad_arguments(fresh_ros_dom
     assert run_send_stack_goal("--rearrange").returncode == 2
 
 
+def test_the_kuka_demo_runs_the_scenario_sends_a_goal_and_saves_a_picture(kuka_checkpoint, tmp_path, fresh_ros_domain):
+    picture = tmp_path / "kuka.png"
+    result = subprocess.run([sys.executable, "-m", "diffuser_ros.demo", "--scenario", "kuka_stack", "--rearrange",
+                             "red:green", "--checkpoint", str(kuka_checkpoint), "--max-stages", "1",
+                             "--picture", str(picture), "--timeout", "60"],
+                            capture_output=True, text=True, timeout=180)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output  # an untrained model does not stack
+    assert "relations 0/1" in result.stdout and "placing red on green" in result.stdout, output
+    assert "demo: FAILED — 0 of 1 relations hold after 1 plans" in result.stdout
+    assert picture.is_file() and picture.stat().st_size > 10_000
+
 
 def test_replan_every_sends_the_first_steps_of_each_plan_and_replans(ros_context, kuka_checkpoint):
     arm = ArmHarness(ros_context, kuka_checkpoint, replan_every=4, max_stages=3)

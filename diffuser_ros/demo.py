@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -122,25 +123,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result.success else 1
 
 
-def run_goal(node, executor, args, bringup, recorder):
-    """Send the goal while a background thread spins the recorder; fail fast if a node dies."""
+@contextmanager
+def spinning_in_background(executor):
+    """Spin `executor` (the recorders' subscriptions) in a daemon thread while the block runs."""
     stop = threading.Event()
 
     def spin():
         while not stop.is_set():
             executor.spin_once(timeout_sec=0.05)
 
-    goal_node = rclpy.create_node("diffuser_demo_client")
     thread = threading.Thread(target=spin, daemon=True)
     thread.start()
     try:
-        print(f"demo: goal ({args.goal[0]}, {args.goal[1]}) from start ({args.start[0]}, {args.start[1]})")
-        return send_goal(goal_node, make_goal(*args.goal, "map", 0.0, args.timeout), on_feedback=print_feedback,
-                         result_timeout_s=args.timeout + 10.0,
-                         on_accepted=lambda: setattr(recorder, "recording", True), check=bringup.check_running)
+        yield
     finally:
         stop.set()
         thread.join(timeout=2)
+
+
+def run_goal(node, executor, args, bringup, recorder):
+    """Send the goal while a background thread spins the recorder; fail fast if a node dies."""
+    goal_node = rclpy.create_node("diffuser_demo_client")
+    try:
+        with spinning_in_background(executor):
+            print(f"demo: goal ({args.goal[0]}, {args.goal[1]}) from start ({args.start[0]}, {args.start[1]})")
+            return send_goal(goal_node, make_goal(*args.goal, "map", 0.0, args.timeout), on_feedback=print_feedback,
+                             result_timeout_s=args.timeout + 10.0,
+                             on_accepted=lambda: setattr(recorder, "recording", True), check=bringup.check_running)
+    finally:
         goal_node.destroy_node()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from sensor_msgs.msg import JointState
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.bringup import Bringup
 from diffuser_ros.conversions import block_poses, joint_positions
+from diffuser_ros.demo import spinning_in_background
 from diffuser_ros.msg import Blocks
 from diffuser_ros.send_goal import STATUS_NAMES, send_goal
 from diffuser_ros.send_stack_goal import make_goal, parse_relation, print_feedback
@@ -129,24 +129,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_goal(executor, args, bringup):
     """Send the goal while a background thread spins the scene recorder; fail fast if a node dies."""
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
     goal_node = rclpy.create_node("kuka_demo_client")
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
     try:
-        wanted = ", ".join(f"{top} on {bottom}" for top, bottom in args.relations) or "any four-block tower"
-        print(f"demo: goal {wanted}")
-        return send_goal(goal_node, make_goal(args.relations, args.rearrange, args.timeout), "stack_blocks",
-                         server_timeout_s=120.0, on_feedback=print_feedback, result_timeout_s=args.timeout + 10.0,
-                         action_type=StackBlocks, check=bringup.check_running)
+        with spinning_in_background(executor):
+            wanted = ", ".join(f"{top} on {bottom}" for top, bottom in args.relations) or "any four-block tower"
+            print(f"demo: goal {wanted}")
+            return send_goal(goal_node, make_goal(args.relations, args.rearrange, args.timeout), "stack_blocks",
+                             server_timeout_s=120.0, on_feedback=print_feedback, result_timeout_s=args.timeout + 10.0,
+                             action_type=StackBlocks, check=bringup.check_running)
     finally:
-        stop.set()
-        thread.join(timeout=2)
         goal_node.destroy_node()
 
 

@@ -86,6 +86,24 @@ def send_goal(node, goal, action_name: str = "reach_goal", server_timeout_s: flo
     return result.result().status, result.result().result
 
 
+def run_from_command_line(program: str, goal, action_name: str, on_feedback, ros_args: list[str],
+                          action_type=ReachGoal):
+    """rclpy up, one goal sent and waited for, rclpy down: (status, result), or the exit code when no
+    result came (1 with the reason printed, 130 on Ctrl-C)."""
+    rclpy.init(args=[program, *ros_args])
+    node = rclpy.create_node(program)
+    try:
+        return send_goal(node, goal, action_name, on_feedback=on_feedback, action_type=action_type)
+    except RuntimeError as error:
+        print(f"{program}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
 def print_feedback(message) -> None:
     feedback = message.feedback
     print(f"  distance {feedback.distance_remaining:6.3f} m   replans {feedback.replans:4d}   "
@@ -102,19 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--action", default="reach_goal", help="action name (relative, remappable)")
     parser.add_argument("--quiet", action="store_true", help="do not print feedback")
     args, ros_args = parser.parse_known_args(argv)
-    rclpy.init(args=["send_goal", *ros_args])
-    node = rclpy.create_node("send_goal")
-    try:
-        status, result = send_goal(node, make_goal(args.x, args.y, args.frame, args.tolerance, args.timeout),
-                                   args.action, on_feedback=None if args.quiet else print_feedback)
-    except RuntimeError as error:
-        print(f"send_goal: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    outcome = run_from_command_line("send_goal", make_goal(args.x, args.y, args.frame, args.tolerance, args.timeout),
+                                    args.action, None if args.quiet else print_feedback, ros_args)
+    if isinstance(outcome, int):
+        return outcome
+    status, result = outcome
     print(f"send_goal: {STATUS_NAMES.get(status, status)}: success={result.success} "
           f"final_distance={result.final_distance:.3f} replans={result.replans} — {result.message}")
     return 0 if result.success else 1

@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import rclpy
-
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.msg import Relation
-from diffuser_ros.send_goal import STATUS_NAMES, send_goal
+from diffuser_ros.send_goal import STATUS_NAMES, run_from_command_line
 
 
 def parse_relation(text: str) -> tuple[str, str]:
@@ -47,19 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     args, ros_args = parser.parse_known_args(argv)
     if args.rearrange and not args.relations:
         parser.error("--rearrange needs at least one TOP:BOTTOM relation")
-    rclpy.init(args=["send_stack_goal", *ros_args])
-    node = rclpy.create_node("send_stack_goal")
-    try:
-        status, result = send_goal(node, make_goal(args.relations, args.rearrange, args.timeout), args.action,
-                                   on_feedback=None if args.quiet else print_feedback, action_type=StackBlocks)
-    except RuntimeError as error:
-        print(f"send_stack_goal: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    outcome = run_from_command_line("send_stack_goal", make_goal(args.relations, args.rearrange, args.timeout),
+                                    args.action, None if args.quiet else print_feedback, ros_args, StackBlocks)
+    if isinstance(outcome, int):
+        return outcome
+    status, result = outcome
     print(f"send_stack_goal: {STATUS_NAMES.get(status, status)}: success={result.success} "
           f"score={result.score:.1f} stages={result.replans} — {result.message}")
     return 0 if result.success else 1

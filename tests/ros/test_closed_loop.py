@@ -127,11 +127,13 @@ def test_bringup_stops_every_node_on_ctrl_c(tmp_path):
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
     reader.start()
+    ready = ("replanning at", "recording /odom", "recording /maze_markers")  # the recorder finds topics as they appear
     deadline = time.monotonic() + 90
-    while not any("replanning at" in line for line in lines) and time.monotonic() < deadline:
+    while not all(any(text in line for line in lines) for text in ready) and time.monotonic() < deadline:
         assert process.poll() is None, "".join(lines)
         time.sleep(0.2)
-    time.sleep(1.0)  # the recorder subscribes to the planner's topics
+    assert all(any(text in line for line in lines) for text in ready), "".join(lines)
+    time.sleep(1.0)  # messages reach the recorder
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)
     reader.join(timeout=5)

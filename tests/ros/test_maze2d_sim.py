@@ -63,7 +63,10 @@ class SimHarness:
 
 
 @pytest.fixture
-def sim(ros_context):
+def sim(fresh_ros_domain, ros_context):
+    """A fresh domain per test: the previous test's destroyed nodes (same names, same topics) can linger
+    in discovery, so `get_subscription_count()` would count a stale subscriber and the first command
+    could be sent before the new simulator's subscription matched."""
     harness = SimHarness(ros_context, real_time_factor=2.0)
     yield harness
     harness.close()
@@ -100,7 +103,7 @@ def test_forces_are_clipped_to_the_unit_box(sim):
     assert np.array_equal(sim.sim.command, [1.0, -1.0])
 
 
-def test_a_wall_stops_the_mass(ros_context):
+def test_a_wall_stops_the_mass(fresh_ros_domain, ros_context):
     harness = SimHarness(ros_context, real_time_factor=4.0, command_timeout=1.0)
     try:
         deadline = time.monotonic() + 1.5  # 6 simulated seconds pushing up-right into the corner walls

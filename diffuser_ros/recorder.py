@@ -90,7 +90,9 @@ class Recorder(Node):
 
     def discover(self) -> None:
         for topic, types in self.get_topic_names_and_types():
-            if topic in self.wanted and topic not in self.channels and types:
+            # only once a publisher is known: a topic seen through its subscribers alone would get
+            # reliable QoS, which a best-effort (sensor data) publisher never matches
+            if topic in self.wanted and topic not in self.channels and types and self.count_publishers(topic):
                 self.subscribe(topic, types[0])
 
     def subscribe(self, topic: str, type_name: str) -> None:

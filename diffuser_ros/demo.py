@@ -97,21 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     start = f"maze2d_sim:start:=[{args.start[0]},{args.start[1]}]"
     bringup = Bringup(args.scenario, ros_args=["-p", start], quiet=not args.verbose)
     print(f"demo: starting {', '.join(s.name for s in bringup.nodes)} ({bringup.config.name})")
-    rclpy.init()
-    node = rclpy.create_node("diffuser_demo")
-    recorder = PathRecorder(node)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
     try:
-        with bringup:
+        with demo_node("diffuser_demo") as (node, executor), bringup:
+            recorder = PathRecorder(node)
             status, result = run_goal(node, executor, args, bringup, recorder)
     except RuntimeError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 1
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
     driven = np.array(recorder.driven) if recorder.driven else np.zeros((0, 2))
     save_plot(args.maze, driven, recorder.plan, np.array(args.goal), Path(args.plot))
     near = np.flatnonzero(np.linalg.norm(driven - np.array(args.goal), axis=1) <= 0.5) if len(driven) else []
@@ -121,6 +113,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"demo: {'SUCCESS' if result.success else 'FAILED'} — {result.message}; final distance "
           f"{result.final_distance:.3f} m after {result.replans} replans{steps}; plot saved to {args.plot}")
     return 0 if result.success else 1
+
+
+@contextmanager
+def demo_node(name: str):
+    """rclpy up with one node (the demo's recorders) in its own executor; all of it down afterwards."""
+    rclpy.init()
+    node = rclpy.create_node(name)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        yield node, executor
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
 
 
 @contextmanager

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.bringup import Bringup
 from diffuser_ros.conversions import block_poses, joint_positions
-from diffuser_ros.demo import spinning_in_background
+from diffuser_ros.demo import demo_node, spinning_in_background
 from diffuser_ros.msg import Blocks
 from diffuser_ros.send_goal import STATUS_NAMES, send_goal
 from diffuser_ros.send_stack_goal import make_goal, parse_relation, print_feedback
@@ -99,13 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     bringup = Bringup(args.scenario, ros_args=node_overrides(args), quiet=not args.verbose)
     print(f"demo: starting {', '.join(s.name for s in bringup.nodes)} ({bringup.config.name})")
-    rclpy.init()
-    node = rclpy.create_node("kuka_demo")
-    recorder = SceneRecorder(node, iiwa_joints()[0])
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
     try:
-        with bringup:
+        with demo_node("kuka_demo") as (node, executor), bringup:
+            recorder = SceneRecorder(node, iiwa_joints()[0])
             status, result = run_goal(executor, args, bringup)
             settle_until = time.monotonic() + 1.0  # the scene after the last stage
             while time.monotonic() < settle_until:
@@ -113,10 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 1
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
     outcome = f"{STATUS_NAMES.get(status, status)}: score {result.score:.0f} after {result.replans} stages"
     if recorder.joints is not None and recorder.blocks is not None:
         save_picture(recorder.joints, recorder.blocks, f"Diffuser, Kuka block stacking — {outcome}", Path(args.picture))

@@ -10,11 +10,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import AccelStamped, PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.action import ActionClient
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.bringup import Bringup
+from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.send_goal import make_goal
 
 # U-Maze: start in the top-right corner, goal at D4RL's fixed goal cell (1, 1) around the bend.
@@ -35,7 +35,7 @@ class Client:
         self.node.create_subscription(Odometry, "odom", lambda m: self.states.append(m), qos_profile_sensor_data)
         self.node.create_subscription(AccelStamped, "cmd_accel", lambda m: self.commands.append(m), 10)
         self.node.create_subscription(Path, "plan", lambda m: self.paths.append(m), 10)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=context)
+        self.executor = PooledExecutor(num_threads=2, context=context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()

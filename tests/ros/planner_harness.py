@@ -9,7 +9,6 @@ import rclpy
 from geometry_msgs.msg import AccelStamped
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from diffuser_core.checkpoint import CheckpointConfig, save_checkpoint
@@ -17,6 +16,7 @@ from diffuser_core.config import DiffusionConfig, UnetConfig
 from diffuser_core.diffusion import build_diffusion
 from diffuser_core.normalization import TrajectoryNormalizer
 from diffuser_ros.action import ReachGoal
+from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.planner_node import DiffuserPlannerNode
 from diffuser_ros.send_goal import make_goal
 
@@ -49,7 +49,7 @@ class Harness:
         self.commands = []
         self.node.create_subscription(AccelStamped, "cmd_accel", self.commands.append, 10)
         self.client = ActionClient(self.node, ReachGoal, "reach_goal")
-        self.executor = MultiThreadedExecutor(num_threads=8, context=context)
+        self.executor = PooledExecutor(num_threads=8, context=context)
         self.executor.add_node(self.planner)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)

@@ -12,7 +12,6 @@ import pytest
 import rclpy
 from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
@@ -25,6 +24,7 @@ from diffuser_core.envs.kuka_tasks import STATE_DIM
 from diffuser_core.normalization import TrajectoryNormalizer
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.arm_planner_node import DiffuserArmPlannerNode
+from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.kuka_sim_node import KukaSim
 from diffuser_ros.msg import Relation
 
@@ -59,7 +59,7 @@ class ArmHarness:
         self.node.create_subscription(JointTrajectory, "joint_trajectory", self.trajectories.append, 10)
         self.node.create_subscription(JointState, "joint_states", self.joint_states.append, 10)
         self.client = ActionClient(self.node, StackBlocks, "stack_blocks")
-        self.executor = MultiThreadedExecutor(num_threads=6, context=context)
+        self.executor = PooledExecutor(num_threads=6, context=context)
         for node in self.nodes():
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)

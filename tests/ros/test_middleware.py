@@ -7,9 +7,10 @@ import numpy as np
 import rclpy
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 
 from diffuser_ros.action import ReachGoal
+from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.msg import Plan
 
 from .conftest import spin_until
@@ -74,7 +75,7 @@ def make_action_pair(ros_context):
     client_node = rclpy.create_node("reach_goal_client", context=ros_context)
     server = CountdownServer(server_node)
     client = ActionClient(client_node, ReachGoal, "reach_goal")
-    executor = MultiThreadedExecutor(num_threads=4, context=ros_context)
+    executor = PooledExecutor(num_threads=4, context=ros_context)
     executor.add_node(server_node)
     executor.add_node(client_node)
     thread = threading.Thread(target=executor.spin, daemon=True)

@@ -1,5 +1,6 @@
 """`PooledExecutor` over the real rclpy: a fast timer keeps its rate beside a subscription in the same
-executor (rclpy's MultiThreadedExecutor drops it to a few percent), coroutine callbacks still resume
+executor (rclpy's MultiThreadedExecutor dropped it to 10-30 of 400 steps/s on an idle 2-core machine;
+not asserted here: under CPU load from other processes it did better), coroutine callbacks still resume
 after they await, and a callback's exception reaches the spinning thread."""
 import threading
 import time
@@ -7,7 +8,6 @@ import time
 import pytest
 import rclpy
 from nav_msgs.msg import Odometry
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.task import Future
@@ -42,14 +42,10 @@ def test_a_fast_timer_keeps_its_rate_beside_a_subscription(fresh_ros_domain, ros
     assert simulator_steps_per_second(ros_context, PooledExecutor) > 300  # of 400
 
 
-def test_rclpys_multi_threaded_executor_starves_the_same_timer(fresh_ros_domain, ros_context):
-    """The reason PooledExecutor exists; if a newer rclpy fixes this, PooledExecutor can go."""
-    assert simulator_steps_per_second(ros_context, MultiThreadedExecutor) < 200  # measured 10-30
-
-
 def test_a_coroutine_callback_resumes_after_awaiting(ros_context):
     executor = PooledExecutor(num_threads=2, context=ros_context)
     outside = Future()
+    outside.add_done_callback(lambda _: executor.wake())  # as rclpy's own futures wake their executor
     steps = []
 
     async def waits_for_outside():

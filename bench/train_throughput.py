@@ -91,7 +91,7 @@ def run(args, command: str) -> dict:
     horizon = experiment.dataset.horizon
     episodes = (synthetic_episodes(args.synthetic, 2 * horizon, args.seed) if args.synthetic
                 else resolve_loader(experiment.loader)(args.dataset))
-    normalizer = fit_normalizer(episodes, experiment.dataset.normalizer)
+    normalizer = fit_normalizer(episodes, experiment.dataset.normalizer, experiment.dataset.normalizer_min_scale)
     dataset = SequenceDataset(episodes, horizon, normalizer, experiment.dataset.padding)
     training = replace(experiment.training, steps=args.warmup + args.steps, progress=False,
                        batch_size=args.batch_size or experiment.training.batch_size,

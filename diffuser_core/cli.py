@@ -87,7 +87,7 @@ def run_train(args) -> None:
         training = replace(training, steps=args.steps)
     loader_name = args.loader or experiment.loader
     episodes = resolve_loader(loader_name)(args.dataset)
-    normalizer = fit_normalizer(episodes, experiment.dataset.normalizer)
+    normalizer = fit_normalizer(episodes, experiment.dataset.normalizer, experiment.dataset.normalizer_min_scale)
     horizon, padding = experiment.dataset.horizon, experiment.dataset.padding
     torch.manual_seed(training.seed)  # identical initial weights on every rank
     observation_dim, action_dim = normalizer.observation_dim, normalizer.action_dim

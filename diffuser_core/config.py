@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -143,11 +144,17 @@ class DatasetConfig:
     horizon: int = 32
     normalizer: str = "limits"
     padding: str = "none"  # "none": windows lie inside episodes; "edge": repeat the last state
+    # smallest normalizer scale (robot units): a dimension that only jitters in the data (the Kuka
+    # blocks' quaternions, ±0.001) stays that small instead of becoming unit-size noise to predict
+    normalizer_min_scale: float = 1e-6
 
     def __post_init__(self):
         _positive_int("dataset.horizon", self.horizon)
         _choice("dataset.normalizer", self.normalizer, NORMALIZERS)
         _choice("dataset.padding", self.padding, PADDING_MODES)
+        value = self.normalizer_min_scale
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                 and value > 0, f"dataset.normalizer_min_scale must be a positive number, got {value!r}")
 
 
 @dataclass

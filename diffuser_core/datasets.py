@@ -109,12 +109,12 @@ def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
     return returns.astype(np.float32)
 
 
-def fit_normalizer(episodes: list[Episode], kind: str = "limits") -> TrajectoryNormalizer:
-    """Fit a trajectory normalizer to all steps of all episodes."""
+def fit_normalizer(episodes: list[Episode], kind: str = "limits", min_scale: float = 1e-6) -> TrajectoryNormalizer:
+    """Fit a trajectory normalizer to all steps of all episodes (see TrajectoryNormalizer.fit)."""
     if not episodes:
         raise ValueError("cannot fit a normalizer to zero episodes")
     return TrajectoryNormalizer.fit(np.concatenate([e.observations for e in episodes]),
-                                    np.concatenate([e.actions for e in episodes]), kind)
+                                    np.concatenate([e.actions for e in episodes]), kind, min_scale)
 
 
 class SequenceDataset(Dataset):

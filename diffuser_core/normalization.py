@@ -71,11 +71,11 @@ class LimitsNormalizer(AffineNormalizer):
     kind = "limits"
 
     @classmethod
-    def fit(cls, data: np.ndarray) -> "LimitsNormalizer":
-        """Fit to the per-dimension min and max of data (N, dim)."""
+    def fit(cls, data: np.ndarray, min_scale: float = _MIN_SCALE) -> "LimitsNormalizer":
+        """Fit to the per-dimension min and max of data (N, dim); no scale below `min_scale`."""
         data = _as_2d(data)
         low, high = data.min(axis=0), data.max(axis=0)
-        return cls((low + high) / 2, np.maximum((high - low) / 2, _MIN_SCALE))
+        return cls((low + high) / 2, np.maximum((high - low) / 2, _checked_min_scale(min_scale)))
 
 
 class GaussianNormalizer(AffineNormalizer):
@@ -84,13 +84,20 @@ class GaussianNormalizer(AffineNormalizer):
     kind = "gaussian"
 
     @classmethod
-    def fit(cls, data: np.ndarray) -> "GaussianNormalizer":
-        """Fit to the per-dimension mean and standard deviation of data (N, dim)."""
+    def fit(cls, data: np.ndarray, min_scale: float = _MIN_SCALE) -> "GaussianNormalizer":
+        """Fit to the per-dimension mean and standard deviation of data (N, dim); no scale below
+        `min_scale`."""
         data = _as_2d(data)
-        return cls(data.mean(axis=0), np.maximum(data.std(axis=0), _MIN_SCALE))
+        return cls(data.mean(axis=0), np.maximum(data.std(axis=0), _checked_min_scale(min_scale)))
 
 
 NORMALIZER_KINDS = {"limits": LimitsNormalizer, "gaussian": GaussianNormalizer}
+
+
+def _checked_min_scale(min_scale: float) -> float:
+    if not (isinstance(min_scale, (int, float)) and np.isfinite(min_scale) and min_scale > 0):
+        raise ValueError(f"normalizer min_scale must be a positive number, got {min_scale!r}")
+    return float(min_scale)
 
 
 def _as_2d(data) -> np.ndarray:
@@ -113,12 +120,15 @@ class TrajectoryNormalizer:
                                          np.concatenate([actions.scale, observations.scale]))
 
     @classmethod
-    def fit(cls, observations: np.ndarray, actions: np.ndarray, kind: str = "limits"):
-        """Fit one normalizer of `kind` ("limits" | "gaussian") to all observations and actions."""
+    def fit(cls, observations: np.ndarray, actions: np.ndarray, kind: str = "limits",
+            min_scale: float = _MIN_SCALE):
+        """Fit one normalizer of `kind` ("limits" | "gaussian") to all observations and actions.
+        `min_scale` (robot units) keeps dimensions that hardly vary in the data (simulator jitter
+        of a quantity that is constant in practice) from being blown up to unit size in model units."""
         if kind not in NORMALIZER_KINDS:
             raise ValueError(f"normalizer kind must be one of {sorted(NORMALIZER_KINDS)}, got {kind!r}")
         normalizer = NORMALIZER_KINDS[kind]
-        return cls(normalizer.fit(actions), normalizer.fit(observations))
+        return cls(normalizer.fit(actions, min_scale), normalizer.fit(observations, min_scale))
 
     @property
     def kind(self) -> str:

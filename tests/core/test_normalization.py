@@ -66,3 +66,26 @@ def test_trajectory_normalizer_puts_actions_first_and_round_trips_state():
     assert np.array_equal(restored.normalize(trajectory), normalized)
     with pytest.raises(ValueError, match="kind"):
         TrajectoryNormalizer.fit(observations, actions, "minmax")
+
+
+@pytest.mark.parametrize("kind", [LimitsNormalizer, GaussianNormalizer])
+def test_min_scale_keeps_a_jittering_dimension_small(kind):
+    """A quantity that is constant in practice but jitters in simulation (a resting block's quaternion,
+    ±0.001) is unit-size noise in model units by default; with min_scale it stays small."""
+    rng = np.random.default_rng(2)
+    data = np.stack([rng.uniform(-1, 1, 1000), 1.0 + rng.uniform(-1e-3, 1e-3, 1000)], axis=1)
+    assert np.abs(kind.fit(data).normalize(data)[:, 1] - kind.fit(data).normalize(data)[:, 1].mean()).max() > 0.5
+    normalized = kind.fit(data, min_scale=0.05).normalize(data)
+    assert np.ptp(normalized[:, 1]) < 0.05
+    assert np.allclose(normalized[:, 0], kind.fit(data).normalize(data)[:, 0])  # wider dims unchanged
+    with pytest.raises(ValueError, match="min_scale must be a positive number"):
+        kind.fit(data, min_scale=0.0)
+
+
+def test_experiment_config_checks_normalizer_min_scale():
+    from diffuser_core.config import DatasetConfig
+
+    assert DatasetConfig(normalizer_min_scale=0.05).normalizer_min_scale == 0.05
+    for bad in (0.0, -1.0, float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match="normalizer_min_scale"):
+            DatasetConfig(normalizer_min_scale=bad)

@@ -73,9 +73,9 @@ class SimHarness:
 
 @pytest.fixture
 def sim(fresh_ros_domain, ros_context):
-    """A fresh domain per test: the previous test's destroyed nodes (same names, same topics) can linger
-    in discovery, so `get_subscription_count()` would count a stale subscriber and the first command
-    could be sent before the new simulator's subscription matched."""
+    """In a ROS domain no earlier test module used (fresh_ros_domain is module-scoped): nodes of other
+    modules' tests cannot answer for this simulator. Within the module a destroyed simulator can still
+    linger in discovery, which is why the tests republish each command until it takes effect."""
     harness = SimHarness(ros_context, real_time_factor=2.0)
     yield harness
     harness.close()

@@ -104,3 +104,12 @@ def test_bad_config_and_loader_give_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset loader"):
         main(["train", "--config", str(config), "--dataset", "x.hdf5", "--out", str(tmp_path),
               "--loader", "nope"])
+
+
+def test_training_warns_when_the_unet_is_narrower_than_the_trajectory(capsys):
+    from diffuser_core.cli import warn_if_unet_narrower_than_trajectory
+
+    warn_if_unet_narrower_than_trajectory(32, 39)
+    assert "model.dim=32 is narrower than the trajectory's 39 dimensions" in capsys.readouterr().err
+    warn_if_unet_narrower_than_trajectory(64, 39)
+    assert capsys.readouterr().err == ""

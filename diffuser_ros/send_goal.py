@@ -87,13 +87,14 @@ def send_goal(node, goal, action_name: str = "reach_goal", server_timeout_s: flo
 
 
 def run_from_command_line(program: str, goal, action_name: str, on_feedback, ros_args: list[str],
-                          action_type=ReachGoal):
-    """rclpy up, one goal sent and waited for, rclpy down: (status, result), or the exit code when no
-    result came (1 with the reason printed, 130 on Ctrl-C)."""
+                          describe_result, action_type=ReachGoal) -> int:
+    """rclpy up, one goal sent and waited for, rclpy down; print the outcome, with
+    `describe_result(result)` for the action's own result fields. The exit code: 0 on success, 1 on
+    failure or when no result came (the reason printed), 130 on Ctrl-C."""
     rclpy.init(args=[program, *ros_args])
     node = rclpy.create_node(program)
     try:
-        return send_goal(node, goal, action_name, on_feedback=on_feedback, action_type=action_type)
+        status, result = send_goal(node, goal, action_name, on_feedback=on_feedback, action_type=action_type)
     except RuntimeError as error:
         print(f"{program}: {error}", file=sys.stderr)
         return 1
@@ -102,6 +103,9 @@ def run_from_command_line(program: str, goal, action_name: str, on_feedback, ros
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+    print(f"{program}: {STATUS_NAMES.get(status, status)}: success={result.success} "
+          f"{describe_result(result)} — {result.message}")
+    return 0 if result.success else 1
 
 
 def print_feedback(message) -> None:
@@ -120,14 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--action", default="reach_goal", help="action name (relative, remappable)")
     parser.add_argument("--quiet", action="store_true", help="do not print feedback")
     args, ros_args = parser.parse_known_args(argv)
-    outcome = run_from_command_line("send_goal", make_goal(args.x, args.y, args.frame, args.tolerance, args.timeout),
-                                    args.action, None if args.quiet else print_feedback, ros_args)
-    if isinstance(outcome, int):
-        return outcome
-    status, result = outcome
-    print(f"send_goal: {STATUS_NAMES.get(status, status)}: success={result.success} "
-          f"final_distance={result.final_distance:.3f} replans={result.replans} — {result.message}")
-    return 0 if result.success else 1
+    return run_from_command_line("send_goal", make_goal(args.x, args.y, args.frame, args.tolerance, args.timeout),
+                                 args.action, None if args.quiet else print_feedback, ros_args,
+                                 lambda result: f"final_distance={result.final_distance:.3f} replans={result.replans}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.msg import Relation
-from diffuser_ros.send_goal import STATUS_NAMES, run_from_command_line
+from diffuser_ros.send_goal import run_from_command_line
 
 
 def parse_relation(text: str) -> tuple[str, str]:
@@ -45,14 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     args, ros_args = parser.parse_known_args(argv)
     if args.rearrange and not args.relations:
         parser.error("--rearrange needs at least one TOP:BOTTOM relation")
-    outcome = run_from_command_line("send_stack_goal", make_goal(args.relations, args.rearrange, args.timeout),
-                                    args.action, None if args.quiet else print_feedback, ros_args, StackBlocks)
-    if isinstance(outcome, int):
-        return outcome
-    status, result = outcome
-    print(f"send_stack_goal: {STATUS_NAMES.get(status, status)}: success={result.success} "
-          f"score={result.score:.1f} stages={result.replans} — {result.message}")
-    return 0 if result.success else 1
+    return run_from_command_line("send_stack_goal", make_goal(args.relations, args.rearrange, args.timeout),
+                                 args.action, None if args.quiet else print_feedback, ros_args,
+                                 lambda result: f"score={result.score:.1f} stages={result.replans}", StackBlocks)
 
 
 if __name__ == "__main__":

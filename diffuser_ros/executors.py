@@ -34,10 +34,10 @@ class PooledExecutor(MultiThreadedExecutor):
         if started is not None and not started.is_set():  # offered again while still in the pool's queue
             started.wait(QUEUED_WAIT_S)
         else:  # new, or a coroutine that ran, awaited something, and is ready to resume
+            if started is None:  # _futures holds exactly the callbacks _started holds
+                self._futures.append(handler)
             self._started[handler] = started = threading.Event()
             self._executor.submit(self._run, handler, started)
-            if handler not in self._futures:
-                self._futures.append(handler)
         for future in self._futures[:]:
             if future.done():
                 self._futures.remove(future)

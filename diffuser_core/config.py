@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+
+from .normalization import MIN_SCALE, check_min_scale
 
 CONDITIONING_MODES = ("none", "start", "start_goal")
 NORMALIZERS = ("limits", "gaussian")
@@ -146,15 +147,13 @@ class DatasetConfig:
     padding: str = "none"  # "none": windows lie inside episodes; "edge": repeat the last state
     # smallest normalizer scale (robot units): a dimension that only jitters in the data (the Kuka
     # blocks' quaternions, ±0.001) stays that small instead of becoming unit-size noise to predict
-    normalizer_min_scale: float = 1e-6
+    normalizer_min_scale: float = MIN_SCALE
 
     def __post_init__(self):
         _positive_int("dataset.horizon", self.horizon)
         _choice("dataset.normalizer", self.normalizer, NORMALIZERS)
         _choice("dataset.padding", self.padding, PADDING_MODES)
-        value = self.normalizer_min_scale
-        _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-                 and value > 0, f"dataset.normalizer_min_scale must be a positive number, got {value!r}")
+        check_min_scale(self.normalizer_min_scale, "dataset.normalizer_min_scale")
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .normalization import TrajectoryNormalizer
+from .normalization import MIN_SCALE, TrajectoryNormalizer
 
 EpisodeLoader = Callable[[str], "list[Episode]"]
 _LOADERS: dict[str, EpisodeLoader] = {}
@@ -109,7 +109,8 @@ def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
     return returns.astype(np.float32)
 
 
-def fit_normalizer(episodes: list[Episode], kind: str = "limits", min_scale: float = 1e-6) -> TrajectoryNormalizer:
+def fit_normalizer(episodes: list[Episode], kind: str = "limits",
+                   min_scale: float = MIN_SCALE) -> TrajectoryNormalizer:
     """Fit a trajectory normalizer to all steps of all episodes (see TrajectoryNormalizer.fit)."""
     if not episodes:
         raise ValueError("cannot fit a normalizer to zero episodes")

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-_MIN_SCALE = 1e-6  # a constant dimension keeps a finite scale
+MIN_SCALE = 1e-6  # default smallest scale: a constant dimension keeps a finite one
 
 
 class AffineNormalizer:
@@ -71,11 +71,11 @@ class LimitsNormalizer(AffineNormalizer):
     kind = "limits"
 
     @classmethod
-    def fit(cls, data: np.ndarray, min_scale: float = _MIN_SCALE) -> "LimitsNormalizer":
+    def fit(cls, data: np.ndarray, min_scale: float = MIN_SCALE) -> "LimitsNormalizer":
         """Fit to the per-dimension min and max of data (N, dim); no scale below `min_scale`."""
         data = _as_2d(data)
         low, high = data.min(axis=0), data.max(axis=0)
-        return cls((low + high) / 2, np.maximum((high - low) / 2, _checked_min_scale(min_scale)))
+        return cls((low + high) / 2, np.maximum((high - low) / 2, check_min_scale(min_scale)))
 
 
 class GaussianNormalizer(AffineNormalizer):
@@ -84,19 +84,21 @@ class GaussianNormalizer(AffineNormalizer):
     kind = "gaussian"
 
     @classmethod
-    def fit(cls, data: np.ndarray, min_scale: float = _MIN_SCALE) -> "GaussianNormalizer":
+    def fit(cls, data: np.ndarray, min_scale: float = MIN_SCALE) -> "GaussianNormalizer":
         """Fit to the per-dimension mean and standard deviation of data (N, dim); no scale below
         `min_scale`."""
         data = _as_2d(data)
-        return cls(data.mean(axis=0), np.maximum(data.std(axis=0), _checked_min_scale(min_scale)))
+        return cls(data.mean(axis=0), np.maximum(data.std(axis=0), check_min_scale(min_scale)))
 
 
 NORMALIZER_KINDS = {"limits": LimitsNormalizer, "gaussian": GaussianNormalizer}
 
 
-def _checked_min_scale(min_scale: float) -> float:
-    if not (isinstance(min_scale, (int, float)) and np.isfinite(min_scale) and min_scale > 0):
-        raise ValueError(f"normalizer min_scale must be a positive number, got {min_scale!r}")
+def check_min_scale(min_scale: float, name: str = "normalizer min_scale") -> float:
+    """min_scale as a float; ValueError naming `name` unless it is a positive finite number."""
+    if not (isinstance(min_scale, (int, float)) and not isinstance(min_scale, bool)
+            and np.isfinite(min_scale) and min_scale > 0):
+        raise ValueError(f"{name} must be a positive number, got {min_scale!r}")
     return float(min_scale)
 
 
@@ -121,7 +123,7 @@ class TrajectoryNormalizer:
 
     @classmethod
     def fit(cls, observations: np.ndarray, actions: np.ndarray, kind: str = "limits",
-            min_scale: float = _MIN_SCALE):
+            min_scale: float = MIN_SCALE):
         """Fit one normalizer of `kind` ("limits" | "gaussian") to all observations and actions.
         `min_scale` (robot units) keeps dimensions that hardly vary in the data (simulator jitter
         of a quantity that is constant in practice) from being blown up to unit size in model units."""

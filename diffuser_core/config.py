@@ -60,6 +60,9 @@ class UnetConfig:
     kernel_size: int = 5
     norm_groups: int = 8
     norm: str = "group"  # "group" = GroupNorm as in the paper; "none" = strictly local receptive field
+    # also feed the plan's first state (held at the robot's state by inpainting) through an MLP into
+    # every block's embedding, so all plan steps see it at once instead of through the receptive field
+    start_embedding: bool = False
 
     def __post_init__(self):
         self.dim_mults = tuple(self.dim_mults)
@@ -72,6 +75,8 @@ class UnetConfig:
         _require(self.kernel_size % 2 == 1, f"unet.kernel_size must be odd, got {self.kernel_size}")
         _positive_int("unet.norm_groups", self.norm_groups)
         _choice("unet.norm", self.norm, NORM_LAYERS)
+        _require(isinstance(self.start_embedding, bool),
+                 f"unet.start_embedding must be true or false, got {self.start_embedding!r}")
         if self.norm == "group":
             for mult in self.dim_mults:
                 _require((self.dim * mult) % self.norm_groups == 0,

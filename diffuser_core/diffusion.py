@@ -172,5 +172,8 @@ class GaussianDiffusion(nn.Module):
 def build_diffusion(observation_dim: int, action_dim: int, unet: UnetConfig,
                     diffusion: DiffusionConfig) -> GaussianDiffusion:
     """The paper's model: a temporal U-Net denoiser inside a Gaussian diffusion."""
-    return GaussianDiffusion(TemporalUnet(observation_dim + action_dim, unet), observation_dim,
-                             action_dim, diffusion)
+    if unet.start_embedding and diffusion.condition_on == "none":
+        raise ValueError("model.start_embedding reads the inpainted start state: it needs "
+                         "diffusion.condition_on 'start' or 'start_goal', not 'none'")
+    return GaussianDiffusion(TemporalUnet(observation_dim + action_dim, unet, action_dim),
+                             observation_dim, action_dim, diffusion)

@@ -74,18 +74,31 @@ def upsample(channels: int) -> nn.Module:
     return nn.ConvTranspose1d(channels, channels, 4, stride=2, padding=1)
 
 
-class TemporalUnet(nn.Module):
-    """eps_theta / x0_theta(tau_t, t): maps (batch, horizon, transition_dim) to the same shape."""
+def start_mlp(state_dim: int, dim: int) -> nn.Module:
+    """Start-state embedding: state -> MLP (state_dim -> 4 dim -> dim), added to the step's."""
+    return nn.Sequential(nn.Linear(state_dim, dim * 4), nn.Mish(), nn.Linear(dim * 4, dim))
 
-    def __init__(self, transition_dim: int, config: UnetConfig | None = None):
+
+class TemporalUnet(nn.Module):
+    """eps_theta / x0_theta(tau_t, t): maps (batch, horizon, transition_dim) to the same shape.
+
+    With `config.start_embedding`, the observation part of plan step 0 (columns `action_dim:`)
+    also conditions every block, like the diffusion step does.
+    """
+
+    def __init__(self, transition_dim: int, config: UnetConfig | None = None, action_dim: int = 0):
         super().__init__()
         config = config or UnetConfig()
         if transition_dim < 1:
             raise ValueError(f"transition_dim must be >= 1, got {transition_dim}")
-        self.transition_dim, self.config = transition_dim, config
+        if not 0 <= action_dim < transition_dim:
+            raise ValueError(f"action_dim must be in [0, {transition_dim}), got {action_dim}")
+        self.transition_dim, self.config, self.action_dim = transition_dim, config, action_dim
         dim = config.dim
         channels = [dim * mult for mult in config.dim_mults]
         self.time_embedding = time_mlp(dim)
+        self.start_embedding = (start_mlp(transition_dim - action_dim, dim)
+                                if config.start_embedding else None)
 
         self.downs = nn.ModuleList()
         in_channels = transition_dim
@@ -125,6 +138,8 @@ class TemporalUnet(nn.Module):
             raise ValueError(f"expected (batch, horizon, {self.transition_dim}), got {tuple(x.shape)}")
         self.check_horizon(x.shape[1])
         embedding = self.time_embedding(t)
+        if self.start_embedding is not None:
+            embedding = embedding + self.start_embedding(x[:, 0, self.action_dim:])
         h = x.transpose(1, 2)  # convolve over time: channels = transition dimensions
         skips = []
         for block, block2, down in self.downs:

@@ -49,6 +49,17 @@ def test_trainer_checkpoint_holds_config_and_training_state(trained_toy):
     assert state.optimizer["state"][0]["step"] == 400
 
 
+def test_start_embedding_model_round_trips(tmp_path, toy_normalizer):
+    unet = UnetConfig(dim=8, dim_mults=(1, 2), start_embedding=True)
+    model = tiny_diffusion(unet=unet)
+    path = save_checkpoint(tmp_path / "m.safetensors", model, toy_normalizer,
+                           checkpoint_config(unet=unet))
+    reloaded, _, config = load_checkpoint(path)
+    assert config.unet.start_embedding and reloaded.network.start_embedding is not None
+    x, t = torch.randn(2, HORIZON, OBS_DIM + ACT_DIM), torch.tensor([1, 5])
+    assert torch.equal(model.eval().network(x, t), reloaded.network(x, t))
+
+
 def test_file_is_plain_safetensors_with_json_config(tmp_path, toy_normalizer):
     path = save_checkpoint(tmp_path / "m.safetensors", tiny_diffusion(), toy_normalizer,
                            checkpoint_config())

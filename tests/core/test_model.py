@@ -64,7 +64,35 @@ def test_group_norm_couples_time_steps_only_weakly():
     assert far < 0.1 * near
 
 
+def test_start_embedding_lets_the_start_state_reach_steps_beyond_the_receptive_field():
+    """Without it a strictly local U-Net cannot see the start from far plan steps; with it every
+    step does, and only through the observation columns (the start's actions are not fixed)."""
+    torch.manual_seed(0)
+    action_dim, transition_dim = 2, 5
+    local = TemporalUnet(transition_dim, UnetConfig(dim=8, dim_mults=(1, 2), norm="none"), action_dim)
+    embedded = TemporalUnet(transition_dim, UnetConfig(dim=8, dim_mults=(1, 2), norm="none",
+                                                       start_embedding=True), action_dim)
+    far = 2 * (local.receptive_radius() // 2) + 2
+    for net, sees_start in ((local, False), (embedded, True)):
+        x = torch.randn(1, far + 8, transition_dim, requires_grad=True)
+        net(x, torch.tensor([3]))[0, far].sum().backward()
+        start_gradient = x.grad[0, 0].abs()
+        assert (start_gradient[action_dim:].min() > 0) == sees_start
+        assert start_gradient[:action_dim].max() == 0
+
+
+def test_start_embedding_needs_an_inpainted_start():
+    from diffuser_core.config import DiffusionConfig
+    from diffuser_core.diffusion import build_diffusion
+
+    unet = UnetConfig(dim=8, dim_mults=(1, 2), start_embedding=True)
+    build_diffusion(3, 1, unet, DiffusionConfig(condition_on="start_goal"))
+    with pytest.raises(ValueError, match="start_embedding.*condition_on"):
+        build_diffusion(3, 1, unet, DiffusionConfig(condition_on="none"))
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    (dict(start_embedding="yes"), "unet.start_embedding"),
     (dict(dim=7), "even"), (dict(dim_mults=()), "at least one"), (dict(kernel_size=4), "odd"),
     (dict(dim=12, norm_groups=8), "divisible"), (dict(norm="batch"), "unet.norm")])
 def test_unet_config_validation(kwargs, message):

@@ -99,10 +99,16 @@ def build_model(config: CheckpointConfig) -> nn.Module:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, normalizer: TrajectoryNormalizer,
-                    config: CheckpointConfig, training_state: TrainingState | None = None) -> Path:
+                    config: CheckpointConfig, training_state: TrainingState | None = None,
+                    weight_dtype: torch.dtype | None = None) -> Path:
     """Write planning weights `model` (the EMA module), normalizer and config to one file,
-    atomically; with `training_state` the file can also resume training."""
-    tensors = _prefixed("ema.", model.state_dict())
+    atomically; with `training_state` the file can also resume training. `weight_dtype`
+    (e.g. torch.float16) stores the planning weights smaller; loading casts them back to float32."""
+    weights = model.state_dict()
+    if weight_dtype is not None:
+        weights = {name: value.to(weight_dtype) if value.is_floating_point() else value
+                   for name, value in weights.items()}
+    tensors = _prefixed("ema.", weights)
     tensors.update(_prefixed("normalizer.", normalizer.state_dict()))
     metadata = {CONFIG_KEY: config.to_json()}
     if training_state is not None:

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "optimizer state) from a training checkpoint")
     export.add_argument("checkpoint", help="training checkpoint (.safetensors)")
     export.add_argument("--out", required=True, help="planning checkpoint to write")
+    export.add_argument("--half", action="store_true",
+                        help="store the weights as float16 (half the size; loaded back as float32)")
     export.set_defaults(run=run_export)
     return parser
 
@@ -130,7 +132,8 @@ def run_train(args) -> None:
 def run_export(args) -> None:
     """Keep what planning needs: the EMA weights, the normalizer and the config."""
     model, normalizer, config = load_checkpoint(args.checkpoint)
-    path = save_checkpoint(args.out, model, normalizer, config)
+    path = save_checkpoint(args.out, model, normalizer, config,
+                           weight_dtype=torch.float16 if args.half else None)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, step {config.step})")
 
 

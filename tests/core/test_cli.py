@@ -2,8 +2,10 @@
 import h5py
 import numpy as np
 import pytest
+import torch
 import yaml
 
+from diffuser_core.checkpoint import load_checkpoint
 from diffuser_core.cli import main
 from diffuser_core.config import ExperimentConfig
 
@@ -74,6 +76,20 @@ def test_train_resume_sample_and_plot(tmp_path):
           "--n", "3", "--steps", "3", "--out", str(exported_plans)])
     with np.load(exported_plans) as saved:
         assert np.array_equal(saved["observations"], observations)  # same EMA weights, same seed
+
+    half = tmp_path / "half.safetensors"
+    main(["export", str(run / "latest.safetensors"), "--out", str(half), "--half"])
+    tensors, _, _ = read_checkpoint(half)
+    assert {v.dtype for k, v in tensors.items() if k.startswith("ema.") and v.is_floating_point()} == {torch.float16}
+    assert all(v.dtype == torch.float32 for k, v in tensors.items() if k.startswith("normalizer."))
+    assert half.stat().st_size < 0.6 * exported.stat().st_size
+    model, _, _ = load_checkpoint(half)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    half_plans = tmp_path / "half.npz"
+    main(["sample", "--checkpoint", str(half), "--start", "1", "-2", "--goal", "-1.5", "2.5",
+          "--n", "3", "--steps", "3", "--out", str(half_plans)])
+    with np.load(half_plans) as saved:
+        assert np.allclose(saved["observations"], observations, atol=0.1)  # float16 rounding only
 
     walls = tmp_path / "walls.npy"
     np.save(walls, np.eye(6, dtype=bool))

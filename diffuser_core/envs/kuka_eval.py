@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..evaluation import episode_seeds, standard_error
 from ..planner import Planner, PlannerConfig
 from .kuka import KukaBlockWorld, KukaWorldConfig
-from .kuka_guides import relation_guide
+from .kuka_guides import grasp_guide, relation_guide
 from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, block_slice,
                          placement_order, poses_from_state, sample_goal, score, score_trajectory,
                          stacked_relations)
@@ -52,6 +52,7 @@ class KukaEvalConfig:
     device: str = "cpu"
     replan_every: int = 0  # 0: the paper's protocol (each plan runs whole); k: replan after k steps
     grasp_distance: float = KukaWorldConfig.grasp_distance  # inf: the reference's attach-from-anywhere
+    grasp_guide: float = 0.0  # weight of kuka_guides.grasp_guide in every task; 0: off (the paper's guides only)
 
 
     def __post_init__(self):
@@ -64,6 +65,8 @@ class KukaEvalConfig:
                 raise ValueError(f"kuka eval {name} must be a positive integer, got {getattr(self, name)!r}")
         if not (math.isfinite(self.guide_scale) and self.guide_scale >= 0):
             raise ValueError(f"kuka eval guide_scale must be >= 0, got {self.guide_scale}")
+        if not (math.isfinite(self.grasp_guide) and self.grasp_guide >= 0):
+            raise ValueError(f"kuka eval grasp_guide must be >= 0, got {self.grasp_guide}")
         if not self.grasp_distance > 0:
             raise ValueError(f"kuka eval grasp_distance must be > 0 (inf allowed), got {self.grasp_distance}")
         if not 0.0 < self.grip_threshold < 1.0:
@@ -128,10 +131,11 @@ def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalCo
     states, plan_ms = [world.reset(seed=seed)], []
     steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
     total_steps = config.stages * steps_per_plan
+    grasp = grasp_guide(planner.normalizer, config.grasp_guide) if config.grasp_guide > 0 else None
     while len(states) - 1 < total_steps:
         target = next_relation(relations, states[-1]) if relations else None
-        guide = relation_guide([target], planner.normalizer) if target is not None else None
-        plan = planner.plan(states[-1], guides=guide)
+        guides = [relation_guide([target], planner.normalizer) if target is not None else None, grasp]
+        plan = planner.plan(states[-1], guides=[guide for guide in guides if guide is not None])
         plan_ms.append(plan.plan_time_ms)
         steps = min(config.replan_every or steps_per_plan, steps_per_plan, total_steps - (len(states) - 1))
         states += execute_plan(world, plan.observations[:steps + 1], config.grip_threshold)

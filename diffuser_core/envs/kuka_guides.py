@@ -15,7 +15,8 @@ import torch
 
 from ..guides import CostGuide
 from ..normalization import TrajectoryNormalizer
-from .kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, Relation, block_slice, check_relations
+from .kuka_kinematics import ArmKinematics
+from .kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, Relation, block_slice, check_relations
 
 
 def position_columns(block: str, action_dim: int, block_names: Sequence[str] = BLOCK_NAMES) -> list[int]:
@@ -49,5 +50,44 @@ def relation_guide(relations, normalizer: TrajectoryNormalizer, weight: float = 
 
     def cost(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return sum(relation_cost(x, relation, action_dim, later_fraction, block_names) for relation in relations)
+
+    return CostGuide(cost, weight, normalizer)
+
+
+GRIP_STEPS = 3  # the demonstrations hold still this long while the grip closes (kuka_demos)
+
+
+def grasp_cost(x: torch.Tensor, kinematics: ArmKinematics, action_dim: int,
+               block_names: Sequence[str] = BLOCK_NAMES) -> torch.Tensor:
+    """(batch,) sum over plan steps where a block's planned attached flag is above 0.5 of the squared
+    distance (metres²) from the tool point (forward kinematics of the planned joints) to that block's
+    planned top-face centre, on robot-unit x. Only the joints receive its gradient: the arm is moved
+    to where the plan holds the block, never the block to the arm."""
+    tool = kinematics.tool_positions(x[..., action_dim:action_dim + JOINT_COUNT])
+    cost = x.new_zeros(x.shape[0])
+    for index in range(len(block_names)):
+        columns = block_slice(index)
+        centre = x[..., action_dim + columns.start:action_dim + columns.start + 3].detach()
+        gripped = (x[..., action_dim + columns.stop - 1].detach() > 0.5).to(x.dtype)
+        # the first GRIP_STEPS gripped steps take the block where it starts (plan step 0, exact by
+        # inpainting), not where the plan has drifted it; later steps follow the planned carry
+        picking = (gripped * (gripped.cumsum(-1) <= GRIP_STEPS)).unsqueeze(-1)
+        centre = picking * centre[:, :1] + (1 - picking) * centre
+        top = centre + centre.new_tensor([0.0, 0.0, BLOCK_SIZE / 2])
+        cost = cost + (gripped * ((tool - top) ** 2).sum(-1)).sum(-1)
+    return cost
+
+
+def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_step: int = 30,
+                kinematics: ArmKinematics | None = None, block_names: Sequence[str] = BLOCK_NAMES) -> CostGuide:
+    """A test-time cost that keeps planned grips physical: wherever the plan holds a block, its
+    joints put the tool on that block (the world grips only within 2 cm). It acts only at diffusion
+    steps below `below_step`, once the plan has settled which block it grips when: earlier, noisy
+    attached flags would pull the arm toward every block at once. Composes with relation guides."""
+    kinematics = kinematics or ArmKinematics()
+    action_dim = normalizer.action_dim
+
+    def cost(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return grasp_cost(x, kinematics, action_dim, block_names) * (t < below_step).to(x.dtype)
 
     return CostGuide(cost, weight, normalizer)

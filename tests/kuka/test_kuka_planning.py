@@ -135,12 +135,23 @@ def test_replanning_every_k_steps_runs_as_many_steps_with_more_plans(tmp_path, d
         KukaEvalConfig(replan_every=-1)
 
 
+def test_the_grasp_guide_joins_every_task_when_weighted(tmp_path, demo_file, world):
+    path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
+    planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
+    plain = evaluate_episode(world, planner, KukaEvalConfig(stages=1), seed=5)
+    guided = evaluate_episode(world, planner, KukaEvalConfig(stages=1, grasp_guide=100.0), seed=5)
+    assert not np.allclose(plain.states[:, :7], guided.states[:, :7])  # unconditional plans are guided too
+    with pytest.raises(ValueError, match="grasp_guide"):
+        KukaEvalConfig(grasp_guide=-1.0)
+
+
 def test_eval_command_writes_results_with_the_papers_numbers(tmp_path, demo_file):
     path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
     out = tmp_path / "kuka.json"
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_kuka.py"), "--checkpoint", str(path),
                              "--modes", "unconditional", "rearrange", "--episodes", "1", "--stages", "1",
-                             "--steps", "2", "--threads", "1", "--out", str(out), "--picture", str(tmp_path / "strip.png"),
+                             "--steps", "2", "--threads", "1", "--grasp-guide", "10", "--out", str(out),
+                             "--picture", str(tmp_path / "strip.png"),
                              "--quiet"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "strip.png").stat().st_size > 10_000  # start + the scene after the one stage
@@ -148,6 +159,7 @@ def test_eval_command_writes_results_with_the_papers_numbers(tmp_path, demo_file
     assert [r["config"]["mode"] for r in record["results"]] == ["unconditional", "rearrange"]
     table = out.with_suffix(".md").read_text()
     assert "58.7 ± 2.5" in table and "58.9 ± 3.4" in table and "--episodes" in table
+    assert "grasp guide weight 10.0" in table
     bad = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_kuka.py"), "--checkpoint", str(tmp_path / "none"),
                           "--episodes", "1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "checkpoint not found" in bad.stderr

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-grasp", action="store_true",
                         help="a planned grip takes the block wherever it is, as the reference code does "
                              "(default: only within 2 cm of its top, this project's world)")
+    parser.add_argument("--guide-steps", type=int, default=KukaEvalConfig.n_guide_steps,
+                        help="gradient steps of the guides per denoising step")
     parser.add_argument("--grasp-guide", type=float, default=0.0,
                         help="weight of the grasp guide (planned joints put the tool on the block the plan "
                              "holds) in every task; 0: off, the paper's guides only")
@@ -60,7 +62,7 @@ def execution_line(config: dict) -> str:
         grasp = "a planned grip takes the block wherever it is (the reference's rule)"
     else:
         grasp = f"a planned grip takes a block within {100 * config['grasp_distance']:.0f} cm of the tool"
-    guides = f"relation guide scale {config['guide_scale']}"
+    guides = f"guide scale {config['guide_scale']}, {config['n_guide_steps']} guide steps"
     if config.get("grasp_guide"):
         guides += f", grasp guide weight {config['grasp_guide']} in every task"
     return f"{config['stages']} stages of H steps; {runs}; {steps}; {guides}; {grasp}"
@@ -115,6 +117,7 @@ def main(argv=None) -> int:
         configs = [KukaEvalConfig(mode=mode, episodes=args.episodes, seed=args.seed, sampler=args.sampler,
                                   denoising_steps=args.steps, guide_scale=args.guide_scale, stages=args.stages,
                                   replan_every=args.replan_every, grasp_guide=args.grasp_guide,
+                                  n_guide_steps=args.guide_steps,
                                   grasp_distance=float("inf") if args.reference_grasp else KukaEvalConfig.grasp_distance,
                                   device=args.device) for mode in args.modes]
         if not Path(args.checkpoint).is_file():

@@ -37,9 +37,24 @@ def relation_cost(x: torch.Tensor, relation: Relation, action_dim: int, later_fr
     return ((offset[..., :2] ** 2).sum(-1) + height_error ** 2).mean(-1)
 
 
+def others_held_cost(x: torch.Tensor, relations: Sequence[Relation], action_dim: int,
+                     block_names: Sequence[str] = BLOCK_NAMES) -> torch.Tensor:
+    """(batch,) mean over the plan of the attached flags (clamped at 0) of blocks no relation puts
+    on top, on robot-unit x: its gradient is a constant push against picking them up, as the
+    reference's guide gives their attach dimensions."""
+    movers = {relation.top for relation in relations}
+    flags = [x[..., action_dim + block_slice(index).stop - 1]
+             for index, name in enumerate(block_names) if name not in movers]
+    if not flags:
+        return x.new_zeros(x.shape[0])
+    return torch.stack(flags, -1).clamp_min(0).sum(-1).mean(-1)
+
+
 def relation_guide(relations, normalizer: TrajectoryNormalizer, weight: float = 1.0,
-                   later_fraction: float = 0.5, block_names: Sequence[str] = BLOCK_NAMES) -> CostGuide | None:
-    """A guide that rewards plans ending with every relation holding; None for no relations.
+                   later_fraction: float = 0.5, block_names: Sequence[str] = BLOCK_NAMES,
+                   others_weight: float = 1.0) -> CostGuide | None:
+    """A guide that rewards plans ending with every relation holding, and (`others_weight`) not
+    holding a block no relation moves; None for no relations.
     Raises ValueError for unknown blocks or impossible relation sets (kuka_tasks.check_relations)."""
     relations = check_relations(relations, block_names)
     if not relations:
@@ -49,7 +64,8 @@ def relation_guide(relations, normalizer: TrajectoryNormalizer, weight: float = 
     action_dim = normalizer.action_dim
 
     def cost(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return sum(relation_cost(x, relation, action_dim, later_fraction, block_names) for relation in relations)
+        placed = sum(relation_cost(x, relation, action_dim, later_fraction, block_names) for relation in relations)
+        return placed + others_weight * others_held_cost(x, relations, action_dim, block_names)
 
     return CostGuide(cost, weight, normalizer)
 
@@ -78,7 +94,7 @@ def grasp_cost(x: torch.Tensor, kinematics: ArmKinematics, action_dim: int,
     return cost
 
 
-def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_step: int = 30,
+def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_step: int = 10,
                 kinematics: ArmKinematics | None = None, block_names: Sequence[str] = BLOCK_NAMES) -> CostGuide:
     """A test-time cost that keeps planned grips physical: wherever the plan holds a block, its
     joints put the tool on that block (the world grips only within 2 cm). It acts only at diffusion

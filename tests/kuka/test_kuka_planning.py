@@ -17,7 +17,7 @@ from diffuser_core.diffusion import build_diffusion
 from diffuser_core.envs.kuka import KukaBlockWorld
 from diffuser_core.envs.kuka_demos import generate, write_demos
 from diffuser_core.envs.kuka_eval import KukaEvalConfig, evaluate_episode, execute_plan, grip_command, next_relation
-from diffuser_core.envs.kuka_guides import relation_cost, relation_guide
+from diffuser_core.envs.kuka_guides import others_held_cost, relation_cost, relation_guide
 from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, STATE_DIM, Relation, block_slice
 from diffuser_core.normalization import TrajectoryNormalizer
 from diffuser_core.planner import Planner, PlannerConfig
@@ -81,6 +81,22 @@ def test_relation_cost_is_zero_for_a_stack_and_its_guide_pulls_the_top_block_ove
     after = relation_cost(torch.tensor(stepped), relation, action_dim=0)
     assert after.item() < costs[1].item()  # ascending the reward moves red toward its place on green
     assert relation_guide([], identity) is None
+
+
+def test_the_relation_guide_pushes_against_holding_blocks_no_relation_moves(world):
+    state = world.reset(seed=2)
+    plan = np.repeat(state[None], 4, 0)
+    plan[:, [block_slice(i).stop - 1 for i in range(4)]] = [0.8, 0.5, -0.2, 0.0]  # red, green, blue, yellow
+    relations = [Relation("red", "green")]
+    x = torch.tensor(plan[None], dtype=torch.float32)
+    assert others_held_cost(x, relations, 0).item() == pytest.approx(0.5)  # green's flag; blue's clamped
+    identity = TrajectoryNormalizer.fit(np.stack([state - 1, state + 1]), np.zeros((2, 0)), "limits")
+    x = torch.tensor(identity.normalize(plan[None]), dtype=torch.float32, requires_grad=True)
+    relation_guide(relations, identity)(x, torch.zeros(1, dtype=torch.long)).sum().backward()
+    flag_gradient = x.grad[0][:, [block_slice(i).stop - 1 for i in range(4)]]
+    assert torch.all(flag_gradient[:, 0] == 0)  # the block the goal moves may be held
+    assert torch.all(flag_gradient[:, 1] < 0) and torch.all(flag_gradient[:, 3] < 0)  # the others not
+    assert torch.all(flag_gradient[:, 2] == 0)  # already below zero: no push
 
 
 @pytest.mark.parametrize("relations, reason", [([("red", "red")], "itself"), ([("red", "purple")], "unknown")])
@@ -150,7 +166,7 @@ def test_eval_command_writes_results_with_the_papers_numbers(tmp_path, demo_file
     out = tmp_path / "kuka.json"
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_kuka.py"), "--checkpoint", str(path),
                              "--modes", "unconditional", "rearrange", "--episodes", "1", "--stages", "1",
-                             "--steps", "2", "--threads", "1", "--grasp-guide", "10", "--out", str(out),
+                             "--steps", "2", "--threads", "1", "--grasp-guide", "10", "--guide-steps", "3", "--out", str(out),
                              "--picture", str(tmp_path / "strip.png"),
                              "--quiet"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -159,7 +175,7 @@ def test_eval_command_writes_results_with_the_papers_numbers(tmp_path, demo_file
     assert [r["config"]["mode"] for r in record["results"]] == ["unconditional", "rearrange"]
     table = out.with_suffix(".md").read_text()
     assert "58.7 ± 2.5" in table and "58.9 ± 3.4" in table and "--episodes" in table
-    assert "grasp guide weight 10.0" in table
+    assert "3 guide steps, grasp guide weight 10.0" in table
     bad = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_kuka.py"), "--checkpoint", str(tmp_path / "none"),
                           "--episodes", "1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "checkpoint not found" in bad.stderr

@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of the `diffuser-ros` console script."""
     args = build_parser().parse_args(argv)
-    return args.run(args) or 0
+    try:
+        return args.run(args) or 0
+    except ValueError as error:  # bad configs, datasets, checkpoints (CheckpointError): say what, no traceback
+        print(f"diffuser-ros {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 def warn_if_unet_narrower_than_trajectory(unet_dim: int, transition_dim: int) -> None:

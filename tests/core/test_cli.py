@@ -111,15 +111,19 @@ def test_train_value_model(tmp_path):
     assert loaded.kind == "value" and loaded.step == 2
 
 
-def test_bad_config_and_loader_give_clear_errors(tmp_path):
+def test_bad_config_loader_and_checkpoint_give_clear_errors(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump({"model": {"dims": 8}}))
     with pytest.raises(ValueError, match="unknown UnetConfig field"):
         ExperimentConfig.from_file(config)
+    assert main(["train", "--config", str(config), "--dataset", "x.hdf5", "--out", str(tmp_path)]) == 2
+    assert "diffuser-ros train: unknown UnetConfig field" in capsys.readouterr().err
     write_config(config)
-    with pytest.raises(ValueError, match="unknown dataset loader"):
-        main(["train", "--config", str(config), "--dataset", "x.hdf5", "--out", str(tmp_path),
-              "--loader", "nope"])
+    assert main(["train", "--config", str(config), "--dataset", "x.hdf5", "--out", str(tmp_path),
+                 "--loader", "nope"]) == 2
+    assert "unknown dataset loader" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "o")]) == 2
+    assert "diffuser-ros export: checkpoint not found" in capsys.readouterr().err
 
 
 def test_training_warns_when_the_unet_is_narrower_than_the_trajectory(capsys):

@@ -29,7 +29,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from diffuser_core.envs.kuka import KukaWorldConfig, iiwa_joints
 from diffuser_core.envs.kuka_eval import grip_command, next_relation
-from diffuser_core.envs.kuka_guides import relation_guide
+from diffuser_core.envs.kuka_guides import stage_guides
 from diffuser_core.envs.kuka_tasks import STATE_DIM, Relation, check_task, score, state_from_parts
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
@@ -46,6 +46,7 @@ PARAMETERS = {
     "denoising_steps": 0,          # 0: all of the model's diffusion steps
     "guide_scale": 1.0,            # alpha of the relation guides (mu + alpha Sigma grad J)
     "n_guide_steps": 2,
+    "grasp_guide": 0.0,            # weight of the grasp guide (planned grips put the tool on the block); 0: off
     "plan_dt": 0.0,                # s between plan states; 0: the demonstrations' control period (1/24 s)
     "max_stages": 6,               # plans per goal before it ends with the relations that hold
     "replan_every": 0,             # 0: run each plan whole; k: send a plan's first k steps, then replan
@@ -68,7 +69,7 @@ def check_parameters(p: dict) -> None:
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
     if p["max_stages"] < 1:
         raise ParameterError(f"max_stages must be >= 1, got {p['max_stages']}")
-    for name in ("guide_scale", "plan_dt", "settle_time"):
+    for name in ("guide_scale", "grasp_guide", "plan_dt", "settle_time"):
         if not (math.isfinite(p[name]) and p[name] >= 0):
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
     if not (math.isfinite(p["state_timeout"]) and p["state_timeout"] > 0):
@@ -235,8 +236,8 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                 if satisfied == total:
                     break
                 target = next_relation(relations, state) if relations else None
-                guide = relation_guide([target], self.planner.normalizer) if target is not None else None
-                plan = self.planner.plan(state, guides=guide)
+                plan = self.planner.plan(state, guides=stage_guides(target, self.planner.normalizer,
+                                                                    self.p["grasp_guide"]))
                 replans, plan_ms = replans + 1, plan.plan_time_ms
                 self.plan_publisher.publish(array_to_plan_msg(
                     plan.observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),

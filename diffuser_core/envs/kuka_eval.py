@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..evaluation import episode_seeds, standard_error
 from ..planner import Planner, PlannerConfig
 from .kuka import KukaBlockWorld, KukaWorldConfig
-from .kuka_guides import grasp_guide, relation_guide
+from .kuka_guides import stage_guides
 from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, block_slice,
                          placement_order, poses_from_state, sample_goal, score, score_trajectory,
                          stacked_relations)
@@ -131,11 +131,9 @@ def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalCo
     states, plan_ms = [world.reset(seed=seed)], []
     steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
     total_steps = config.stages * steps_per_plan
-    grasp = grasp_guide(planner.normalizer, config.grasp_guide) if config.grasp_guide > 0 else None
     while len(states) - 1 < total_steps:
         target = next_relation(relations, states[-1]) if relations else None
-        guides = [relation_guide([target], planner.normalizer) if target is not None else None, grasp]
-        plan = planner.plan(states[-1], guides=[guide for guide in guides if guide is not None])
+        plan = planner.plan(states[-1], guides=stage_guides(target, planner.normalizer, config.grasp_guide))
         plan_ms.append(plan.plan_time_ms)
         steps = min(config.replan_every or steps_per_plan, steps_per_plan, total_steps - (len(states) - 1))
         states += execute_plan(world, plan.observations[:steps + 1], config.grip_threshold)

@@ -107,3 +107,12 @@ def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_ste
         return grasp_cost(x, kinematics, action_dim, block_names) * (t < below_step).to(x.dtype)
 
     return CostGuide(cost, weight, normalizer)
+
+
+def stage_guides(target: Relation | None, normalizer: TrajectoryNormalizer, grasp_weight: float = 0.0) -> list[CostGuide]:
+    """The guides of one stage's plan: the relation guide toward `target` (none for unconditional
+    stacking) and, with grasp_weight > 0, the grasp guide. Used by the evaluation and the arm planner."""
+    guides = [relation_guide([target], normalizer)] if target is not None else []
+    if grasp_weight > 0:
+        guides.append(grasp_guide(normalizer, grasp_weight))
+    return guides

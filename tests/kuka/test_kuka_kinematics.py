@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from diffuser_core.envs.kuka import HOME_JOINTS, KukaBlockWorld
-from diffuser_core.envs.kuka_guides import grasp_cost, grasp_guide
+from diffuser_core.envs.kuka_guides import grasp_cost, grasp_guide, stage_guides
 from diffuser_core.envs.kuka_kinematics import ArmKinematics, joint_origins
-from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, block_slice
+from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, Relation, block_slice
 from diffuser_core.normalization import TrajectoryNormalizer
 
 
@@ -84,3 +84,16 @@ def test_the_first_grip_steps_aim_at_where_the_block_starts(world):
     cost = grasp_cost(torch.tensor(drifted[None], dtype=torch.float32), ArmKinematics(), 0).item()
     # steps 2-4 (the grip) aim at red's start: 0 there; step 5 (carrying) follows the drifted plan
     assert cost == pytest.approx(0.05 ** 2, rel=2e-2)
+
+
+def test_stage_guides_are_the_relation_guide_and_the_weighted_grasp_guide(world):
+    plan = plan_gripping_red(world, 0.1)
+    identity = TrajectoryNormalizer.fit(np.stack([plan[0] - 1, plan[0] + 1]), np.zeros((2, 0)), "limits")
+    target = Relation("red", "green")
+    assert stage_guides(None, identity) == []  # unconditional stacking: no guide
+    assert len(stage_guides(target, identity)) == 1 and len(stage_guides(target, identity, 5.0)) == 2
+    (grasp,) = stage_guides(None, identity, 5.0)
+    x = torch.tensor(identity.normalize(plan[None]), dtype=torch.float32)
+    expected = -5.0 * grasp_cost(torch.tensor(plan[None], dtype=torch.float32), ArmKinematics(), 0)
+    assert grasp(x, torch.tensor([0])).item() == pytest.approx(expected.item(), rel=1e-4)
+

@@ -231,3 +231,20 @@ def test_replan_every_sends_the_first_steps_of_each_plan_and_replans(ros_context
         assert [len(t.points) for t in plans] == [4, 4, 4]
     finally:
         arm.close()
+
+
+def test_the_grasp_guide_parameter_joins_the_stage_guides(ros_context, kuka_checkpoint):
+    from diffuser_ros.arm_planner_node import PARAMETERS, check_parameters
+    from diffuser_ros.managed import ParameterError
+
+    with pytest.raises(ParameterError, match="grasp_guide"):
+        check_parameters({**PARAMETERS, "grasp_guide": -1.0})
+    arm = ArmHarness(ros_context, kuka_checkpoint, grasp_guide=50.0)
+    try:
+        handle = arm.send("rearrange", [("red", "green")])
+        assert handle.accepted
+        response = arm.result(handle)
+        assert response.result.replans == 1 and arm.planner.p["grasp_guide"] == 50.0
+    finally:
+        arm.close()
+

@@ -2,7 +2,8 @@
 
 Convolutions run over plan time only (a trajectory is a 1-D "image" whose channels are the
 transition dimensions), so the receptive field is local in time: one network call only enforces
-local consistency, and global coherence comes from many denoising steps.
+local consistency, and global coherence comes from many denoising steps. The optional start
+embedding is the one exception: the inpainted first state reaches every step directly.
 """
 from __future__ import annotations
 
@@ -155,7 +156,8 @@ class TemporalUnet(nn.Module):
 
     def receptive_radius(self) -> int:
         """Upper bound on how many time steps away an input can influence an output in one call
-        (exact locality holds for norm="none"; GroupNorm adds a weak global coupling)."""
+        (exact locality holds for norm="none"; GroupNorm adds a weak global coupling; the start
+        embedding, when on, lets plan step 0 reach every step)."""
         k = self.config.kernel_size // 2
         radius, stride = 0, 1
         for level in range(self.config.levels):  # down path: 4 convs, then halve resolution

@@ -218,5 +218,5 @@ def test_the_shipped_checkpoint_plans_grips_at_its_own_blocks(world):
     plans = [planner.plan(start).observations for start in starts]
     own = [grip_distance(world, start, plan) for start, plan in zip(starts, plans)]
     other = [grip_distance(world, starts[(i + 1) % 8], plan) for i, plan in enumerate(plans)]
-    assert np.median(own) < 0.2 and np.median(own) < 0.6 * np.median(other), (own, other)
+    assert np.median(own) < 0.2 and np.median(own) < 0.75 * np.median(other), (own, other)  # 0.10 vs 0.23
 

@@ -15,7 +15,7 @@ import torch
 
 from ..guides import CostGuide
 from ..normalization import TrajectoryNormalizer
-from .kuka_kinematics import ArmKinematics
+from .kuka_kinematics import ArmKinematics, iiwa_kinematics
 from .kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, Relation, block_slice, check_relations
 
 
@@ -23,6 +23,11 @@ def position_columns(block: str, action_dim: int, block_names: Sequence[str] = B
     """Trajectory columns (actions first) of a block's centre x, y, z in the 39-D state layout."""
     start = block_slice(list(block_names).index(block)).start
     return [action_dim + start + axis for axis in range(3)]
+
+
+def attached_column(block: str, action_dim: int, block_names: Sequence[str] = BLOCK_NAMES) -> int:
+    """Trajectory column (actions first) of a block's attached flag in the 39-D state layout."""
+    return action_dim + block_slice(list(block_names).index(block)).stop - 1
 
 
 def relation_cost(x: torch.Tensor, relation: Relation, action_dim: int, later_fraction: float = 0.5,
@@ -43,8 +48,7 @@ def others_held_cost(x: torch.Tensor, relations: Sequence[Relation], action_dim:
     on top, on robot-unit x: its gradient is a constant push against picking them up, as the
     reference's guide gives their attach dimensions."""
     movers = {relation.top for relation in relations}
-    flags = [x[..., action_dim + block_slice(index).stop - 1]
-             for index, name in enumerate(block_names) if name not in movers]
+    flags = [x[..., attached_column(name, action_dim, block_names)] for name in block_names if name not in movers]
     if not flags:
         return x.new_zeros(x.shape[0])
     return torch.stack(flags, -1).clamp_min(0).sum(-1).mean(-1)
@@ -81,10 +85,9 @@ def grasp_cost(x: torch.Tensor, kinematics: ArmKinematics, action_dim: int,
     to where the plan holds the block, never the block to the arm."""
     tool = kinematics.tool_positions(x[..., action_dim:action_dim + JOINT_COUNT])
     cost = x.new_zeros(x.shape[0])
-    for index in range(len(block_names)):
-        columns = block_slice(index)
-        centre = x[..., action_dim + columns.start:action_dim + columns.start + 3].detach()
-        gripped = (x[..., action_dim + columns.stop - 1].detach() > 0.5).to(x.dtype)
+    for name in block_names:
+        centre = x[..., position_columns(name, action_dim, block_names)].detach()
+        gripped = (x[..., attached_column(name, action_dim, block_names)].detach() > 0.5).to(x.dtype)
         # the first GRIP_STEPS gripped steps take the block where it starts (plan step 0, exact by
         # inpainting), not where the plan has drifted it; later steps follow the planned carry
         picking = (gripped * (gripped.cumsum(-1) <= GRIP_STEPS)).unsqueeze(-1)
@@ -100,7 +103,7 @@ def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_ste
     joints put the tool on that block (the world grips only within 2 cm). It acts only at diffusion
     steps below `below_step`, once the plan has settled which block it grips when: earlier, noisy
     attached flags would pull the arm toward every block at once. Composes with relation guides."""
-    kinematics = kinematics or ArmKinematics()
+    kinematics = kinematics or iiwa_kinematics()
     action_dim = normalizer.action_dim
 
     def cost(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

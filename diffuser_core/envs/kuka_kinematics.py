@@ -6,6 +6,7 @@ through them. Matches `KukaBlockWorld.tool_pose` (tested).
 """
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -74,3 +75,11 @@ class ArmKinematics:
                                   -rotation[..., :1] * s + rotation[..., 1:2] * c,
                                   rotation[..., 2:]], dim=-1)
         return position + rotation[..., 2] * self.tool_offset
+
+
+@functools.lru_cache(maxsize=1)
+def iiwa_kinematics() -> ArmKinematics:
+    """The world's arm, parsed once: guides are built for every plan and share it (it holds no state
+    that tool_positions changes)."""
+    return ArmKinematics()
+

@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grasp-guide", type=float, default=0.0,
                         help="weight of the grasp guide (planned joints put the tool on the block the plan "
                              "holds) in every task; 0: off, the paper's guides only")
+    parser.add_argument("--keep-built", action="store_true",
+                        help="unconditional stacking: push against picking up blocks already stacked "
+                             "(kuka_guides.keep_built_guide; this project's addition)")
+    parser.add_argument("--refine", action="store_true",
+                        help="refine every sampled plan's joints so its grips and placements are physical "
+                             "(diffuser_core/envs/kuka_refine.py; this project's addition)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "results" / "kuka.json"))
@@ -65,6 +71,10 @@ def execution_line(config: dict) -> str:
     guides = f"guide scale {config['guide_scale']}, {config['n_guide_steps']} guide steps"
     if config.get("grasp_guide"):
         guides += f", grasp guide weight {config['grasp_guide']} in every task"
+    if config.get("keep_built"):
+        guides += ", keep-built guide"
+    if config.get("refine"):
+        guides += ", every plan refined (kuka_refine: grips and placements made physical)"
     return f"{config['stages']} stages of H steps; {runs}; {steps}; {guides}; {grasp}"
 
 
@@ -116,7 +126,8 @@ def main(argv=None) -> int:
     try:
         configs = [KukaEvalConfig(mode=mode, episodes=args.episodes, seed=args.seed, sampler=args.sampler,
                                   denoising_steps=args.steps, guide_scale=args.guide_scale, stages=args.stages,
-                                  replan_every=args.replan_every, grasp_guide=args.grasp_guide,
+                                  replan_every=args.replan_every, grasp_guide=args.grasp_guide, refine=args.refine,
+                                  keep_built=args.keep_built,
                                   n_guide_steps=args.guide_steps,
                                   grasp_distance=float("inf") if args.reference_grasp else KukaEvalConfig.grasp_distance,
                                   device=args.device) for mode in args.modes]

@@ -30,6 +30,7 @@ from trajectory_msgs.msg import JointTrajectory
 from diffuser_core.envs.kuka import KukaWorldConfig, iiwa_joints
 from diffuser_core.envs.kuka_eval import grip_command, next_relation
 from diffuser_core.envs.kuka_guides import stage_guides
+from diffuser_core.envs.kuka_refine import RefineConfig, refine_plan
 from diffuser_core.envs.kuka_tasks import STATE_DIM, Relation, check_task, score, state_from_parts
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
@@ -47,6 +48,8 @@ PARAMETERS = {
     "guide_scale": 1.0,            # alpha of the relation guides (mu + alpha Sigma grad J)
     "n_guide_steps": 2,
     "grasp_guide": 0.0,            # weight of the grasp guide (planned grips put the tool on the block); 0: off
+    "refine": False,               # refine each plan's joints so grips and placements are physical (kuka_refine)
+    "keep_built": False,           # unconditional stacking: push against picking up blocks already stacked
     "plan_dt": 0.0,                # s between plan states; 0: the demonstrations' control period (1/24 s)
     "max_stages": 6,               # plans per goal before it ends with the relations that hold
     "replan_every": 0,             # 0: run each plan whole; k: send a plan's first k steps, then replan
@@ -206,6 +209,19 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                                                            self.joint_names, self.plan_dt, header))
 
     # ------------------------------------------------------------------ stack_blocks action
+    def plan_stage(self, state: np.ndarray, target: Relation | None) -> tuple[np.ndarray, int, float]:
+        """One stage's plan toward `target` (None: unconditional stacking), refined when asked: the
+        planned states, the denoising steps and the milliseconds it took."""
+        started = time.perf_counter()
+        guides = stage_guides(target, self.planner.normalizer, self.p["grasp_guide"],
+                              keep_built_state=state if self.p["keep_built"] else None)
+        plan = self.planner.plan(state, guides=guides)
+        observations = plan.observations
+        if self.p["refine"]:
+            config = RefineConfig(grip_threshold=self.p["grip_threshold"])
+            observations = refine_plan(observations, target, config).observations
+        return observations, plan.denoising_steps, 1000 * (time.perf_counter() - started)
+
     def accept_stack_blocks(self, request: StackBlocks.Goal) -> GoalResponse:
         problems = []
         if self.inactive_reason():
@@ -236,15 +252,14 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                 if satisfied == total:
                     break
                 target = next_relation(relations, state) if relations else None
-                plan = self.planner.plan(state, guides=stage_guides(target, self.planner.normalizer,
-                                                                    self.p["grasp_guide"]))
-                replans, plan_ms = replans + 1, plan.plan_time_ms
+                observations, denoising_steps, plan_ms = self.plan_stage(state, target)
+                replans += 1
                 self.plan_publisher.publish(array_to_plan_msg(
-                    plan.observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),
-                    plan.denoising_steps, plan.plan_time_ms))
-                steps = self.p["replan_every"] or len(plan.observations) - 1
-                duration = self.send_plan(plan.observations[:steps + 1])
-                settle = self.p["settle_time"] if steps >= len(plan.observations) - 1 else 0.0  # mid-plan: go on
+                    observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),
+                    denoising_steps, plan_ms))
+                steps = self.p["replan_every"] or len(observations) - 1
+                duration = self.send_plan(observations[:steps + 1])
+                settle = self.p["settle_time"] if steps >= len(observations) - 1 else 0.0  # mid-plan: go on
                 status = f"stage {replans}: placing {target}" if target else f"stage {replans}: stacking"
                 handle.publish_feedback(StackBlocks.Feedback(satisfied=satisfied, total=total,
                                                              plan_time_ms=plan_ms, status=status))

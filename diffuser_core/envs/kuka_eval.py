@@ -23,6 +23,7 @@ from ..evaluation import episode_seeds, standard_error
 from ..planner import Planner, PlannerConfig
 from .kuka import KukaBlockWorld, KukaWorldConfig
 from .kuka_guides import stage_guides
+from .kuka_refine import RefineConfig, refine_plan
 from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, block_slice,
                          placement_order, poses_from_state, sample_goal, score, score_trajectory,
                          stacked_relations)
@@ -53,6 +54,8 @@ class KukaEvalConfig:
     replan_every: int = 0  # 0: the paper's protocol (each plan runs whole); k: replan after k steps
     grasp_distance: float = KukaWorldConfig.grasp_distance  # inf: the reference's attach-from-anywhere
     grasp_guide: float = 0.0  # weight of kuka_guides.grasp_guide in every task; 0: off (the paper's guides only)
+    refine: bool = False  # kuka_refine.refine_plan on every sampled plan (this project's addition; off in the paper protocol)
+    keep_built: bool = False  # unconditional stacking: kuka_guides.keep_built_guide (this project's addition)
 
 
     def __post_init__(self):
@@ -133,10 +136,15 @@ def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalCo
     total_steps = config.stages * steps_per_plan
     while len(states) - 1 < total_steps:
         target = next_relation(relations, states[-1]) if relations else None
-        plan = planner.plan(states[-1], guides=stage_guides(target, planner.normalizer, config.grasp_guide))
-        plan_ms.append(plan.plan_time_ms)
+        started = time.perf_counter()
+        guides = stage_guides(target, planner.normalizer, config.grasp_guide,
+                              keep_built_state=states[-1] if config.keep_built else None)
+        plan = planner.plan(states[-1], guides=guides).observations
+        if config.refine:
+            plan = refine_plan(plan, target, RefineConfig(grip_threshold=config.grip_threshold)).observations
+        plan_ms.append(1000 * (time.perf_counter() - started))
         steps = min(config.replan_every or steps_per_plan, steps_per_plan, total_steps - (len(states) - 1))
-        states += execute_plan(world, plan.observations[:steps + 1], config.grip_threshold)
+        states += execute_plan(world, plan[:steps + 1], config.grip_threshold)
     satisfied, total, value = score_trajectory(states, task, relations)
     return KukaEpisodeResult(seed, task, relations, satisfied, total, value, score(states[-1], task, relations)[2],
                              plan_ms, np.array(states))

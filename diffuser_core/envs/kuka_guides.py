@@ -16,7 +16,8 @@ import torch
 from ..guides import CostGuide
 from ..normalization import TrajectoryNormalizer
 from .kuka_kinematics import ArmKinematics, iiwa_kinematics
-from .kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, Relation, block_slice, check_relations
+from .kuka_tasks import (BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, Relation, block_slice, check_relations,
+                         stacked_relations)
 
 
 def position_columns(block: str, action_dim: int, block_names: Sequence[str] = BLOCK_NAMES) -> list[int]:
@@ -42,16 +43,22 @@ def relation_cost(x: torch.Tensor, relation: Relation, action_dim: int, later_fr
     return ((offset[..., :2] ** 2).sum(-1) + height_error ** 2).mean(-1)
 
 
-def others_held_cost(x: torch.Tensor, relations: Sequence[Relation], action_dim: int,
-                     block_names: Sequence[str] = BLOCK_NAMES) -> torch.Tensor:
-    """(batch,) mean over the plan of the attached flags (clamped at 0) of blocks no relation puts
-    on top, on robot-unit x: its gradient is a constant push against picking them up, as the
-    reference's guide gives their attach dimensions."""
-    movers = {relation.top for relation in relations}
-    flags = [x[..., attached_column(name, action_dim, block_names)] for name in block_names if name not in movers]
+def held_cost(x: torch.Tensor, blocks: Sequence[str], action_dim: int,
+              block_names: Sequence[str] = BLOCK_NAMES) -> torch.Tensor:
+    """(batch,) mean over the plan of the summed attached flags (clamped at 0) of `blocks`, on
+    robot-unit x: its gradient is a constant push against picking them up."""
+    flags = [x[..., attached_column(name, action_dim, block_names)] for name in blocks]
     if not flags:
         return x.new_zeros(x.shape[0])
     return torch.stack(flags, -1).clamp_min(0).sum(-1).mean(-1)
+
+
+def others_held_cost(x: torch.Tensor, relations: Sequence[Relation], action_dim: int,
+                     block_names: Sequence[str] = BLOCK_NAMES) -> torch.Tensor:
+    """held_cost of the blocks no relation puts on top, as the reference's guide pushes on their
+    attach dimensions."""
+    movers = {relation.top for relation in relations}
+    return held_cost(x, [name for name in block_names if name not in movers], action_dim, block_names)
 
 
 def relation_guide(relations, normalizer: TrajectoryNormalizer, weight: float = 1.0,
@@ -112,10 +119,27 @@ def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_ste
     return CostGuide(cost, weight, normalizer)
 
 
-def stage_guides(target: Relation | None, normalizer: TrajectoryNormalizer, grasp_weight: float = 0.0) -> list[CostGuide]:
+def keep_built_guide(state, normalizer: TrajectoryNormalizer, weight: float = 1.0,
+                     block_names: Sequence[str] = BLOCK_NAMES) -> CostGuide | None:
+    """For unconditional stacking (this project's addition): a push against picking up any block that
+    is already part of a stack in `state` (a 39-D state), so plans add to what is built instead of
+    taking it apart; None when nothing is stacked."""
+    built = sorted({name for relation in stacked_relations(state) for name in (relation.top, relation.bottom)})
+    if not built:
+        return None
+    action_dim = normalizer.action_dim
+    return CostGuide(lambda x, t: held_cost(x, built, action_dim, block_names), weight, normalizer)
+
+
+def stage_guides(target: Relation | None, normalizer: TrajectoryNormalizer, grasp_weight: float = 0.0,
+                 keep_built_state=None) -> list[CostGuide]:
     """The guides of one stage's plan: the relation guide toward `target` (none for unconditional
-    stacking) and, with grasp_weight > 0, the grasp guide. Used by the evaluation and the arm planner."""
+    stacking), with grasp_weight > 0 the grasp guide, and for unconditional stacking with
+    `keep_built_state` (the current state) the keep-built guide. Used by the evaluation and the arm
+    planner."""
     guides = [relation_guide([target], normalizer)] if target is not None else []
+    if target is None and keep_built_state is not None:
+        guides.append(keep_built_guide(keep_built_state, normalizer))
     if grasp_weight > 0:
         guides.append(grasp_guide(normalizer, grasp_weight))
-    return guides
+    return [guide for guide in guides if guide is not None]

@@ -61,6 +61,11 @@ class ArmKinematics:
 
     def tool_positions(self, joints: torch.Tensor) -> torch.Tensor:
         """(..., 3) tool point in the world for (..., 7) joint angles (radians)."""
+        return self.tool_frames(joints)[0]
+
+    def tool_frames(self, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(..., 3) tool point and (..., 3, 3) flange orientation in the world for (..., 7) joint angles
+        (radians); the orientation's last column is the way the tool points."""
         if joints.shape[-1] != JOINT_COUNT:
             raise ValueError(f"expected (..., {JOINT_COUNT}) joint angles, got {tuple(joints.shape)}")
         origins = self.origins.to(joints)
@@ -74,7 +79,7 @@ class ArmKinematics:
             rotation = torch.cat([rotation[..., :1] * c + rotation[..., 1:2] * s,
                                   -rotation[..., :1] * s + rotation[..., 1:2] * c,
                                   rotation[..., 2:]], dim=-1)
-        return position + rotation[..., 2] * self.tool_offset
+        return position + rotation[..., 2] * self.tool_offset, rotation
 
 
 @functools.lru_cache(maxsize=1)

@@ -97,3 +97,28 @@ def test_stage_guides_are_the_relation_guide_and_the_weighted_grasp_guide(world)
     expected = -5.0 * grasp_cost(torch.tensor(plan[None], dtype=torch.float32), ArmKinematics(), 0)
     assert grasp(x, torch.tensor([0])).item() == pytest.approx(expected.item(), rel=1e-4)
 
+
+
+def test_the_keep_built_guide_pushes_only_on_blocks_already_stacked(world):
+    """Unconditional stacking with keep_built: holding a block that is part of a stack costs, holding a
+    loose one does not; with nothing stacked there is no guide."""
+    from diffuser_core.envs.kuka_guides import keep_built_guide
+    from diffuser_core.envs.kuka_tasks import BLOCK_SIZE as SIZE
+
+    loose = world.reset(seed=3)
+    identity = TrajectoryNormalizer.fit(np.stack([loose - 1, loose + 1]), np.zeros((2, 0)), "limits")
+    assert keep_built_guide(loose, identity) is None
+    assert stage_guides(None, identity, keep_built_state=loose) == []
+    stacked = loose.copy()
+    stacked[block_slice(0)][:3] = stacked[block_slice(1)][:3] + (0, 0, SIZE)  # red on green
+    guide = keep_built_guide(stacked, identity)
+    (same,) = stage_guides(None, identity, keep_built_state=stacked)
+    plans = np.repeat(stacked[None], 3, 0)[:, None].repeat(4, 1)  # 3 plans of 4 steps
+    plans[0, :, block_slice(0).stop - 1] = 1.0  # holds red (stacked)
+    plans[1, :, block_slice(2).stop - 1] = 1.0  # holds blue (loose)
+    x = torch.tensor(identity.normalize(plans), dtype=torch.float32)
+    reward = guide(x, torch.zeros(3, dtype=torch.long))
+    assert reward[0].item() == pytest.approx(-1.0) and reward[1].item() == 0.0 and reward[2].item() == 0.0
+    assert torch.equal(same(x, torch.zeros(3, dtype=torch.long)), reward)
+    target = Relation("blue", "red")
+    assert len(stage_guides(target, identity, keep_built_state=stacked)) == 1  # only for unconditional stacking

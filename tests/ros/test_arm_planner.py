@@ -248,3 +248,31 @@ def test_the_grasp_guide_parameter_joins_the_stage_guides(ros_context, kuka_chec
     finally:
         arm.close()
 
+
+
+def test_the_refine_parameter_sends_refined_plans(ros_context, kuka_checkpoint):
+    """With refine on, the published plan's blocks move as the world moves them (kuka_refine): a
+    block the plan never holds stays exactly where it starts, which the tiny model's raw plans do not."""
+    from diffuser_core.envs.kuka_refine import held_runs
+    from diffuser_core.envs.kuka_tasks import BLOCK_NAMES, block_slice
+    from diffuser_ros.conversions import plan_msg_to_array
+    from diffuser_ros.msg import Plan
+
+    arm = ArmHarness(ros_context, kuka_checkpoint, refine=True, keep_built=True)
+    plans = []
+    arm.node.create_subscription(Plan, "diffuser_plan", plans.append, 10)
+    try:
+        response = arm.result(arm.send("rearrange", [("red", "green")]))
+        assert response.result.replans == 1 and arm.planner.p["refine"] is True and arm.planner.p["keep_built"]
+        arm.wait_for(lambda: plans)
+        plan = plan_msg_to_array(plans[0])
+        held = {run.block for run in held_runs(plan)}
+        still = [i for i in range(len(BLOCK_NAMES)) if i not in held]
+        assert still
+        for i in still:
+            position = plan[:, block_slice(i)][:, :3]
+            np.testing.assert_allclose(position, np.repeat(position[:1], len(plan), 0), atol=1e-6)
+        sent = [t for t in arm.trajectories if len(t.points) > 1][0]
+        np.testing.assert_allclose(sent.points[4].positions[:7], plan[5, :7], atol=1e-5)  # points start at step 1
+    finally:
+        arm.close()

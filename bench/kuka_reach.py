@@ -27,14 +27,14 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 from bench._report import command_line, machine_info, machine_line  # noqa: E402
 from diffuser_core.envs.kuka import KukaBlockWorld  # noqa: E402
 from diffuser_core.envs.kuka_refine import refine_plan  # noqa: E402
-from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, block_slice  # noqa: E402
+from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, attached_flags, block_slice  # noqa: E402
 from diffuser_core.planner import Planner, PlannerConfig  # noqa: E402
 
 
 def grip_distance(world: KukaBlockWorld, blocks: np.ndarray, plan: np.ndarray) -> float:
     """Tool-to-block-top distance (m) at the plan's first grip, the blocks as in state `blocks`; inf if
     the plan never grips."""
-    flags = np.stack([plan[:, block_slice(i).stop - 1] for i in range(4)], axis=1)
+    flags = attached_flags(plan)
     grips = np.argwhere(flags > 0.5)
     if len(grips) == 0:
         return float("inf")

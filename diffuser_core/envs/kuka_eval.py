@@ -24,7 +24,7 @@ from ..planner import Planner, PlannerConfig
 from .kuka import KukaBlockWorld, KukaWorldConfig
 from .kuka_guides import stage_guides
 from .kuka_refine import RefineConfig, refine_plan
-from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, block_slice,
+from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, attached_flags,
                          placement_order, poses_from_state, sample_goal, score, score_trajectory,
                          stacked_relations)
 
@@ -102,7 +102,7 @@ class KukaEpisodeResult:
 
 def grip_command(planned_state: np.ndarray, threshold: float) -> str | bool:
     """The block a planned state holds (highest attached flag above `threshold`), else False."""
-    flags = np.array([planned_state[block_slice(i)][-1] for i in range(len(BLOCK_NAMES))])
+    flags = attached_flags(planned_state)
     best = int(np.argmax(flags))
     return BLOCK_NAMES[best] if flags[best] > threshold else False
 

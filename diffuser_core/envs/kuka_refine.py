@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from .kuka_kinematics import ArmKinematics, iiwa_kinematics
-from .kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, STATE_DIM, Relation, block_slice, stacked_relations
+from .kuka_tasks import (BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, STATE_DIM, Relation, attached_flags,
+                         block_slice, stacked_relations)
 
 TOOL_DOWN = (0.0, 0.0, -1.0)
 
@@ -77,7 +78,7 @@ class HeldRun(NamedTuple):
 def held_runs(plan: np.ndarray, threshold: float = 0.5) -> list[HeldRun]:
     """The plan's holds in time order: at each step the block with the highest attached flag, if above
     `threshold` (as kuka_eval.grip_command executes it)."""
-    flags = np.asarray(plan)[:, [block_slice(i).stop - 1 for i in range(len(BLOCK_NAMES))]]
+    flags = attached_flags(plan)
     best = flags.argmax(1)
     holding = np.where(flags[np.arange(len(flags)), best] > threshold, best, -1)
     runs, start = [], 0

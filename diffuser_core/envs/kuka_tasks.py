@@ -65,6 +65,12 @@ def block_slice(index: int) -> slice:
     return slice(start, start + BLOCK_STATE_DIM)
 
 
+def attached_flags(states) -> np.ndarray:
+    """(..., 4) the blocks' attached flags (BLOCK_NAMES order) of (..., 39) states or plans."""
+    states = np.asarray(states)
+    return states[..., [block_slice(i).stop - 1 for i in range(len(BLOCK_NAMES))]]
+
+
 def poses_from_state(state: Sequence[float]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
     """Split a 39-D state into block name -> (position, quaternion xyzw) and the set of attached blocks."""
     state = np.asarray(state, dtype=float)

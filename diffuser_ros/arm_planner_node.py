@@ -28,9 +28,7 @@ from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
 from diffuser_core.envs.kuka import KukaWorldConfig, iiwa_joints
-from diffuser_core.envs.kuka_eval import grip_command, next_relation
-from diffuser_core.envs.kuka_guides import stage_guides
-from diffuser_core.envs.kuka_refine import RefineConfig, refine_plan
+from diffuser_core.envs.kuka_eval import grip_command, next_relation, plan_stage
 from diffuser_core.envs.kuka_tasks import STATE_DIM, Relation, check_task, score, state_from_parts
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
@@ -209,19 +207,6 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                                                            self.joint_names, self.plan_dt, header))
 
     # ------------------------------------------------------------------ stack_blocks action
-    def plan_stage(self, state: np.ndarray, target: Relation | None) -> tuple[np.ndarray, int, float]:
-        """One stage's plan toward `target` (None: unconditional stacking), refined when asked: the
-        planned states, the denoising steps and the milliseconds it took."""
-        started = time.perf_counter()
-        guides = stage_guides(target, self.planner.normalizer, self.p["grasp_guide"],
-                              keep_built_state=state if self.p["keep_built"] else None)
-        plan = self.planner.plan(state, guides=guides)
-        observations = plan.observations
-        if self.p["refine"]:
-            config = RefineConfig(grip_threshold=self.p["grip_threshold"])
-            observations = refine_plan(observations, target, config).observations
-        return observations, plan.denoising_steps, 1000 * (time.perf_counter() - started)
-
     def accept_stack_blocks(self, request: StackBlocks.Goal) -> GoalResponse:
         problems = []
         if self.inactive_reason():
@@ -252,7 +237,9 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                 if satisfied == total:
                     break
                 target = next_relation(relations, state) if relations else None
-                observations, denoising_steps, plan_ms = self.plan_stage(state, target)
+                observations, denoising_steps, plan_ms = plan_stage(
+                    self.planner, state, target, grasp_guide=self.p["grasp_guide"], keep_built=self.p["keep_built"],
+                    refine=self.p["refine"], grip_threshold=self.p["grip_threshold"])
                 replans += 1
                 self.plan_publisher.publish(array_to_plan_msg(
                     observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),

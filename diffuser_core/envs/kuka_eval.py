@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -54,7 +55,7 @@ class KukaEvalConfig:
     replan_every: int = 0  # 0: the paper's protocol (each plan runs whole); k: replan after k steps
     grasp_distance: float = KukaWorldConfig.grasp_distance  # inf: the reference's attach-from-anywhere
     grasp_guide: float = 0.0  # weight of kuka_guides.grasp_guide in every task; 0: off (the paper's guides only)
-    refine: bool = False  # kuka_refine.refine_plan on every sampled plan (this project's addition; off in the paper protocol)
+    refine: bool = False  # kuka_refine.refine_plan on every plan (this project's addition; off in the paper protocol)
     keep_built: bool = False  # unconditional stacking: kuka_guides.keep_built_guide (this project's addition)
 
 
@@ -125,6 +126,26 @@ def next_relation(relations: list[Relation], state: np.ndarray) -> Relation | No
     return next((relation for relation in placement_order(relations) if relation not in holding), None)
 
 
+class StagePlan(NamedTuple):
+    observations: np.ndarray  # (H, 39) the stage's plan (refined when asked), robot units
+    denoising_steps: int
+    plan_ms: float  # sampling and refinement
+
+
+def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, grasp_guide: float = 0.0,
+               keep_built: bool = False, refine: bool = False, grip_threshold: float = 0.5) -> StagePlan:
+    """One stage's plan from `state` toward `target` (None: unconditional stacking) with the stage's
+    guides (kuka_guides.stage_guides), refined (kuka_refine) when asked. Used by the evaluation and
+    the arm planner."""
+    started = time.perf_counter()
+    guides = stage_guides(target, planner.normalizer, grasp_guide, keep_built_state=state if keep_built else None)
+    plan = planner.plan(state, guides=guides)
+    observations = plan.observations
+    if refine:
+        observations = refine_plan(observations, target, RefineConfig(grip_threshold=grip_threshold)).observations
+    return StagePlan(observations, plan.denoising_steps, 1000 * (time.perf_counter() - started))
+
+
 def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalConfig, seed: int) -> KukaEpisodeResult:
     """Reset with `seed`, draw the mode's goal from it, plan and execute `stages` × (H − 1) steps (one
     plan per stage, or a replan every `replan_every` steps), score."""
@@ -136,13 +157,10 @@ def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalCo
     total_steps = config.stages * steps_per_plan
     while len(states) - 1 < total_steps:
         target = next_relation(relations, states[-1]) if relations else None
-        started = time.perf_counter()
-        guides = stage_guides(target, planner.normalizer, config.grasp_guide,
-                              keep_built_state=states[-1] if config.keep_built else None)
-        plan = planner.plan(states[-1], guides=guides).observations
-        if config.refine:
-            plan = refine_plan(plan, target, RefineConfig(grip_threshold=config.grip_threshold)).observations
-        plan_ms.append(1000 * (time.perf_counter() - started))
+        plan, _, milliseconds = plan_stage(planner, states[-1], target, grasp_guide=config.grasp_guide,
+                                           keep_built=config.keep_built, refine=config.refine,
+                                           grip_threshold=config.grip_threshold)
+        plan_ms.append(milliseconds)
         steps = min(config.replan_every or steps_per_plan, steps_per_plan, total_steps - (len(states) - 1))
         states += execute_plan(world, plan[:steps + 1], config.grip_threshold)
     satisfied, total, value = score_trajectory(states, task, relations)

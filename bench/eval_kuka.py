@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-built", action="store_true",
                         help="unconditional stacking: push against picking up blocks already stacked "
                              "(kuka_guides.keep_built_guide; this project's addition)")
+    parser.add_argument("--stop-when-done", action="store_true",
+                        help="end an episode once its goal holds, as the arm planner does (the paper runs every stage)")
     parser.add_argument("--refine", action="store_true",
                         help="refine every sampled plan's joints so its grips and placements are physical "
                              "(diffuser_core/envs/kuka_refine.py; this project's addition)")
@@ -73,6 +75,8 @@ def execution_line(config: dict) -> str:
         guides += f", grasp guide weight {config['grasp_guide']} in every task"
     if config.get("keep_built"):
         guides += ", keep-built guide"
+    if config.get("stop_when_done"):
+        guides += ", episodes end once the goal holds"
     if config.get("refine"):
         guides += ", every plan refined (kuka_refine: grips and placements made physical)"
     return f"{config['stages']} stages of H steps; {runs}; {steps}; {guides}; {grasp}"
@@ -127,7 +131,7 @@ def main(argv=None) -> int:
         configs = [KukaEvalConfig(mode=mode, episodes=args.episodes, seed=args.seed, sampler=args.sampler,
                                   denoising_steps=args.steps, guide_scale=args.guide_scale, stages=args.stages,
                                   replan_every=args.replan_every, grasp_guide=args.grasp_guide, refine=args.refine,
-                                  keep_built=args.keep_built,
+                                  keep_built=args.keep_built, stop_when_done=args.stop_when_done,
                                   n_guide_steps=args.guide_steps,
                                   grasp_distance=float("inf") if args.reference_grasp else KukaEvalConfig.grasp_distance,
                                   device=args.device) for mode in args.modes]

@@ -57,6 +57,7 @@ class KukaEvalConfig:
     grasp_guide: float = 0.0  # weight of kuka_guides.grasp_guide in every task; 0: off (the paper's guides only)
     refine: bool = False  # kuka_refine.refine_plan on every plan (this project's addition; off in the paper protocol)
     keep_built: bool = False  # unconditional stacking: kuka_guides.keep_built_guide (this project's addition)
+    stop_when_done: bool = False  # end the episode once the goal holds, as the arm planner does (the paper: all stages)
 
 
     def __post_init__(self):
@@ -156,6 +157,8 @@ def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalCo
     steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
     total_steps = config.stages * steps_per_plan
     while len(states) - 1 < total_steps:
+        if config.stop_when_done and score(states[-1], task, relations)[2] == 100.0:
+            break
         target = next_relation(relations, states[-1]) if relations else None
         plan, _, milliseconds = plan_stage(planner, states[-1], target, grasp_guide=config.grasp_guide,
                                            keep_built=config.keep_built, refine=config.refine,

@@ -152,6 +152,19 @@ def test_replanning_every_k_steps_runs_as_many_steps_with_more_plans(tmp_path, d
         KukaEvalConfig(replan_every=-1)
 
 
+def test_stop_when_done_ends_the_episode_once_the_goal_holds(tmp_path, demo_file, world, monkeypatch):
+    """As the arm planner does: no further plan once the goal holds (here: a goal made to hold at once)."""
+    import diffuser_core.envs.kuka_eval as kuka_eval
+
+    path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
+    planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
+    monkeypatch.setattr(kuka_eval, "score", lambda state, task, relations=(): (3, 3, 100.0))
+    done = evaluate_episode(world, planner, KukaEvalConfig(stages=2, stop_when_done=True), seed=5)
+    assert len(done.states) == 1 and done.plan_ms == []
+    every_stage = evaluate_episode(world, planner, KukaEvalConfig(stages=2), seed=5)
+    assert len(every_stage.states) == 1 + 2 * 15 and len(every_stage.plan_ms) == 2
+
+
 def test_the_grasp_guide_joins_every_task_when_weighted(tmp_path, demo_file, world):
     path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
     planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))

@@ -25,7 +25,7 @@ from ..planner import Planner, PlannerConfig
 from .kuka import KukaBlockWorld, KukaWorldConfig
 from .kuka_guides import stage_guides
 from .kuka_refine import RefineConfig, refine_plan
-from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, attached_flags,
+from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, held_blocks,
                          placement_order, poses_from_state, sample_goal, score, score_trajectory,
                          stacked_relations)
 
@@ -104,9 +104,8 @@ class KukaEpisodeResult:
 
 def grip_command(planned_state: np.ndarray, threshold: float) -> str | bool:
     """The block a planned state holds (highest attached flag above `threshold`), else False."""
-    flags = attached_flags(planned_state)
-    best = int(np.argmax(flags))
-    return BLOCK_NAMES[best] if flags[best] > threshold else False
+    index = int(held_blocks(planned_state, threshold))
+    return BLOCK_NAMES[index] if index >= 0 else False
 
 
 def execute_plan(world: KukaBlockWorld, plan_observations: np.ndarray, grip_threshold: float) -> list[np.ndarray]:

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from .kuka_kinematics import ArmKinematics, iiwa_kinematics
-from .kuka_tasks import (BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, STATE_DIM, Relation, attached_flags,
-                         block_slice, stacked_relations)
+from .kuka_guides import position_columns
+from .kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, STATE_DIM, Relation, held_blocks, stacked_relations
 
 TOOL_DOWN = (0.0, 0.0, -1.0)
 
@@ -78,9 +78,7 @@ class HeldRun(NamedTuple):
 def held_runs(plan: np.ndarray, threshold: float = 0.5) -> list[HeldRun]:
     """The plan's holds in time order: at each step the block with the highest attached flag, if above
     `threshold` (as kuka_eval.grip_command executes it)."""
-    flags = attached_flags(plan)
-    best = flags.argmax(1)
-    holding = np.where(flags[np.arange(len(flags)), best] > threshold, best, -1)
+    holding = held_blocks(plan, threshold)
     runs, start = [], 0
     for step in range(1, len(holding) + 1):
         if step == len(holding) or holding[step] != holding[start]:
@@ -131,7 +129,7 @@ def intended_relation(plan: np.ndarray, runs: Sequence[HeldRun], kinematics: Arm
     clear = [i for i, name in enumerate(BLOCK_NAMES) if i != run.block and name not in covered]
     if not clear:
         return None
-    starts = np.array([plan[0, block_slice(i)][:2] for i in clear])
+    starts = np.array([plan[0, position_columns(BLOCK_NAMES[i], 0)[:2]] for i in clear])
     nearest = clear[int(np.argmin(np.linalg.norm(starts - tool[:2], axis=1)))]
     return Relation(BLOCK_NAMES[run.block], BLOCK_NAMES[nearest])
 
@@ -160,8 +158,7 @@ def refine_plan(plan: np.ndarray, relation: Relation | None = None, config: Refi
     runs = held_runs(plan, config.grip_threshold)
     relation = relation or intended_relation(plan, runs, kinematics)
     sampled = torch.as_tensor(plan[:, :JOINT_COUNT], dtype=torch.float32)
-    start = torch.as_tensor(np.stack([plan[0, block_slice(i)][:3] for i in range(len(BLOCK_NAMES))]),
-                            dtype=torch.float32)
+    start = torch.as_tensor(np.stack([plan[0, position_columns(name, 0)] for name in BLOCK_NAMES]), dtype=torch.float32)
     offset = torch.zeros_like(sampled[1:], requires_grad=True)
     costs = _RefineCosts(kinematics, sampled, start, runs, relation, config)
     if runs and config.iterations:
@@ -175,8 +172,8 @@ def refine_plan(plan: np.ndarray, relation: Relation | None = None, config: Refi
         terms, paths = costs.terms(joints)
     refined = plan.copy()
     refined[1:, :JOINT_COUNT] = joints[1:].numpy()
-    for i in range(len(BLOCK_NAMES)):
-        refined[1:, block_slice(i).start:block_slice(i).start + 3] = paths[1:, i].numpy()
+    for i, name in enumerate(BLOCK_NAMES):
+        refined[1:, position_columns(name, 0)] = paths[1:, i].numpy()
     return RefinedPlan(refined, relation, {name: float(value) for name, value in terms.items()})
 
 

@@ -71,6 +71,14 @@ def attached_flags(states) -> np.ndarray:
     return states[..., [block_slice(i).stop - 1 for i in range(len(BLOCK_NAMES))]]
 
 
+def held_blocks(states, threshold: float = 0.5) -> np.ndarray:
+    """(...,) for (..., 39) states or plans, the index (BLOCK_NAMES order) of the block each holds —
+    the highest attached flag, if above `threshold` — or -1 for none."""
+    flags = attached_flags(states)
+    best = flags.argmax(-1)
+    return np.where(np.take_along_axis(flags, best[..., None], -1)[..., 0] > threshold, best, -1)
+
+
 def poses_from_state(state: Sequence[float]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
     """Split a 39-D state into block name -> (position, quaternion xyzw) and the set of attached blocks."""
     state = np.asarray(state, dtype=float)

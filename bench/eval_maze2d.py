@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (DDIM; default all)")
     parser.add_argument("--episode-steps", type=int, default=None,
                         help="cut episodes short (scores are then NOT comparable with the paper)")
+    parser.add_argument("--low-level", help="hierarchical checkpoints: a low-level Diffuser (horizon K + 1) "
+                        "fills the segments between subgoals")
+    parser.add_argument("--segments", default="hermite", choices=("hermite", "linear"),
+                        help="hierarchical checkpoints without --low-level: how segments are interpolated")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", help="results JSON (default results/maze2d_<maze>[_multi].json)")
@@ -77,7 +81,8 @@ def run(args, argv=None) -> int:
                         sampler=args.sampler, denoising_steps=args.steps, replan_every=args.replan_every,
                         warm_start=args.warm_start, warm_start_steps=args.warm_start_steps,
                         shrink_horizon=args.shrink_horizon, hold_at_goal=args.hold_at_goal,
-                        episode_steps=args.episode_steps, device=args.device)
+                        episode_steps=args.episode_steps, device=args.device, low_level=args.low_level,
+                        segments=args.segments)
     checkpoint = args.checkpoint or ROOT / "checkpoints" / f"maze2d_{args.maze}.safetensors"
     out = Path(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}.json")
     summary = evaluate(checkpoint, config, progress=not args.quiet)

@@ -6,7 +6,7 @@ Tensors:  "ema.*"          EMA weights (what planning uses), always present
                            raw weights, AdamW state and the noise RNG: only in training
                            checkpoints (written by the Trainer; needed to resume exactly)
 Metadata: "diffuser_config" JSON of CheckpointConfig (model/diffusion configs, dims, horizon,
-          env, training step, dataset info); "optimizer_param_groups" JSON in training files.
+          stride between plan states, env, training step, dataset info); "optimizer_param_groups" JSON in training files.
 The "ema.*" tensors are the state dict of a GaussianDiffusion (kind "diffusion") or of a
 ValueObjective (kind "value"); schedule constants are rebuilt from the config.
 """
@@ -53,10 +53,13 @@ class CheckpointConfig:
     env: str = ""
     step: int = 0
     dataset: dict[str, Any] = field(default_factory=dict)
+    stride: int = 1  # env steps between plan states: 1 a dense model, K > 1 a high-level (subgoal) model
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"checkpoint kind must be one of {KINDS}, got {self.kind!r}")
+        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
+            raise ValueError(f"checkpoint stride must be a positive integer, got {self.stride!r}")
         if self.kind == "diffusion" and self.unet is None:
             self.unet = UnetConfig()
         if self.kind == "value" and self.value is None:

@@ -104,16 +104,16 @@ def run_train(args) -> None:
     loader_name = args.loader or experiment.loader
     episodes = resolve_loader(loader_name)(args.dataset)
     normalizer = fit_normalizer(episodes, experiment.dataset.normalizer, experiment.dataset.normalizer_min_scale)
-    horizon, padding = experiment.dataset.horizon, experiment.dataset.padding
+    horizon, padding, stride = experiment.dataset.horizon, experiment.dataset.padding, experiment.dataset.stride
     torch.manual_seed(training.seed)  # identical initial weights on every rank
     observation_dim, action_dim = normalizer.observation_dim, normalizer.action_dim
     if args.objective == "diffusion":
         warn_if_unet_narrower_than_trajectory(experiment.model.dim, observation_dim + action_dim)
-        dataset = SequenceDataset(episodes, horizon, normalizer, padding)
+        dataset = SequenceDataset(episodes, horizon, normalizer, padding, stride)
         objective = build_diffusion(observation_dim, action_dim, experiment.model, experiment.diffusion)
         objective.network.check_horizon(horizon)
     else:
-        dataset = ValueDataset(episodes, horizon, normalizer, padding, experiment.value.discount)
+        dataset = ValueDataset(episodes, horizon, normalizer, padding, experiment.value.discount, stride)
         objective = ValueObjective(ValueModel(observation_dim + action_dim, experiment.value),
                                    experiment.diffusion.n_timesteps, action_dim,
                                    experiment.diffusion.condition_on)
@@ -121,9 +121,9 @@ def run_train(args) -> None:
         kind=args.objective, observation_dim=observation_dim, action_dim=action_dim, horizon=horizon,
         normalizer=normalizer.kind, diffusion=experiment.diffusion,
         unet=experiment.model if args.objective == "diffusion" else None,
-        value=experiment.value if args.objective == "value" else None, env=experiment.env,
+        value=experiment.value if args.objective == "value" else None, env=experiment.env, stride=stride,
         dataset={"path": str(args.dataset), "loader": loader_name, "episodes": len(dataset.episodes),
-                 "windows": len(dataset), "padding": padding})
+                 "windows": len(dataset), "padding": padding, "stride": stride})
     trainer = Trainer(objective, dataset, training, checkpoint_config, normalizer, args.out)
     try:
         if args.resume:

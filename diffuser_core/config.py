@@ -148,6 +148,7 @@ class DatasetConfig:
     """How episodes become training windows."""
 
     horizon: int = 32
+    stride: int = 1  # env steps between consecutive plan states (K > 1: a high-level, jumpy model)
     normalizer: str = "limits"
     padding: str = "none"  # "none": windows lie inside episodes; "edge": repeat the last state
     # smallest normalizer scale (robot units): a dimension that only jitters in the data (the Kuka
@@ -156,6 +157,7 @@ class DatasetConfig:
 
     def __post_init__(self):
         _positive_int("dataset.horizon", self.horizon)
+        _positive_int("dataset.stride", self.stride)
         _choice("dataset.normalizer", self.normalizer, NORMALIZERS)
         _choice("dataset.padding", self.padding, PADDING_MODES)
         check_min_scale(self.normalizer_min_scale, "dataset.normalizer_min_scale")

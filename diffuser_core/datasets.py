@@ -1,9 +1,10 @@
 """Episodes -> horizon-length training windows of normalized trajectories.
 
 An episode is a time series of observations and actions (and rewards for value training). A
-window is H consecutive rows [action, observation]. Padding rule "none" keeps windows inside
-episodes (shorter episodes are skipped); "edge" lets windows run past the end, padding with the
-final observation and a zero action (the robot standing still at the end).
+window is H rows [action, observation], `stride` steps apart (1: consecutive steps; K > 1: every
+K-th step, the "jumpy" subgoal sequences a high-level planner learns). Padding rule "none" keeps
+windows inside episodes (shorter episodes are skipped); "edge" lets windows run past the end,
+padding with the final observation and a zero action (the robot standing still at the end).
 
 Loaders (`path -> list[Episode]`) are looked up by registered name or "module:function" path,
 so environment packages can plug in their own hdf5 readers.
@@ -118,32 +119,42 @@ def fit_normalizer(episodes: list[Episode], kind: str = "limits",
                                     np.concatenate([e.actions for e in episodes]), kind, min_scale)
 
 
+def window_span(horizon: int, stride: int) -> int:
+    """Env steps a window of `horizon` states `stride` steps apart covers, both ends included."""
+    return (horizon - 1) * stride + 1
+
+
 class SequenceDataset(Dataset):
-    """Windows of H normalized transitions: item {"trajectories": (H, action_dim + obs_dim)}."""
+    """Windows of H normalized transitions `stride` steps apart:
+    item {"trajectories": (H, action_dim + obs_dim)}."""
 
     def __init__(self, episodes: list[Episode], horizon: int, normalizer: TrajectoryNormalizer,
-                 padding: str = "none"):
+                 padding: str = "none", stride: int = 1):
         if padding not in ("none", "edge"):
             raise ValueError(f"padding must be 'none' or 'edge', got {padding!r}")
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
-        self.horizon, self.normalizer, self.padding = horizon, normalizer, padding
-        self.episodes = [e for e in episodes if padding == "edge" or len(e) >= horizon]
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        self.horizon, self.normalizer, self.padding, self.stride = horizon, normalizer, padding, stride
+        self.span = window_span(horizon, stride)
+        self.episodes = [e for e in episodes if padding == "edge" or len(e) >= self.span]
         if not self.episodes:
-            raise ValueError(f"no episode is at least horizon={horizon} steps long (padding='none')")
+            raise ValueError(f"no episode is at least {self.span} steps long (horizon={horizon}, "
+                             f"stride={stride}, padding='none')")
         for episode in self.episodes:
             if (episode.actions.shape[1], episode.observations.shape[1]) != (
                     normalizer.action_dim, normalizer.observation_dim):
                 raise ValueError("episode dimensions do not match the normalizer's")
         self.trajectories = [self._normalized_rows(e) for e in self.episodes]
         self.windows = [(index, start) for index, episode in enumerate(self.episodes)
-                        for start in range(len(episode) - horizon + 1 if padding == "none" else len(episode))]
+                        for start in range(len(episode) - self.span + 1 if padding == "none" else len(episode))]
 
     def _normalized_rows(self, episode: Episode) -> np.ndarray:
         rows = np.concatenate([episode.actions, episode.observations], axis=1)
         if self.padding == "edge":
             still = np.concatenate([np.zeros_like(episode.actions[-1]), episode.observations[-1]])
-            rows = np.concatenate([rows, np.repeat(still[None], self.horizon - 1, axis=0)])
+            rows = np.concatenate([rows, np.repeat(still[None], self.span - 1, axis=0)])
         return np.ascontiguousarray(self.normalizer.normalize(rows), dtype=np.float32)
 
     @property
@@ -159,17 +170,18 @@ class SequenceDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         episode, start = self.windows[index]
-        return {"trajectories": torch.from_numpy(self.trajectories[episode][start:start + self.horizon])}
+        rows = self.trajectories[episode][start:start + self.span:self.stride]
+        return {"trajectories": torch.from_numpy(np.ascontiguousarray(rows))}
 
 
 class ValueDataset(SequenceDataset):
     """Windows plus the discounted return from the window's start: item adds {"values": ()}."""
 
     def __init__(self, episodes: list[Episode], horizon: int, normalizer: TrajectoryNormalizer,
-                 padding: str = "none", discount: float = 0.99):
+                 padding: str = "none", discount: float = 0.99, stride: int = 1):
         if any(e.rewards is None for e in episodes):
             raise ValueError("value training needs rewards in every episode")
-        super().__init__(episodes, horizon, normalizer, padding)
+        super().__init__(episodes, horizon, normalizer, padding, stride)
         self.returns = [discounted_returns(e.rewards, discount) for e in self.episodes]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -19,11 +19,12 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint
+from .checkpoint import read_checkpoint
 from .config import resolve_device
 from .controllers import PlanTracker
 from .envs.maze2d import Maze2DEnv
-from .envs.maze_layouts import GOAL_RADIUS, MAZES
+from .envs.maze_layouts import GOAL_RADIUS, MAZES, TIMESTEP
+from .hierarchy import HermiteSegments, LinearSegments, load_planner
 from .horizon import ShrinkingHorizon
 from .planner import Planner, PlannerConfig
 
@@ -33,6 +34,7 @@ PAPER_SCORES = {
     ("umaze", True): (128.9, 1.8), ("medium", True): (127.2, 3.4), ("large", True): (132.1, 5.8),
 }
 SAMPLERS = ("ddpm", "ddim")
+SEGMENT_FILLERS = ("hermite", "linear")  # how a hierarchical plan's segments are filled without a low-level model
 
 
 @dataclass
@@ -55,8 +57,12 @@ class EvalConfig:
     hold_at_goal: bool = False
     episode_steps: int | None = None
     device: str = "cpu"
+    low_level: str | None = None  # hierarchical checkpoints: a low-level Diffuser fills the segments
+    segments: str = "hermite"  # ... else this interpolation does
 
     def __post_init__(self):
+        if self.segments not in SEGMENT_FILLERS:
+            raise ValueError(f"eval segments must be one of {SEGMENT_FILLERS}, got {self.segments!r}")
         if self.maze not in MAZES:
             raise ValueError(f"eval maze must be one of {sorted(MAZES)}, got {self.maze!r}")
         _require_int("episodes", self.episodes, minimum=1)
@@ -250,18 +256,25 @@ def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan
                          plan_ms, np.array(driven), np.asarray(first_plan, dtype=np.float64))
 
 
+def maze2d_segments(kind: str = "hermite"):
+    """Segment filling for a Maze2D state (x, y, vx, vy) at the simulator's step."""
+    return HermiteSegments((0, 1), (2, 3), TIMESTEP) if kind == "hermite" else LinearSegments()
+
+
 def _load_planner(checkpoint, config: EvalConfig) -> tuple[Planner, int]:
-    """The checkpoint's planner (its horizon) and training step; rejects a model of another maze."""
+    """The checkpoint's planner (flat, or hierarchical for a subgoal model) and training step;
+    rejects a model of another maze."""
     device = resolve_device(config.device)
-    diffusion, normalizer, saved = load_checkpoint(checkpoint, device)
+    _, _, saved = read_checkpoint(checkpoint)
     trained_on = _maze_of(saved.env)
     if trained_on is not None and trained_on != config.maze:
         raise ValueError(f"checkpoint {checkpoint} was trained on {saved.env!r}, not maze {config.maze!r}")
     if (saved.observation_dim, saved.action_dim) != (4, 2):
         raise ValueError(f"checkpoint {checkpoint} is not a Maze2D model: observation/action dims "
                          f"{saved.observation_dim}/{saved.action_dim}, expected 4/2")
-    planner_config = replace(config.planner_config(), horizon=saved.horizon)
-    return Planner(diffusion, normalizer, planner_config, device), saved.step
+    planner = load_planner(checkpoint, config.planner_config(), device,
+                           segments=maze2d_segments(config.segments), low_level=config.low_level)
+    return planner, saved.step
 
 
 def _maze_of(env_name: str) -> str | None:

@@ -76,6 +76,7 @@ class PlanResult:
     plan_time_ms: float
     warm_started: bool
     chain: np.ndarray | None = None  # (steps + 1, H, obs_dim) when config.keep_chain
+    subgoals: np.ndarray | None = None  # (n, obs_dim): a hierarchical plan's high-level states
 
 
 class Planner:
@@ -180,6 +181,36 @@ class Planner:
         actions, observations = trajectory[:, :self.action_dim], trajectory[:, self.action_dim:]
         return PlanResult(observations, actions, actions[0].copy(), output.denoising_steps,
                           (time.perf_counter() - started) * 1e3, start_step is not None, chain)
+
+    def plan_between(self, starts: np.ndarray, ends: np.ndarray, horizon: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Plans from each start to its end (both states inpainted exactly), all in one batch of
+        network calls from pure noise: (observations (B, H, obs_dim), actions (B, H, action_dim),
+        network calls). Used to fill the segments between a high-level plan's subgoals."""
+        horizon = self.horizon if horizon is None else horizon
+        self.diffusion.network.check_horizon(horizon)
+        starts = np.asarray(starts, dtype=np.float32)
+        ends = np.asarray(ends, dtype=np.float32)
+        if starts.ndim != 2 or starts.shape != ends.shape or starts.shape[1] != self.observation_dim:
+            raise ValueError(f"starts and ends must both be (batch, {self.observation_dim}), "
+                             f"got {starts.shape} and {ends.shape}")
+        if not (np.all(np.isfinite(starts)) and np.all(np.isfinite(ends))):
+            raise ValueError("segment starts and ends must be finite")
+        batch, columns = starts.shape[0], slice(self.action_dim, None)
+        mask = np.zeros((horizon, self.action_dim + self.observation_dim), dtype=bool)
+        mask[[0, -1], columns] = True
+        targets = np.zeros((batch, *mask.shape), dtype=np.float32)
+        targets[:, 0, columns], targets[:, -1, columns] = starts, ends
+        with torch.inference_mode():
+            inpainting = Inpainting(torch.from_numpy(mask).to(self.device),
+                                    torch.from_numpy(self.normalizer.normalize(targets)).to(self.device))
+            noise = torch.randn((batch, *mask.shape), generator=self.generator, device=self.device)
+            output = self.sampler.sample(self.diffusion, noise, inpainting, generator=self.generator,
+                                         guidance=self.config.guidance())
+            trajectories = self.normalizer.unnormalize(output.trajectories.cpu().numpy())
+        trajectories = np.where(mask, targets, trajectories).astype(np.float32)
+        return (trajectories[..., self.action_dim:], trajectories[..., :self.action_dim],
+                output.denoising_steps)
 
     def _initial_sample(self, executed_steps: int, horizon: int) -> tuple[torch.Tensor, int | None]:
         """Pure noise, or the previous plan shifted by executed_steps (cut or padded with its last

@@ -61,14 +61,19 @@ def _marker(header: Header, namespace: str, kind: int, rgba: tuple, scale: float
     return marker
 
 
-def plan_markers(xy: np.ndarray, start_xy: np.ndarray, goal_xy: np.ndarray | None, header: Header) -> MarkerArray:
-    """RViz markers: the plan as a line strip with its waypoints, the start and the goal as spheres."""
+def plan_markers(xy: np.ndarray, start_xy: np.ndarray, goal_xy: np.ndarray | None, header: Header,
+                 subgoals_xy: np.ndarray | None = None) -> MarkerArray:
+    """RViz markers: the plan as a line strip with its waypoints, the start and the goal as spheres,
+    and a hierarchical plan's subgoals as larger orange spheres (an empty list for a flat plan)."""
     line = _marker(header, "plan", Marker.LINE_STRIP, (0.1, 0.6, 1.0, 1.0), 0.03)
     points = _marker(header, "plan_waypoints", Marker.SPHERE_LIST, (0.1, 0.6, 1.0, 0.6), 0.05)
     for x, y in np.asarray(xy)[:, :2]:
         line.points.append(Point(x=float(x), y=float(y), z=0.05))
         points.points.append(Point(x=float(x), y=float(y), z=0.05))
-    markers = [line, points, _sphere(header, "start", start_xy, (0.1, 0.9, 0.2, 1.0))]
+    subgoals = _marker(header, "plan_subgoals", Marker.SPHERE_LIST, (1.0, 0.6, 0.1, 0.9), 0.12)
+    for x, y in np.zeros((0, 2)) if subgoals_xy is None else np.asarray(subgoals_xy)[:, :2]:
+        subgoals.points.append(Point(x=float(x), y=float(y), z=0.08))
+    markers = [line, points, subgoals, _sphere(header, "start", start_xy, (0.1, 0.9, 0.2, 1.0))]
     if goal_xy is not None:
         markers.append(_sphere(header, "goal", goal_xy, (1.0, 0.2, 0.2, 1.0)))
     return MarkerArray(markers=markers)

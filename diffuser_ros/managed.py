@@ -13,6 +13,7 @@ from rclpy.action import GoalResponse
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from diffuser_core.checkpoint import CheckpointError
+from diffuser_core.hierarchy import load_planner
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.launcher import caused_by_interrupt
 from diffuser_ros.runtime import freeze_startup_objects
@@ -52,16 +53,24 @@ class ManagedPlanner(LifecycleNode):
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
-    def load_planner_from_checkpoint(self, config: PlannerConfig) -> Planner:
-        """The `checkpoint` parameter's planner on the `device` parameter; ParameterError naming the
-        file when it is missing or unusable."""
-        path = resolve_data_path(self.p["checkpoint"])
-        if not path.is_file():
-            raise ParameterError(f"checkpoint '{self.p['checkpoint']}' not found (looked at {path})")
+    def load_planner_from_checkpoint(self, config: PlannerConfig, segments=None, low_level: str = "") -> Planner:
+        """The `checkpoint` parameter's planner on the `device` parameter (hierarchical when the
+        checkpoint plans subgoals; `low_level` names a low-level checkpoint that fills them in,
+        else `segments` does); ParameterError naming the file when it is missing or unusable."""
+        path = self.existing_file("checkpoint", self.p["checkpoint"])
+        low_level_path = self.existing_file("low_level_checkpoint", low_level) if low_level else None
         try:
-            return Planner.from_checkpoint(path, config=config, device=self.p["device"])
+            return load_planner(path, config, self.p["device"], segments=segments, low_level=low_level_path)
         except (CheckpointError, ValueError) as error:
             raise ParameterError(f"cannot use checkpoint {path}: {error}") from error
+
+    @staticmethod
+    def existing_file(name: str, value: str):
+        """The path a file parameter names; ParameterError when there is no such file."""
+        path = resolve_data_path(value)
+        if not path.is_file():
+            raise ParameterError(f"{name} '{value}' not found (looked at {path})")
+        return path
 
     # ------------------------------------------------------------------ transitions
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -48,6 +48,7 @@ from diffuser_ros.runtime import run_node
 PARAMETERS = {
     "autostart": False,            # configure + activate on start (nav2's lifecycle-manager behaviour)
     "checkpoint": "checkpoints/maze2d_umaze.safetensors",
+    "low_level_checkpoint": "",    # hierarchical checkpoints: a low-level model for the segments ("" = interpolate)
     "robot": "point_mass",
     "maze": "umaze",               # map used to refuse goals inside walls; "" for none
     "frame_id": "map",
@@ -218,7 +219,8 @@ class DiffuserPlannerNode(ManagedPlanner):
             horizon=self.p["horizon"] or None, warm_start=self.p["warm_start"], seed=self.p["seed"],
             threads=self.p["threads"] or None,
             **({"warm_start_steps": self.p["warm_start_steps"]} if self.p["warm_start_steps"] else {}))
-        planner = self.load_planner_from_checkpoint(config)
+        planner = self.load_planner_from_checkpoint(config, self.adapter.segments(self.p["plan_dt"]),
+                                                    self.p["low_level_checkpoint"])
         if planner.observation_dim != self.adapter.observation_dim:
             raise ParameterError(
                 f"checkpoint {PurePath(self.p['checkpoint']).name} plans {planner.observation_dim}-D observations but robot "
@@ -386,7 +388,8 @@ class DiffuserPlannerNode(ManagedPlanner):
     def publish_plan(self, result, goal: np.ndarray, state: np.ndarray) -> None:
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
         self.path_publisher.publish(xy_to_path(result.observations[:, :2], header))
-        self.marker_publisher.publish(plan_markers(result.observations[:, :2], state[:2], goal[:2], header))
+        self.marker_publisher.publish(plan_markers(result.observations[:, :2], state[:2], goal[:2], header,
+                                                   subgoals_xy=None if result.subgoals is None else result.subgoals[:, :2]))
         trajectory = np.concatenate([result.actions, result.observations], axis=1)
         self.plan_publisher.publish(array_to_plan_msg(trajectory, header, result.denoising_steps, result.plan_time_ms))
 

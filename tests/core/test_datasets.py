@@ -42,7 +42,7 @@ def test_value_dataset_targets_are_discounted_returns(episodes):
 
 def test_dataset_errors_are_clear(episodes):
     normalizer = fit_normalizer(episodes)
-    with pytest.raises(ValueError, match="at least horizon=20"):
+    with pytest.raises(ValueError, match="at least 20 steps long"):
         SequenceDataset(episodes, 20, normalizer)
     with pytest.raises(ValueError, match="padding"):
         SequenceDataset(episodes, 5, normalizer, padding="zeros")

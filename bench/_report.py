@@ -44,6 +44,38 @@ def machine_info(device) -> dict:
     return info
 
 
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes (a checkpoint's identity in results)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit() -> str:
+    """The checkout's commit, with '-dirty' when tracked files differ from it ('unknown' outside git)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def provenance(checkpoints) -> dict:
+    """What made a result: the git commit and each checkpoint's sha256, by path."""
+    return {"git_commit": git_commit(),
+            "checkpoint_sha256": {str(path): file_sha256(path) for path in checkpoints if path}}
+
+
 def machine_line(machine: dict) -> str:
     """One markdown line describing the machine of a record."""
     gpu = machine.get("gpu") or ("no GPU used" if machine["cuda_available"] else "no GPU available")

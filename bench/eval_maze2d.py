@@ -3,8 +3,11 @@
   python bench/eval_maze2d.py --checkpoint checkpoints/maze2d_umaze.safetensors --maze umaze \
       --episodes 100 --seed 0 [--multi] [--replan-every K [--warm-start]] [--sampler ddpm|ddim] \
       [--steps N] [--out results/maze2d_umaze.json] [--plot results/maze2d_umaze.png]
+  python bench/eval_maze2d.py --scenario maze2d_medium --episodes 100 [--multi]
 
-Default protocol = the reference's (plan once, open loop, full episode). Writes OUT (JSON) and
+Default protocol = the reference's (plan once, open loop, full episode). --scenario instead runs
+the planner node's loop (diffuser_core.replanning) with exactly the planner parameters the
+scenario's ROS YAML ships (checkpoint, maze, sampler, warm start, replanning, tolerance). Writes OUT (JSON) and
 OUT with .md (a short table with the paper's number, labelled as such, the command and machine).
 """
 from __future__ import annotations
@@ -21,7 +24,9 @@ from matplotlib.patches import Circle
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info  # noqa: E402
+from bench._report import command_line, machine_info, provenance  # noqa: E402
+from diffuser_core.replanning import ReplanSettings  # noqa: E402
+from diffuser_ros.scenario import load_scenario, resolve_config, resolve_data_path  # noqa: E402
 from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
 from diffuser_core.envs.maze_layouts import CELL_SQUARE_OFFSET  # noqa: E402
 from diffuser_core.evaluation import EvalConfig, EvalSummary, evaluate  # noqa: E402
@@ -33,6 +38,8 @@ PLOTTED_EPISODES = 4
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options; defaults follow the reference protocol."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", help="evaluate a ROS scenario's planner settings (config/<scenario>.yaml) "
+                        "in the node's replanning loop; sets checkpoint, maze and planner options")
     parser.add_argument("--checkpoint", help="diffusion checkpoint (default checkpoints/maze2d_<maze>.safetensors)")
     parser.add_argument("--maze", default="umaze", choices=("umaze", "medium", "large"))
     parser.add_argument("--episodes", type=int, default=10)
@@ -75,8 +82,37 @@ def main(argv=None) -> int:
         parser.error(str(error))
 
 
+def planner_parameters(scenario: str) -> dict:
+    """The `diffuser_planner` ros__parameters of a scenario file."""
+    nodes = {node.name: node.parameters for node in load_scenario(resolve_config(scenario))}
+    if "diffuser_planner" not in nodes:
+        raise ValueError(f"scenario {scenario} has no diffuser_planner")
+    return nodes["diffuser_planner"]
+
+
+def scenario_eval_config(scenario: str, args) -> tuple[EvalConfig, str]:
+    """(EvalConfig, checkpoint path) for the planner settings a scenario ships, in the node's loop."""
+    p = planner_parameters(scenario)
+    if p.get("robot", "point_mass") != "point_mass" or not p.get("maze"):
+        raise ValueError(f"scenario {scenario} is not a Maze2D point-mass scenario")
+    replan = ReplanSettings(p["replan_deviation"], p["settle_distance"], p["max_plan_age"], p["plan_dt"],
+                            p["shrink_horizon"])
+    low_level = p.get("low_level_checkpoint") or None
+    config = EvalConfig(maze=p["maze"], episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
+                        sampler=p["sampler"], denoising_steps=p["denoising_steps"] or None,
+                        warm_start=p["warm_start"], warm_start_steps=p["warm_start_steps"] or 8,
+                        horizon=p["horizon"] or None, replan_rate=float(p["replan_rate"]), replan=replan,
+                        goal_tolerance=float(p["goal_tolerance"]), episode_steps=args.episode_steps,
+                        device=args.device, low_level=str(resolve_data_path(low_level)) if low_level else None)
+    return config, str(resolve_data_path(p["checkpoint"]))
+
+
 def run(args, argv=None) -> int:
     """Evaluate with the parsed options and write the results."""
+    if args.scenario:
+        config, checkpoint = scenario_eval_config(args.scenario, args)
+        default_out = f"maze2d_{config.maze}{'_multi' if args.multi else ''}_scenario.json"
+        return write_results(checkpoint, config, Path(args.out or ROOT / "results" / default_out), args, argv)
     config = EvalConfig(maze=args.maze, episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
                         sampler=args.sampler, denoising_steps=args.steps, replan_every=args.replan_every,
                         warm_start=args.warm_start, warm_start_steps=args.warm_start_steps,
@@ -85,9 +121,14 @@ def run(args, argv=None) -> int:
                         segments=args.segments)
     checkpoint = args.checkpoint or ROOT / "checkpoints" / f"maze2d_{args.maze}.safetensors"
     out = Path(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}.json")
+    return write_results(checkpoint, config, out, args, argv)
+
+
+def write_results(checkpoint, config: EvalConfig, out: Path, args, argv) -> int:
+    """Evaluate, then write the JSON, the markdown and (optionally) the figure."""
     summary = evaluate(checkpoint, config, progress=not args.quiet)
     record = {**summary.to_dict(), "command": command_line(__file__, argv),
-              "machine": machine_info(config.device)}
+              "machine": machine_info(config.device), **provenance([checkpoint, config.low_level])}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown_report(record))
@@ -125,7 +166,8 @@ def markdown_report(record: dict) -> str:
         f"- protocol: {record['protocol']}; sampler {config['sampler']}, denoising steps "
         f"{config['denoising_steps'] or 'all'}; episode steps {config['episode_steps'] or 'full limit'}; "
         f"seed {config['seed']}",
-        f"- checkpoint: `{record['checkpoint']}` (training step {record['checkpoint_step']})",
+        f"- checkpoint: `{record['checkpoint']}` (training step {record['checkpoint_step']}, sha256 "
+        f"{record['checkpoint_sha256'][record['checkpoint']][:12]}...); git commit {record['git_commit'][:12]}",
         f"- command: `{record['command']}`",
         f"- machine: {machine['platform']}, {machine['processor']}, {machine['cpu_count']} CPUs, "
         f"torch {machine['torch']} ({machine['torch_threads']} threads), device {machine['device']}"

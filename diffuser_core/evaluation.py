@@ -21,12 +21,13 @@ from tqdm import tqdm
 
 from .checkpoint import read_checkpoint
 from .config import resolve_device
-from .controllers import PlanTracker
+from .controllers import PlanTracker, waypoint_tracking_action
 from .envs.maze2d import Maze2DEnv
 from .envs.maze_layouts import GOAL_RADIUS, MAZES, TIMESTEP
 from .hierarchy import HermiteSegments, LinearSegments, load_planner
 from .horizon import ShrinkingHorizon
 from .planner import Planner, PlannerConfig
+from .replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 
 # The paper's Table 1 (Diffuser, normalized score, mean ± standard error), keyed (maze, multi_goal).
 PAPER_SCORES = {
@@ -59,6 +60,13 @@ class EvalConfig:
     device: str = "cpu"
     low_level: str | None = None  # hierarchical checkpoints: a low-level Diffuser fills the segments
     segments: str = "hermite"  # ... else this interpolation does
+    # the planner node's loop instead of replan_every: a planning tick at replan_rate Hz (simulated
+    # time) asks the shared ReplanningPolicy; the goal counts as reached within goal_tolerance and
+    # is then held, as the node does
+    replan_rate: float | None = None
+    replan: ReplanSettings | None = None
+    goal_tolerance: float = GOAL_RADIUS
+    horizon: int | None = None
 
     def __post_init__(self):
         if self.segments not in SEGMENT_FILLERS:
@@ -76,20 +84,36 @@ class EvalConfig:
                 raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"eval sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.replan_rate is not None:
+            if self.replan_every is not None or self.shrink_horizon or self.hold_at_goal:
+                raise ValueError("eval replan_rate (the node's loop) excludes replan_every, shrink_horizon "
+                                 "and hold_at_goal (its ReplanSettings say how it replans)")
+            if not (math.isfinite(self.replan_rate) and self.replan_rate > 0):
+                raise ValueError(f"eval replan_rate must be a positive number, got {self.replan_rate}")
+            if self.replan is None:
+                self.replan = ReplanSettings()
         for name in ("warm_start", "shrink_horizon", "hold_at_goal"):
-            if getattr(self, name) and self.replan_every is None:
+            if getattr(self, name) and self.replan_every is None and self.replan_rate is None:
                 raise ValueError(f"eval {name} needs replan_every (the reference protocol plans once)")
         resolve_device(self.device)  # raises ValueError for an unknown device name
 
     def planner_config(self, horizon: int | None = None) -> PlannerConfig:
         """The planner settings this evaluation implies (the seed is set per episode)."""
         return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps,
-                             horizon=horizon, warm_start=self.warm_start,
+                             horizon=horizon or self.horizon, warm_start=self.warm_start,
                              warm_start_steps=self.warm_start_steps)
 
     @property
     def protocol(self) -> str:
         """'reference (plan once, open loop)' or 'replan every k steps [warm start]'."""
+        if self.replan_rate is not None:
+            r = self.replan
+            keep = (f"replan when {r.replan_deviation} m off the plan or at half of max_plan_age {r.max_plan_age} s"
+                    if r.replan_deviation > 0 else "replan at every tick")
+            return (f"planner node loop: ticks at {self.replan_rate:g} Hz, {keep}, settle within "
+                    f"{r.settle_distance} m{', shrinking horizon' if r.shrink_horizon else ''}"
+                    f"{f', warm start k={self.warm_start_steps}' if self.warm_start else ''}, hold the goal "
+                    f"once within {self.goal_tolerance} m")
         if self.replan_every is None:
             return "reference (plan once, open loop)"
         warm = f", warm start k={self.warm_start_steps}" if self.warm_start else ""
@@ -205,6 +229,8 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: EvalConfig, seed:
     planner.generator.manual_seed(seed)
     observation = env.reset(seed=seed, start_cell=start_cell)
     start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
+    if config.replan_rate is not None:
+        return _node_loop_episode(env, planner, config, seed, observation, goal)
     tracker, plan_ms, first_plan, previous, held = PlanTracker(), [], None, None, False
     horizons = ShrinkingHorizon.for_planner(planner) if config.shrink_horizon else None
     driven, rewards = [observation[:2].copy()], []
@@ -224,6 +250,42 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: EvalConfig, seed:
         driven.append(observation[:2].copy())
         rewards.append(reward)
     return _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
+
+
+def _node_loop_episode(env: Maze2DEnv, planner, config: EvalConfig, seed: int, observation, goal) -> EpisodeResult:
+    """An episode driven the way the planner node drives the robot, in simulated time: planning
+    ticks every 1 / replan_rate s ask the ReplanningPolicy whether to replan (plans take no
+    simulated time here: the node's latency is the difference), every env step tracks the plan
+    step the policy names, and once within goal_tolerance the goal is held."""
+    policy = ReplanningPolicy.for_planner(planner, config.replan, config.goal_tolerance)
+    dt = config.replan.plan_dt
+    tick_every = max(1, round(1.0 / (config.replan_rate * dt)))
+    start, plan, plan_ms, first_plan, held = observation.copy(), None, [], None, False
+    driven, rewards = [observation[:2].copy()], []
+    for step in range(config.episode_steps or env.max_episode_steps):
+        now = step * dt
+        held = held or np.hypot(*(observation[:2] - goal[:2])) <= config.goal_tolerance
+        if not held and step % tick_every == 0 and policy.needs_plan(observation, now, goal, config.goal_tolerance, plan):
+            result = planner.plan(observation, goal=goal, executed_steps=policy.executed_steps(plan, now),
+                                  horizon=policy.horizon(plan, observation, now, goal))
+            plan = TimedPlan(result.observations, result.actions, now, now)
+            plan_ms.append(result.plan_time_ms)
+            first_plan = result.observations if first_plan is None else first_plan
+        action = _node_command(policy, plan, observation, goal, now, held, config.goal_tolerance)
+        observation, reward, _, _ = env.step(action)
+        driven.append(observation[:2].copy())
+        rewards.append(reward)
+    return _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
+
+
+def _node_command(policy: ReplanningPolicy, plan, state, goal, now, held, tolerance) -> np.ndarray:
+    """The node's control tick: hold a reached goal; track the plan; hold the goal with a plan too
+    old to track when settling onto it, else stop."""
+    if held or (plan is not None and policy.too_old(plan, now) and policy.settling(state, goal, tolerance, plan)):
+        return waypoint_tracking_action(state, goal[None, :], 0)
+    if plan is None or policy.too_old(plan, now):
+        return np.zeros(2)
+    return waypoint_tracking_action(state, plan.observations, policy.tracking_step(plan, now))
 
 
 def evaluate(checkpoint, config: EvalConfig, progress: bool = True) -> EvalSummary:

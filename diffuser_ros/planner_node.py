@@ -34,8 +34,8 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from diffuser_core.horizon import ShrinkingHorizon
 from diffuser_core.planner import Planner, PlannerConfig
+from diffuser_core.replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.adapters import ADAPTERS
 from diffuser_ros.conversions import array_to_plan_msg, plan_markers, xy_to_path
@@ -95,6 +95,12 @@ def check_parameters(p: dict) -> None:
         raise ParameterError(f"device='{p['device']}' is not auto, cpu, cuda or cuda:N")
 
 
+def replan_settings(p: dict) -> ReplanSettings:
+    """The replanning policy's settings from the node's parameters."""
+    return ReplanSettings(p["replan_deviation"], p["settle_distance"], p["max_plan_age"], p["plan_dt"],
+                          p["shrink_horizon"])
+
+
 @dataclass
 class GoalSession:
     """One goal being driven to: its target, limits, progress and outcome."""
@@ -122,19 +128,6 @@ class GoalSession:
             self.done.set()
 
 
-@dataclass
-class StampedPlan:
-    """A plan, the time (node clock, seconds) of the state it was planned from, and the time its
-    step 0 is taken to start: the state's time when the robot was already moving along an earlier
-    plan (the steps planned for the latency are in the past and skipped), the time the plan became
-    ready when the robot was waiting for its first plan (it is still at step 0)."""
-
-    observations: np.ndarray
-    actions: np.ndarray
-    state_time: float
-    start_time: float
-
-
 class DiffuserPlannerNode(ManagedPlanner):
     """Receding-horizon Diffuser planner for a point robot (see the module docstring)."""
 
@@ -158,7 +151,7 @@ class DiffuserPlannerNode(ManagedPlanner):
     def reset_execution(self) -> None:
         self.state: np.ndarray | None = None
         self.state_time = -math.inf
-        self.plan: StampedPlan | None = None
+        self.plan: TimedPlan | None = None
         self.holding: np.ndarray | None = None  # goal held after success
 
     # ------------------------------------------------------------------ lifecycle transitions
@@ -169,8 +162,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         self.adapter = ADAPTERS[self.p["robot"]](frame_id=self.p["frame_id"], maze=self.p["maze"],
                                                  command_limit=self.p["command_limit"])
         self.planner = self.load_planner()
-        self.horizons = ShrinkingHorizon.for_planner(
-            self.planner, arrival_radius=min(ShrinkingHorizon.arrival_radius, self.p["goal_tolerance"]))
+        self.policy = ReplanningPolicy.for_planner(self.planner, replan_settings(self.p), self.p["goal_tolerance"])
         self.warm_up()
         self.make_robot_interfaces()
         self.get_logger().info(
@@ -329,31 +321,12 @@ class DiffuserPlannerNode(ManagedPlanner):
             self.wake.clear()
 
     def needs_plan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> bool:
-        """Whether to replan now: without a plan; every tick when replan_deviation is 0; when the
-        robot has strayed more than replan_deviation from the plan. A plan the robot follows is
-        kept while it is younger than half of max_plan_age, and kept to its end when the robot is
-        within settle_distance of the goal and the plan arrives there (the reference code's
-        hold): a fixed-horizon replan that close must fill its horizon, and plans then wander."""
-        if previous is None or self.p["replan_deviation"] == 0:
-            return True
-        age = state_time - previous.state_time
-        elapsed_steps = int((state_time - previous.start_time) / self.p["plan_dt"])
-        if self.adapter.deviation(state, previous.observations, elapsed_steps) > self.p["replan_deviation"]:
-            return True
-        if self.settling(session, state, previous):
-            return False
-        return age > self.p["max_plan_age"] / 2
-
-    def settling(self, session: GoalSession, state: np.ndarray, plan) -> bool:
-        """Near the goal with a plan that ends there."""
-        return (self.adapter.distance(state, session.goal) <= self.p["settle_distance"]
-                and self.adapter.distance(plan.observations[-1], session.goal) <= session.tolerance)
+        """Whether to replan now (diffuser_core.replanning.ReplanningPolicy.needs_plan)."""
+        return self.policy.needs_plan(state, state_time, session.goal, session.tolerance, previous)
 
     def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> None:
-        executed = 0 if previous is None else max(0, round((state_time - previous.start_time) / self.p["plan_dt"]))
-        horizon = None
-        if self.p["shrink_horizon"] and previous is not None:
-            horizon = self.horizons.next_horizon(previous.observations, state, executed, session.goal)
+        executed = self.policy.executed_steps(previous, state_time)
+        horizon = self.policy.horizon(previous, state, state_time, session.goal)
         started = time.monotonic()
         try:
             result = self.planner.plan(state, goal=session.goal, executed_steps=executed, horizon=horizon)
@@ -372,7 +345,7 @@ class DiffuserPlannerNode(ManagedPlanner):
             if self.session is not session or not session.active:
                 return
             start_time = state_time if previous is not None else self.now()
-            self.plan = StampedPlan(result.observations, result.actions, state_time, start_time)
+            self.plan = TimedPlan(result.observations, result.actions, state_time, start_time)
             session.replans += 1
             session.plan_time_ms = result.plan_time_ms
             session.status = "tracking the plan"
@@ -446,12 +419,12 @@ class DiffuserPlannerNode(ManagedPlanner):
         if plan is None:
             self.publish_command(np.zeros(self.adapter.command_dim))
             return
-        if now - plan.state_time > self.p["max_plan_age"]:  # too old to track: hold the goal or stop
-            settled = self.settling(session, state, plan)
+        if self.policy.too_old(plan, now):  # too old to track: hold the goal or stop
+            settled = self.policy.settling(state, session.goal, session.tolerance, plan)
             self.publish_command(self.adapter.hold_command(state, session.goal) if settled
                                  else np.zeros(self.adapter.command_dim))
             return
-        step = int((now - plan.start_time) / self.p["plan_dt"])
+        step = self.policy.tracking_step(plan, now)
         self.publish_command(self.adapter.command(state, plan.observations, step), session)
 
     def end_session(self, session: GoalSession, outcome: str, message: str) -> None:

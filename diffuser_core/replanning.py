@@ -1,0 +1,124 @@
+"""The receding-horizon replanning policy that the planner node and the offline evaluation share.
+
+Pure Python, with every time given by the caller (the node's clock, or simulated time offline), so
+the same decisions come out of both: whether to replan at a tick, the horizon and warm-start shift
+of each replan, which plan step to track at a control tick, and whether a plan is too old to track.
+Plans are planar-position plans: the first two state entries are the position (as in
+`controllers` and `horizon`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .controllers import progress_index
+from .horizon import ShrinkingHorizon
+
+POSITION_DIMS = slice(0, 2)
+
+
+@dataclass(frozen=True)
+class ReplanSettings:
+    """replan_deviation: 0 replans at every tick; > 0 keeps a plan while the robot stays this close
+    to it (m) and the plan is younger than half of max_plan_age (s). settle_distance (m): this close
+    to the goal, a plan that arrives there is kept to its end. plan_dt (s): time between plan steps.
+    shrink_horizon: size each replan to the route that remains (diffuser_core.horizon)."""
+
+    replan_deviation: float = 0.0
+    settle_distance: float = 1.0
+    max_plan_age: float = 3.0
+    plan_dt: float = 0.01
+    shrink_horizon: bool = False
+
+    def __post_init__(self):
+        for name in ("replan_deviation", "settle_distance"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        for name in ("max_plan_age", "plan_dt"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value}")
+        if not isinstance(self.shrink_horizon, bool):
+            raise ValueError(f"shrink_horizon must be true or false, got {self.shrink_horizon!r}")
+
+
+@dataclass
+class TimedPlan:
+    """A plan's states and when it holds: `state_time` is the time of the state it was planned from,
+    `start_time` the time its step 0 is taken to start (the state's time when the robot was already
+    moving along an earlier plan, so the steps planned during the latency are skipped; the time the
+    plan became ready when the robot was waiting for its first plan)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    state_time: float
+    start_time: float
+
+
+def planar_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance between two states' positions."""
+    return float(np.linalg.norm(np.asarray(a)[POSITION_DIMS] - np.asarray(b)[POSITION_DIMS]))
+
+
+class ReplanningPolicy:
+    """When to replan, how long each replan is, and which plan step to track."""
+
+    def __init__(self, settings: ReplanSettings, goal_tolerance: float, horizons: ShrinkingHorizon | None = None):
+        self.settings = settings
+        self.goal_tolerance = goal_tolerance
+        self.horizons = horizons if settings.shrink_horizon else None
+
+    @classmethod
+    def for_planner(cls, planner, settings: ReplanSettings, goal_tolerance: float) -> "ReplanningPolicy":
+        """The policy for a planner (its horizons, when they shrink)."""
+        horizons = ShrinkingHorizon.for_planner(
+            planner, arrival_radius=min(ShrinkingHorizon.arrival_radius, goal_tolerance))
+        return cls(settings, goal_tolerance, horizons)
+
+    def steps_since_start(self, plan: TimedPlan, time: float) -> int:
+        """Plan steps elapsed at `time` since the plan's step 0 (never negative)."""
+        return max(0, int((time - plan.start_time) / self.settings.plan_dt))
+
+    def needs_plan(self, state: np.ndarray, state_time: float, goal: np.ndarray, tolerance: float,
+                   plan: TimedPlan | None) -> bool:
+        """Whether to replan at this tick: without a plan; every tick when replan_deviation is 0;
+        when the robot strayed more than replan_deviation from the plan; when the plan is older
+        than half of max_plan_age, unless the robot is settling onto the goal with it."""
+        settings = self.settings
+        if plan is None or settings.replan_deviation == 0:
+            return True
+        elapsed = self.steps_since_start(plan, state_time)
+        step = progress_index(state, plan.observations, elapsed)
+        if planar_distance(plan.observations[step], state) > settings.replan_deviation:
+            return True
+        if self.settling(state, goal, tolerance, plan):
+            return False
+        return state_time - plan.state_time > settings.max_plan_age / 2
+
+    def settling(self, state: np.ndarray, goal: np.ndarray, tolerance: float, plan: TimedPlan) -> bool:
+        """Near the goal (settle_distance) with a plan that ends within `tolerance` of it."""
+        return (planar_distance(state, goal) <= self.settings.settle_distance
+                and planar_distance(plan.observations[-1], goal) <= tolerance)
+
+    def executed_steps(self, plan: TimedPlan | None, state_time: float) -> int:
+        """How far the robot moved along the previous plan, for the warm start (0 without one)."""
+        if plan is None:
+            return 0
+        return max(0, round((state_time - plan.start_time) / self.settings.plan_dt))
+
+    def horizon(self, plan: TimedPlan | None, state: np.ndarray, state_time: float, goal: np.ndarray) -> int | None:
+        """The next replan's horizon: None (the planner's own) unless horizons shrink."""
+        if self.horizons is None or plan is None:
+            return None
+        return self.horizons.next_horizon(plan.observations, state, self.executed_steps(plan, state_time), goal)
+
+    def too_old(self, plan: TimedPlan, time: float) -> bool:
+        """A plan older than max_plan_age is not tracked."""
+        return time - plan.state_time > self.settings.max_plan_age
+
+    def tracking_step(self, plan: TimedPlan, time: float) -> int:
+        """The plan step a control tick at `time` tracks (the controller aims at the next one)."""
+        return self.steps_since_start(plan, time)

@@ -138,3 +138,17 @@ def test_shipped_checkpoint_reaches_the_umaze_goal_from_the_far_end():
     episode = evaluate_episode(Maze2DEnv("umaze"), planner_for(config), config, seed=0, start_cell=(3, 1))
     assert episode.reached, f"ended at {episode.driven_xy[-1]}, goal {episode.goal}"
     assert episode.normalized_score > 0
+
+
+def test_node_loop_episode_replans_on_ticks_and_holds_the_goal():
+    from diffuser_core.replanning import ReplanSettings
+
+    every_tick = EvalConfig(replan_rate=20.0, replan=ReplanSettings(replan_deviation=0.0), warm_start=True,
+                            warm_start_steps=2, **FAST)  # 20 env steps = 0.2 s: ticks at 0, 5, 10, 15
+    episode = evaluate_episode(Maze2DEnv("umaze"), planner_for(every_tick), every_tick, seed=1)
+    assert episode.plan_calls == 4
+    kept = EvalConfig(replan_rate=20.0, replan=ReplanSettings(replan_deviation=5.0, max_plan_age=10.0), **FAST)
+    assert evaluate_episode(Maze2DEnv("umaze"), planner_for(kept), kept, seed=1).plan_calls == 1
+    assert "planner node loop" in kept.protocol and "0.5 m" in kept.protocol
+    with pytest.raises(ValueError, match="excludes replan_every"):
+        EvalConfig(replan_rate=10.0, replan_every=5)

@@ -15,7 +15,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import AccelStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Header
 
@@ -50,7 +50,8 @@ class Maze2DSim(Node):
         self.sim_steps = 0
         self.rejected_commands = 0
 
-        self.odom_publisher = self.create_publisher(Odometry, "odom", qos_profile_sensor_data)
+        # state publishers are reliable (REP 2003): a default-QoS subscriber and a SensorDataQoS one both match
+        self.odom_publisher = self.create_publisher(Odometry, "odom", QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.marker_publisher = self.create_publisher(MarkerArray, "maze_markers", latched)
         self.clock_publisher = self.create_publisher(Clock, "/clock", 10) if self.params["publish_clock"] else None

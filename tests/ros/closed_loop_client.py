@@ -88,10 +88,17 @@ class Client:
 def running_umaze(*planner_parameters: str):
     """`bringup maze2d_umaze` as processes, the mass at START and odometry in simulated time (so
     tests count simulation steps), plus a connected Client; yields (client, bringup)."""
-    ros_args = ["-p", f"maze2d_sim:start:=[{START[0]},{START[1]}]", "-p", "maze2d_sim:publish_clock:=true"]
+    with running_scenario("maze2d_umaze", START, *planner_parameters) as running:
+        yield running
+
+
+@contextmanager
+def running_scenario(scenario: str, start, *planner_parameters: str):
+    """`bringup <scenario>` (a Maze2D one) as processes with the mass at `start`; see running_umaze."""
+    ros_args = ["-p", f"maze2d_sim:start:=[{start[0]},{start[1]}]", "-p", "maze2d_sim:publish_clock:=true"]
     for parameter in planner_parameters:
         ros_args += ["-p", f"diffuser_planner:{parameter}"]
-    bringup = Bringup("maze2d_umaze", quiet=True, ros_args=ros_args).start()
+    bringup = Bringup(scenario, quiet=True, ros_args=ros_args).start()
     context = rclpy.context.Context()
     rclpy.init(context=context)
     client = Client(context)

@@ -315,7 +315,8 @@ def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan
     return EpisodeResult(seed, start, goal[:2].copy(), episode_return,
                          env.normalized_score(episode_return), reached,
                          int(np.argmax(rewards > 0)) + 1 if reached else None,
-                         plan_ms, np.array(driven), np.asarray(first_plan, dtype=np.float64))
+                         plan_ms, np.array(driven),
+                         np.zeros((0, len(goal))) if first_plan is None else np.asarray(first_plan, dtype=np.float64))
 
 
 def maze2d_segments(kind: str = "hermite"):

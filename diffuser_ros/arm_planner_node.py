@@ -36,18 +36,20 @@ from diffuser_ros.conversions import array_to_plan_msg, block_poses, joint_posit
 from diffuser_ros.msg import Blocks, Plan
 from diffuser_ros.managed import ManagedPlanner, ParameterError
 
+# Defaults are the shipped arm scenario's (config/kuka_stack.yaml; a test keeps them equal), except
+# autostart: a bare node waits to be configured, as nav2's do.
 PARAMETERS = {
     "autostart": False,
     "checkpoint": "checkpoints/kuka_stack.safetensors",
     "robot": "kuka_arm",
     "frame_id": "world",
     "sampler": "ddim",
-    "denoising_steps": 0,          # 0: all of the model's diffusion steps
-    "guide_scale": 1.0,            # alpha of the relation guides (mu + alpha Sigma grad J)
-    "n_guide_steps": 2,
-    "grasp_guide": 0.0,            # weight of the grasp guide (planned grips put the tool on the block); 0: off
-    "refine": False,               # refine each plan's joints so grips and placements are physical (kuka_refine)
-    "keep_built": False,           # unconditional stacking: push against picking up blocks already stacked
+    "denoising_steps": 20,         # DDIM network calls per plan; 0: all of the model's diffusion steps
+    "guide_scale": 10.0,           # alpha of the relation guides (mu + alpha Sigma grad J)
+    "n_guide_steps": 10,
+    "grasp_guide": 200.0,           # weight of the grasp guide (planned grips put the tool on the block); 0: off
+    "refine": True,                # refine each plan's joints so grips and placements are physical (kuka_refine)
+    "keep_built": True,            # unconditional stacking: push against picking up blocks already stacked
     "plan_dt": 0.0,                # s between plan states; 0: the demonstrations' control period (1/24 s)
     "max_stages": 6,               # plans per goal before it ends with the relations that hold
     "replan_every": 0,             # 0: run each plan whole; k: send a plan's first k steps, then replan
@@ -55,7 +57,7 @@ PARAMETERS = {
     "grip_threshold": 0.5,         # a planned attached flag above this grips
     "state_timeout": 1.0,          # s: older joint_states/blocks abort the goal
     "device": "auto",
-    "threads": 1,
+    "threads": 2,
     "seed": 0,
 }
 

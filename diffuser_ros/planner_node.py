@@ -45,6 +45,8 @@ from diffuser_ros.msg import Plan
 from diffuser_ros.managed import ManagedPlanner, ParameterError
 from diffuser_ros.runtime import run_node
 
+# Defaults are the shipped point-robot scenario's (config/maze2d_umaze.yaml; a test keeps them equal),
+# except autostart: a bare node waits to be configured, as nav2's do.
 PARAMETERS = {
     "autostart": False,            # configure + activate on start (nav2's lifecycle-manager behaviour)
     "checkpoint": "checkpoints/maze2d_umaze.safetensors",
@@ -54,14 +56,14 @@ PARAMETERS = {
     "frame_id": "map",
     "horizon": 0,                  # 0: the checkpoint's horizon
     "sampler": "ddim",             # ddim | ddpm
-    "denoising_steps": 0,          # 0: all of the model's diffusion steps
+    "denoising_steps": 16,         # DDIM network calls for a cold plan; 0: all of the model's diffusion steps
     "warm_start": True,
-    "warm_start_steps": 0,         # re-noising depth for warm starts; 0: the planner's default
-    "shrink_horizon": False,       # size each replan to the route that remains (diffuser_core.horizon)
+    "warm_start_steps": 16,        # re-noising depth for warm starts (diffusion steps); 0: the planner's default
+    "shrink_horizon": True,        # size each replan to the route that remains (diffuser_core.horizon)
     "settle_distance": 1.0,        # m: this close, a plan that arrives is kept to its end (0: never)
     "replan_rate": 10.0,           # Hz: how often the planner replans (or checks the plan)
     "replan_deviation": 0.0,       # m: 0 replans every tick; > 0 keeps a plan the robot tracks this well
-    "control_rate": 50.0,          # Hz
+    "control_rate": 100.0,         # Hz
     "plan_dt": 0.01,               # seconds between plan steps (the robot's control period in the data)
     "max_plan_age": 3.0,           # s: an older plan is not tracked (and is replanned at half this age)
     "goal_tolerance": 0.5,         # m: success radius when a goal gives 0

@@ -43,6 +43,7 @@ from diffuser_ros.diagnostics import PlanningStats, diagnostic_array, planner_st
 from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.msg import Plan
 from diffuser_ros.managed import ManagedPlanner, ParameterError
+from diffuser_ros.parameters import Info, ParameterGuard, declare
 from diffuser_ros.runtime import run_node
 
 # Defaults are the shipped point-robot scenario's (config/maze2d_umaze.yaml; a test keeps them equal),
@@ -74,6 +75,41 @@ PARAMETERS = {
     "threads": 1,                  # torch CPU threads for planning (0: torch's default)
     "seed": 0,
     "planning_delay": 0.0,         # s added to every plan: simulates a slow planner (tests, demos)
+}
+
+
+PARAMETER_INFO = {
+    "autostart": Info("configure and activate on start (nav2's lifecycle-manager behaviour)"),
+    "checkpoint": Info("diffusion checkpoint (.safetensors); a subgoal (stride > 1) model plans hierarchically"),
+    "low_level_checkpoint": Info("hierarchical checkpoints: a low-level Diffuser for the segments between "
+                                 "subgoals; empty: interpolate them"),
+    "robot": Info("robot adapter: point_mass (or kuka_arm, the arm planner)", read_only=True),
+    "maze": Info("maze whose walls refuse goals (umaze | medium | large); empty: no map"),
+    "frame_id": Info("frame of odom, goals and plans"),
+    "horizon": Info("plan length in steps; 0: the checkpoint's", 0, 100000),
+    "sampler": Info("reverse process: ddim | ddpm"),
+    "denoising_steps": Info("DDIM network calls for a cold plan; 0: all of the model's diffusion steps", 0, 10000),
+    "warm_start": Info("start replans from the shifted previous plan, re-noised (paper section 5.4)"),
+    "warm_start_steps": Info("re-noising depth of a warm start, in diffusion steps; 0: the planner's default",
+                             0, 10000),
+    "shrink_horizon": Info("size each replan to the route that remains"),
+    "settle_distance": Info("m: this close to the goal, a plan that arrives there is kept to its end", 0.0,
+                            live=True),
+    "replan_rate": Info("Hz: planning ticks (a replan, or a check of the plan)", 0.001, 1000.0, live=True),
+    "replan_deviation": Info("m: 0 replans at every tick; > 0 keeps a plan the robot tracks this well", 0.0,
+                             live=True),
+    "control_rate": Info("Hz: commands on cmd_accel", 0.1, 10000.0),
+    "plan_dt": Info("s between plan steps (the control period of the training data)", 1e-6, 10.0),
+    "max_plan_age": Info("s: an older plan is not tracked (and is replanned at half this age)", 0.001,
+                         live=True),
+    "goal_tolerance": Info("m: success radius when a goal gives 0", 0.001, live=True),
+    "state_timeout": Info("s: older state gives zero commands", 0.001, live=True),
+    "stale_state_grace": Info("s: a goal without fresh state for this long is aborted", 0.001, live=True),
+    "command_limit": Info("largest command magnitude per axis", 0.001, live=True),
+    "device": Info("torch device: auto | cpu | cuda | cuda:N"),
+    "threads": Info("torch CPU threads for planning; 0: torch's default", 0, 1024),
+    "seed": Info("seed of the planner's noise", 0, 2**31 - 1),
+    "planning_delay": Info("s added to every plan, to try a slow planner", 0.0, 60.0, live=True),
 }
 
 
@@ -140,15 +176,28 @@ class DiffuserPlannerNode(ManagedPlanner):
         self.worker = self.controller = self.session = self.adapter = None
         self.stats = PlanningStats()
         self.reset_execution()
-        for name, default in PARAMETERS.items():
-            self.declare_parameter(name, default)
+        declare(self, PARAMETERS, PARAMETER_INFO)
         self.p = self.read_parameters()
+        ParameterGuard(self, PARAMETER_INFO, check_parameters, lambda: self.planner is not None,
+                       self.apply_live_parameters)
         self.make_goal_interfaces()
         if self.p["autostart"]:
             self.autostart()
 
     def read_parameters(self) -> dict:
         return {name: self.get_parameter(name).value for name in PARAMETERS}
+
+    def apply_live_parameters(self, values: dict) -> None:
+        """Accepted changes take effect now: the replanning policy, the adapter's limit and the
+        loops read them from self.p (the others are read again at the next configure)."""
+        if self.planner is None:
+            return
+        for name, info in PARAMETER_INFO.items():
+            if info.live:
+                self.p[name] = values[name]
+        self.policy = ReplanningPolicy.for_planner(self.planner, replan_settings(self.p), self.p["goal_tolerance"])
+        if self.adapter is not None:
+            self.adapter.command_limit = self.p["command_limit"]
 
     def reset_execution(self) -> None:
         self.state: np.ndarray | None = None
@@ -300,9 +349,9 @@ class DiffuserPlannerNode(ManagedPlanner):
     # ------------------------------------------------------------------ planning thread
     def planning_loop(self) -> None:
         """Replan at replan_rate while a goal is active; count overruns instead of queueing plans."""
-        period = 1.0 / self.p["replan_rate"]
         last_session = None
         while not self.stopping.is_set():
+            period = 1.0 / self.p["replan_rate"]
             started = time.monotonic()
             with self.lock:
                 session, state, state_time, previous = self.session, self.state, self.state_time, self.plan

@@ -104,11 +104,14 @@ def test_deactivate_during_a_goal_aborts_it_and_stops_the_robot(managed):
 
 def test_failed_configure_leaves_the_node_unconfigured_and_alive(managed):
     harness, lifecycle = managed
-    harness.planner.set_parameters([Parameter("sampler", value="euler")])
+    refused = harness.planner.set_parameters([Parameter("sampler", value="euler")])[0]
+    assert not refused.successful and "sampler='euler'" in refused.reason  # refused when set
+    checkpoint = harness.planner.get_parameter("checkpoint").value
+    harness.planner.set_parameters([Parameter("checkpoint", value=checkpoint + ".missing")])
     assert not lifecycle.step(Transition.TRANSITION_CONFIGURE)
     assert lifecycle.state() == "unconfigured"
-    assert "sampler='euler'" in harness.planner.failure
-    harness.planner.set_parameters([Parameter("sampler", value="ddim")])
+    assert "not found" in harness.planner.failure
+    harness.planner.set_parameters([Parameter("checkpoint", value=checkpoint)])
     assert lifecycle.step(Transition.TRANSITION_CONFIGURE) and lifecycle.state() == "inactive"
 
 

@@ -26,7 +26,7 @@ def harness(ros_context, tiny_checkpoint):
 @pytest.mark.parametrize("name, value, reason", [
     ("sampler", "euler", "sampler='euler' is not one of"),
     ("horizon", 7, "horizon"),  # the tiny U-Net halves time once: H must be even
-    ("replan_rate", -1.0, "replan_rate must be a positive number"),
+    ("replan_rate", -1.0, r"replan_rate must be in \[0.001, 1000.0\]"),
     ("device", "tpu", "device='tpu'"),
     ("robot", "quadruped", "robot='quadruped'"),
 ])

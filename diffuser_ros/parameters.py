@@ -1,0 +1,106 @@
+"""Node parameters declared up front with descriptors, as nav2 does: a description, a numeric range,
+read-only where the value can never change, and an on-set check.
+
+Each node keeps its defaults in a plain `PARAMETERS` table (name -> default, the shipped scenario's
+values) and describes them in a `PARAMETER_INFO` table (name -> Info). `declare(node, ...)` declares
+them all; `ParameterGuard` refuses a new value with a reason when it is invalid, or when it cannot
+change in the node's current state ("live" parameters take effect at once while the node runs; the
+others are read at configure).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+
+
+@dataclass(frozen=True)
+class Info:
+    """What a parameter means, its allowed range (inclusive; None: unbounded), whether it takes
+    effect while the node runs (live) and whether it can never be changed (read_only)."""
+
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    live: bool = False
+    read_only: bool = False
+
+
+INT_LIMIT = 2**31 - 1
+FLOAT_LIMIT = 1e300
+
+
+def descriptor(name: str, default, info: Info) -> ParameterDescriptor:
+    """The ROS descriptor of one parameter (its range typed like its default)."""
+    when = "takes effect at once" if info.live else "read at configure"
+    result = ParameterDescriptor(name=name, description=info.description, read_only=info.read_only,
+                                 additional_constraints="fixed" if info.read_only else when)
+    bounded = info.minimum is not None or info.maximum is not None
+    if bounded and isinstance(default, bool):
+        raise ValueError(f"parameter {name}: a bool has no range")
+    if bounded and isinstance(default, int):
+        result.integer_range = [IntegerRange(from_value=int(info.minimum if info.minimum is not None else -INT_LIMIT),
+                                             to_value=int(info.maximum if info.maximum is not None else INT_LIMIT),
+                                             step=0)]
+    elif bounded and isinstance(default, float):
+        result.floating_point_range = [FloatingPointRange(
+            from_value=float(info.minimum if info.minimum is not None else -FLOAT_LIMIT),
+            to_value=float(info.maximum if info.maximum is not None else FLOAT_LIMIT), step=0.0)]
+    return result
+
+
+def declare(node, defaults: dict, info: dict[str, Info]) -> None:
+    """Declare every parameter of `defaults` with its descriptor from `info`."""
+    missing = sorted(set(defaults) - set(info))
+    if missing:
+        raise ValueError(f"parameters without a description: {missing}")
+    from rclpy.exceptions import InvalidParameterValueException
+
+    for name, default in defaults.items():
+        try:
+            node.declare_parameter(name, default, descriptor(name, default, info[name]))
+        except InvalidParameterValueException as error:
+            low, high = info[name].minimum, info[name].maximum
+            raise ValueError(f"{name} must be in [{low}, {high}] ({info[name].description}): {error}") from error
+
+
+class ParameterGuard:
+    """An on-set callback: `check(values)` validates the would-be parameter set (raises ValueError
+    naming the parameter); `configured()` says whether non-live parameters are fixed now;
+    `apply(values)` is called after a change was accepted."""
+
+    def __init__(self, node, info: dict[str, Info], check: Callable[[dict], None],
+                 configured: Callable[[], bool], apply: Callable[[dict], None]):
+        self.node, self.info, self.check, self.configured, self.apply = node, info, check, configured, apply
+        node.add_on_set_parameters_callback(self.on_set)
+        node.add_post_set_parameters_callback(self.after_set)
+
+    def on_set(self, parameters) -> SetParametersResult:
+        """Refuse a change that is invalid, or to a parameter fixed while the node is configured."""
+        changes = {p.name: p.value for p in parameters if p.name in self.info}
+        if not changes or not self._declared():
+            return SetParametersResult(successful=True)
+        fixed = sorted(name for name in changes if not self.info[name].live)
+        if fixed and self.configured():
+            return SetParametersResult(successful=False, reason=(
+                f"{', '.join(fixed)} cannot change while the node is configured: deactivate and clean "
+                f"it up, set the value, then configure again"))
+        values = {**self.current(), **changes}
+        try:
+            self.check(values)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        return SetParametersResult(successful=True)
+
+    def after_set(self, parameters) -> None:
+        """Hand accepted live values to the node."""
+        if self._declared() and any(p.name in self.info for p in parameters):
+            self.apply(self.current())
+
+    def current(self) -> dict:
+        return {name: self.node.get_parameter(name).value for name in self.info}
+
+    def _declared(self) -> bool:
+        """False while the node is still declaring its parameters (nothing to check against yet)."""
+        return all(self.node.has_parameter(name) for name in self.info)

@@ -9,24 +9,31 @@ import argparse
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from diffuser_ros.scenario import EXECUTABLES, ScenarioError, load_scenario, resolve_config
+from diffuser_ros.scenario import (EXECUTABLES, ScenarioError, load_overrides, load_scenario, merged_parameters,
+                                   resolve_config, write_params_file)
 
 
-def node_command(executable: str, name: str, config: Path, extra_args: list[str]) -> list[str]:
-    """The command line that runs one node of the scenario."""
+def node_command(executable: str, name: str, config: Path, extra_args: list[str], namespace: str = "") -> list[str]:
+    """The command line that runs one node of the scenario (in `namespace`, when given)."""
+    remaps = ["-r", f"__ns:=/{namespace.strip('/')}"] if namespace.strip("/") else []
     return [sys.executable, "-m", "diffuser_ros.launcher", EXECUTABLES[executable], "--ros-args",
-            "-r", f"__node:={name}", "--params-file", str(config), *extra_args]
+            "-r", f"__node:={name}", *remaps, "--params-file", str(config), *extra_args]
 
 
 class Bringup:
     """A set of node processes started together and stopped together."""
 
     def __init__(self, config: str, only: list[str] | None = None, record: str | None = None,
-                 ros_args: list[str] | None = None, quiet: bool = False):
+                 ros_args: list[str] | None = None, quiet: bool = False, namespace: str = "",
+                 params_file: str | None = None, use_sim_time: bool | None = None):
         self.config = resolve_config(config)
+        self.namespace = namespace
+        self.overrides = load_overrides(params_file) if params_file else {}
+        self.use_sim_time = use_sim_time
         self.nodes = [spec for spec in load_scenario(self.config) if not only or spec.name in only]
         if only and len(self.nodes) != len(only):
             known = [spec.name for spec in load_scenario(self.config)]
@@ -37,7 +44,11 @@ class Bringup:
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> "Bringup":
-        commands = [node_command(spec.executable, spec.name, self.config, self.ros_args) for spec in self.nodes]
+        parameters = merged_parameters(self.nodes, self.overrides, self.use_sim_time)
+        self.params_dir = tempfile.TemporaryDirectory(prefix="bringup_")
+        params_file = write_params_file(parameters, self.namespace, Path(self.params_dir.name) / "parameters.yaml")
+        commands = [node_command(spec.executable, spec.name, params_file, self.ros_args, self.namespace)
+                    for spec in self.nodes]
         if self.record:
             commands.append([sys.executable, "-m", "diffuser_ros.launcher", "diffuser_ros.recorder", self.record])
         for command in commands:
@@ -77,6 +88,9 @@ class Bringup:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        if getattr(self, "params_dir", None) is not None:
+            self.params_dir.cleanup()
+            self.params_dir = None
 
     def __enter__(self) -> "Bringup":
         return self.start()
@@ -97,6 +111,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--autostart", action=argparse.BooleanOptionalAction, default=None,
                         help="configure and activate managed (lifecycle) nodes on start; default: the YAML's "
                              "'autostart' (--no-autostart leaves them unconfigured for `change_state`)")
+    parser.add_argument("--namespace", default="", help="run every node in this namespace (e.g. robot1): its "
+                        "relative topics and actions move there, so two robots can run side by side")
+    parser.add_argument("--params-file", help="a ros__parameters YAML of overrides merged onto the scenario's "
+                        "(keys: node names, or /** for all)")
+    parser.add_argument("--use-sim-time", action=argparse.BooleanOptionalAction, default=None,
+                        help="every node reads time from /clock (start the simulator with publish_clock)")
     parser.add_argument("--ros-args", nargs=argparse.REMAINDER, default=[],
                         help="extra ROS arguments for every node (e.g. -p use_sim_time:=true)")
     return parser.parse_args(argv)
@@ -111,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         ros_args = list(args.ros_args)
         if args.autostart is not None:
             ros_args = ["-p", f"autostart:={str(args.autostart).lower()}", *ros_args]  # nodes without it ignore it
-        bringup = Bringup(args.config, args.only, args.record, ros_args)
+        bringup = Bringup(args.config, args.only, args.record, ros_args, namespace=args.namespace,
+                          params_file=args.params_file, use_sim_time=args.use_sim_time)
     except ScenarioError as error:
         print(f"bringup: {error}", file=sys.stderr)
         return 2

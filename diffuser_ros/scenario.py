@@ -84,3 +84,45 @@ def load_scenario(config_path: str | Path) -> list[NodeSpec]:
                                 f"(known: {', '.join(EXECUTABLES)})")
         nodes.append(NodeSpec(name, name, section["ros__parameters"]))
     return nodes
+
+
+def load_overrides(path: str | Path) -> dict[str, dict]:
+    """A params file of overrides (node name -> ros__parameters, like a scenario file; a `/**` key
+    applies to every node): node name -> parameters."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ScenarioError(f"cannot read params file {path}: {error}") from error
+    if not isinstance(document, dict):
+        raise ScenarioError(f"params file {path} must map node names to their ros__parameters")
+    overrides = {}
+    for name, section in document.items():
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+            raise ScenarioError(f"params file {path}: '{name}' needs a 'ros__parameters' mapping")
+        overrides[str(name).strip("/").split("/")[-1] if name != "/**" else "/**"] = section["ros__parameters"]
+    return overrides
+
+
+def merged_parameters(nodes: list[NodeSpec], overrides: dict[str, dict] | None = None,
+                      use_sim_time: bool | None = None) -> dict[str, dict]:
+    """Node name -> its scenario parameters with the overrides (for every node, then its own) and
+    `use_sim_time` on top."""
+    overrides = overrides or {}
+    merged = {}
+    for spec in nodes:
+        parameters = {**spec.parameters, **overrides.get("/**", {}), **overrides.get(spec.name, {})}
+        if use_sim_time is not None:
+            parameters["use_sim_time"] = use_sim_time
+        merged[spec.name] = parameters
+    return merged
+
+
+def write_params_file(parameters: dict[str, dict], namespace: str, path: str | Path) -> Path:
+    """A params file whose keys are the nodes' fully qualified names under `namespace` (a file keyed
+    by bare node names would not match namespaced nodes)."""
+    prefix = f"/{namespace.strip('/')}" if namespace.strip("/") else ""
+    document = {f"{prefix}/{name}": {"ros__parameters": values} for name, values in parameters.items()}
+    path = Path(path)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path

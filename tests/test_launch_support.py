@@ -48,12 +48,32 @@ def test_launch_file_starts_every_scenario_node_with_its_yaml(stand_ins, launch_
     actions = runpy.run_path(str(ROOT / "launch" / launch_file))["generate_launch_description"]()
     arguments = {a.args[0]: a.kwargs["default_value"] for a in actions if "default_value" in a.kwargs}
     assert arguments["scenario"] == scenario and arguments["autostart"] == "true"
-    stand_ins.values = {"scenario": scenario, "autostart": autostart}
+    assert {"namespace", "use_sim_time", "params_file"} <= set(arguments)
+    stand_ins.values = {"scenario": scenario, "autostart": autostart, "namespace": "", "use_sim_time": "false",
+                        "params_file": ""}
     opaque = next(a for a in actions if "function" in a.kwargs)
     nodes = opaque.kwargs["function"](context=None)
     config = ROOT / "config" / f"{scenario}.yaml"
-    assert [n.kwargs["name"] for n in nodes] == [spec.name for spec in load_scenario(config)]
+    specs = {spec.name: spec for spec in load_scenario(config)}
+    assert [n.kwargs["name"] for n in nodes] == list(specs)
     for node in nodes:
-        assert node.kwargs["executable"] in EXECUTABLES and node.kwargs["parameters"][0] == str(config)
+        assert node.kwargs["executable"] in EXECUTABLES and node.kwargs["namespace"] == ""
+        assert node.kwargs["parameters"][0] == {**specs[node.kwargs["name"]].parameters, "use_sim_time": False}
         extra = node.kwargs["parameters"][1:]
         assert extra == ([{"autostart": autostart == "true"}] if node.kwargs["executable"] in MANAGED else [])
+
+
+def test_launch_arguments_namespace_sim_time_and_params_file(stand_ins, tmp_path):
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("diffuser_planner:\n  ros__parameters:\n    replan_rate: 5.0\n"
+                         "/**:\n  ros__parameters:\n    frame_id: odom\n")
+    actions = runpy.run_path(str(ROOT / "launch" / "maze2d.launch.py"))["generate_launch_description"]()
+    stand_ins.values = {"scenario": "maze2d_medium", "autostart": "true", "namespace": "robot1",
+                        "use_sim_time": "true", "params_file": str(overrides)}
+    nodes = next(a for a in actions if "function" in a.kwargs).kwargs["function"](context=None)
+    by_name = {node.kwargs["name"]: node.kwargs for node in nodes}
+    assert all(kwargs["namespace"] == "robot1" for kwargs in by_name.values())
+    planner, sim = by_name["diffuser_planner"]["parameters"][0], by_name["maze2d_sim"]["parameters"][0]
+    assert planner["replan_rate"] == 5.0 and planner["use_sim_time"] and sim["use_sim_time"]
+    assert planner["frame_id"] == sim["frame_id"] == "odom"
+    assert planner["checkpoint"] == load_scenario(ROOT / "config" / "maze2d_medium.yaml")[1].parameters["checkpoint"]

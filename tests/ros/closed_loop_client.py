@@ -26,8 +26,8 @@ PHYSICS_DT = 0.01
 class Client:
     """The test's node: action client, and recorders of odom, cmd_accel and plan."""
 
-    def __init__(self, context):
-        self.node = rclpy.create_node("closed_loop_test", context=context)
+    def __init__(self, context, namespace: str = ""):
+        self.node = rclpy.create_node("closed_loop_test", context=context, namespace=namespace)
         self.action = ActionClient(self.node, ReachGoal, "reach_goal")
         self.goal_pose = self.node.create_publisher(PoseStamped, "goal_pose", 1)
         self.states, self.commands, self.paths, self.diagnostics = [], [], [], []
@@ -93,15 +93,16 @@ def running_umaze(*planner_parameters: str):
 
 
 @contextmanager
-def running_scenario(scenario: str, start, *planner_parameters: str):
-    """`bringup <scenario>` (a Maze2D one) as processes with the mass at `start`; see running_umaze."""
-    ros_args = ["-p", f"maze2d_sim:start:=[{start[0]},{start[1]}]", "-p", "maze2d_sim:publish_clock:=true"]
+def running_scenario(scenario: str, start, *planner_parameters: str, namespace: str = "", clock: bool = True):
+    """`bringup <scenario>` (a Maze2D one) as processes with the mass at `start`, in `namespace`;
+    see running_umaze."""
+    ros_args = ["-p", f"maze2d_sim:start:=[{start[0]},{start[1]}]", "-p", f"maze2d_sim:publish_clock:={str(clock).lower()}"]
     for parameter in planner_parameters:
         ros_args += ["-p", f"diffuser_planner:{parameter}"]
-    bringup = Bringup(scenario, quiet=True, ros_args=ros_args).start()
+    bringup = Bringup(scenario, quiet=True, ros_args=ros_args, namespace=namespace).start()
     context = rclpy.context.Context()
     rclpy.init(context=context)
-    client = Client(context)
+    client = Client(context, namespace)
     try:
         assert client.action.wait_for_server(timeout_sec=60), f"planner not up (failed: {bringup.failed()})"
         deadline = time.monotonic() + 20

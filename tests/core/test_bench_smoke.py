@@ -197,3 +197,15 @@ def test_start_influence_writes_json_and_markdown(tmp_path):
     assert "| noise 0.5 |" in out.with_suffix(".md").read_text()
     with pytest.raises(SystemExit):
         bench.main(["--checkpoints", str(run / "latest.safetensors"), "--data", str(data), "--dims", "9"])
+
+
+def test_hierarchy_latency_bench_times_flat_and_hierarchical_plans(tmp_path):
+    out = tmp_path / "perf_hierarchy.json"
+    assert load_script("hierarchy_latency").main(["--mazes", "medium", "--episodes", "1", "--episode-steps", "12",
+                                                  "--replan-every", "6", "--cold-steps", "2", "--warm-steps", "4",
+                                                  "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert {row["stride"] for row in record["rows"]} == {1, 15}
+    assert all(row["plans"] == 2 and row["plan_ms_median"] > 0 for row in record["rows"])
+    assert record["git_commit"] and len(record["checkpoint_sha256"]) == 2
+    assert "hierarchical" in out.with_suffix(".md").read_text()

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop replanning within the reward radius and hold the goal (needs --replan-every)")
     parser.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (DDIM; default all)")
+    parser.add_argument("--horizon", type=int, default=None,
+                        help="plan length in env steps (default: the checkpoint's; a hierarchical model "
+                             "rounds it up to whole subgoal segments)")
     parser.add_argument("--episode-steps", type=int, default=None,
                         help="cut episodes short (scores are then NOT comparable with the paper)")
     parser.add_argument("--low-level", help="hierarchical checkpoints: a low-level Diffuser (horizon K + 1) "
@@ -118,7 +121,7 @@ def run(args, argv=None) -> int:
                         warm_start=args.warm_start, warm_start_steps=args.warm_start_steps,
                         shrink_horizon=args.shrink_horizon, hold_at_goal=args.hold_at_goal,
                         episode_steps=args.episode_steps, device=args.device, low_level=args.low_level,
-                        segments=args.segments)
+                        segments=args.segments, horizon=args.horizon)
     checkpoint = args.checkpoint or ROOT / "checkpoints" / f"maze2d_{args.maze}.safetensors"
     out = Path(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}.json")
     return write_results(checkpoint, config, out, args, argv)

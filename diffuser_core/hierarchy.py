@@ -149,9 +149,7 @@ class HierarchicalPlanner:
 
     def subgoal_count(self, horizon: int) -> int:
         """The fewest subgoals (a length the high-level U-Net takes) covering `horizon` env steps."""
-        multiple = self.high_level.horizon_multiple
-        wanted = max(2, math.ceil((horizon - 1) / self.stride) + 1)
-        return int(math.ceil(wanted / multiple) * multiple)
+        return subgoals_covering(horizon, self.stride, self.high_level.horizon_multiple)
 
     def reset(self) -> None:
         """Forget the previous high-level plan."""
@@ -172,6 +170,12 @@ class HierarchicalPlanner:
                           subgoals=high.observations)
 
 
+def subgoals_covering(horizon: int, stride: int, multiple: int) -> int:
+    """The fewest subgoals, a multiple of `multiple`, whose plan covers `horizon` env steps."""
+    wanted = max(2, math.ceil((horizon - 1) / stride) + 1)
+    return int(math.ceil(wanted / multiple) * multiple)
+
+
 def checkpoint_stride(path) -> int:
     """The stride a checkpoint's model was trained with (1: a flat, dense model)."""
     return read_checkpoint(path)[2].stride
@@ -180,10 +184,13 @@ def checkpoint_stride(path) -> int:
 def load_planner(path, config: PlannerConfig | None = None, device="cpu",
                  segments: Segments | None = None, low_level=None):
     """The planner a checkpoint calls for: a flat Planner, or a HierarchicalPlanner when the model
-    plans subgoals (stride > 1). `low_level` (a checkpoint path) fills segments with a low-level
+    plans subgoals (stride > 1; `config.horizon` is then in env steps, rounded up to whole segments). `low_level` (a checkpoint path) fills segments with a low-level
     Diffuser instead of `segments` (default: straight lines)."""
+    saved = read_checkpoint(path)[2]
+    stride = saved.stride
+    if stride > 1 and config is not None and config.horizon is not None:  # env steps -> subgoals
+        config = replace(config, horizon=subgoals_covering(config.horizon, stride, saved.unet.horizon_multiple))
     planner = Planner.from_checkpoint(path, config, device)
-    stride = checkpoint_stride(path)
     if stride == 1:
         if low_level is not None:
             raise ValueError(f"{path} is a flat model: a low-level model applies to hierarchical ones")

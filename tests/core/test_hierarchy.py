@@ -141,6 +141,8 @@ def test_hierarchical_checkpoint_round_trips(trained_toy, toy_normalizer, tmp_pa
                                                           horizon=HORIZON))
     assert np.allclose(planner.plan(START, goal=GOAL).subgoals, direct.plan(START, goal=GOAL).observations,
                        atol=1e-5)
+    dense = load_planner(path, PlannerConfig(seed=0, horizon=12))  # env steps: 3 subgoals cover 11, 4 is the multiple
+    assert dense.high_level.horizon == 4 and dense.horizon == 16
     flat = save_checkpoint(tmp_path / "flat.safetensors", model, toy_normalizer, checkpoint_config())
     assert isinstance(load_planner(flat), Planner) and checkpoint_stride(flat) == 1
     with_low_level = load_planner(path, low_level=flat)  # the flat model, run at horizon stride + 1

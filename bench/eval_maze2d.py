@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cut episodes short (scores are then NOT comparable with the paper)")
     parser.add_argument("--low-level", help="hierarchical checkpoints: a low-level Diffuser (horizon K + 1) "
                         "fills the segments between subgoals")
-    parser.add_argument("--segments", default="hermite", choices=("hermite", "linear"),
+    parser.add_argument("--segments", default="linear", choices=("linear", "hermite"),
                         help="hierarchical checkpoints without --low-level: how segments are interpolated")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -106,7 +106,8 @@ def scenario_eval_config(scenario: str, args) -> tuple[EvalConfig, str]:
                         warm_start=p["warm_start"], warm_start_steps=p["warm_start_steps"] or 8,
                         horizon=p["horizon"] or None, replan_rate=float(p["replan_rate"]), replan=replan,
                         goal_tolerance=float(p["goal_tolerance"]), episode_steps=args.episode_steps,
-                        device=args.device, low_level=str(resolve_data_path(low_level)) if low_level else None)
+                        device=args.device, low_level=str(resolve_data_path(low_level)) if low_level else None,
+                        segments=p["segments"])
     return config, str(resolve_data_path(p["checkpoint"]))
 
 

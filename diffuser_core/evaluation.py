@@ -24,7 +24,7 @@ from .config import resolve_device
 from .controllers import PlanTracker, waypoint_tracking_action
 from .envs.maze2d import Maze2DEnv
 from .envs.maze_layouts import GOAL_RADIUS, MAZES, TIMESTEP
-from .hierarchy import HermiteSegments, LinearSegments, load_planner
+from .hierarchy import SEGMENT_FILLERS, HermiteSegments, LinearSegments, load_planner
 from .horizon import ShrinkingHorizon
 from .planner import Planner, PlannerConfig
 from .replanning import ReplanningPolicy, ReplanSettings, TimedPlan
@@ -35,7 +35,6 @@ PAPER_SCORES = {
     ("umaze", True): (128.9, 1.8), ("medium", True): (127.2, 3.4), ("large", True): (132.1, 5.8),
 }
 SAMPLERS = ("ddpm", "ddim")
-SEGMENT_FILLERS = ("hermite", "linear")  # how a hierarchical plan's segments are filled without a low-level model
 
 
 @dataclass
@@ -59,7 +58,7 @@ class EvalConfig:
     episode_steps: int | None = None
     device: str = "cpu"
     low_level: str | None = None  # hierarchical checkpoints: a low-level Diffuser fills the segments
-    segments: str = "hermite"  # ... else this interpolation does
+    segments: str = "linear"  # ... else this interpolation does (linear | hermite)
     # the planner node's loop instead of replan_every: a planning tick at replan_rate Hz (simulated
     # time) asks the shared ReplanningPolicy; the goal counts as reached within goal_tolerance and
     # is then held, as the node does
@@ -319,7 +318,7 @@ def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan
                          np.zeros((0, len(goal))) if first_plan is None else np.asarray(first_plan, dtype=np.float64))
 
 
-def maze2d_segments(kind: str = "hermite"):
+def maze2d_segments(kind: str = "linear"):
     """Segment filling for a Maze2D state (x, y, vx, vy) at the simulator's step."""
     return HermiteSegments((0, 1), (2, 3), TIMESTEP) if kind == "hermite" else LinearSegments()
 

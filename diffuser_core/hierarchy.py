@@ -22,6 +22,8 @@ import numpy as np
 from .checkpoint import read_checkpoint
 from .planner import Planner, PlannerConfig, PlanResult
 
+SEGMENT_FILLERS = ("linear", "hermite")  # interpolations between subgoals (no second model)
+
 
 class Segments(Protocol):
     """Turns subgoals (n, obs_dim) K steps apart into dense (observations, actions) of

@@ -12,7 +12,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 
 from diffuser_core.controllers import progress_index, waypoint_tracking_action
-from diffuser_core.hierarchy import HermiteSegments
+from diffuser_core.hierarchy import HermiteSegments, LinearSegments
 from diffuser_ros.conversions import is_finite_pose, odometry_to_state, pose_to_xy
 
 
@@ -63,10 +63,10 @@ class PointMassAdapter:
         return GoalCheck(np.array([xy[0], xy[1], 0.0, 0.0]))
 
     @staticmethod
-    def segments(plan_dt: float) -> HermiteSegments:
-        """How a hierarchical plan's subgoals are joined for this robot: curves through their
-        positions with their velocities (units per second) as tangents."""
-        return HermiteSegments((0, 1), (2, 3), plan_dt)
+    def segments(kind: str, plan_dt: float):
+        """How a hierarchical plan's subgoals are joined for this robot: "linear", or "hermite"
+        (curves through their positions with their velocities, units per second, as tangents)."""
+        return HermiteSegments((0, 1), (2, 3), plan_dt) if kind == "hermite" else LinearSegments()
 
     @staticmethod
     def distance(state: np.ndarray, goal: np.ndarray) -> float:

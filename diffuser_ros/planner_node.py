@@ -34,6 +34,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from diffuser_core.hierarchy import SEGMENT_FILLERS
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_core.replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from diffuser_ros.action import ReachGoal
@@ -52,6 +53,7 @@ PARAMETERS = {
     "autostart": False,            # configure + activate on start (nav2's lifecycle-manager behaviour)
     "checkpoint": "checkpoints/maze2d_umaze.safetensors",
     "low_level_checkpoint": "",    # hierarchical checkpoints: a low-level model for the segments ("" = interpolate)
+    "segments": "linear",          # hierarchical checkpoints without a low-level model: linear | hermite
     "robot": "point_mass",
     "maze": "umaze",               # map used to refuse goals inside walls; "" for none
     "frame_id": "map",
@@ -83,6 +85,9 @@ PARAMETER_INFO = {
     "checkpoint": Info("diffusion checkpoint (.safetensors); a subgoal (stride > 1) model plans hierarchically"),
     "low_level_checkpoint": Info("hierarchical checkpoints: a low-level Diffuser for the segments between "
                                  "subgoals; empty: interpolate them"),
+    "segments": Info("hierarchical checkpoints without a low-level model: how subgoals are joined, linear "
+                     "(straight lines in every state entry) | hermite (curves through positions, velocities "
+                     "as tangents)"),
     "robot": Info("robot adapter: point_mass (or kuka_arm, the arm planner)", read_only=True),
     "maze": Info("maze whose walls refuse goals (umaze | medium | large); empty: no map"),
     "frame_id": Info("frame of odom, goals and plans"),
@@ -119,6 +124,8 @@ def check_parameters(p: dict) -> None:
         raise ParameterError(f"robot='{p['robot']}' is not one of {sorted(ADAPTERS)} (or 'kuka_arm', the arm planner)")
     if p["sampler"] not in ("ddim", "ddpm"):
         raise ParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
+    if p["segments"] not in SEGMENT_FILLERS:
+        raise ParameterError(f"segments='{p['segments']}' is not one of {list(SEGMENT_FILLERS)}")
     for name in ("horizon", "denoising_steps", "warm_start_steps", "threads"):
         if p[name] < 0:
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
@@ -262,7 +269,7 @@ class DiffuserPlannerNode(ManagedPlanner):
             horizon=self.p["horizon"] or None, warm_start=self.p["warm_start"], seed=self.p["seed"],
             threads=self.p["threads"] or None,
             **({"warm_start_steps": self.p["warm_start_steps"]} if self.p["warm_start_steps"] else {}))
-        planner = self.load_planner_from_checkpoint(config, self.adapter.segments(self.p["plan_dt"]),
+        planner = self.load_planner_from_checkpoint(config, self.adapter.segments(self.p["segments"], self.p["plan_dt"]),
                                                     self.p["low_level_checkpoint"])
         if planner.observation_dim != self.adapter.observation_dim:
             raise ParameterError(

@@ -59,6 +59,8 @@ def test_scenario_evaluation_runs_the_shipped_settings(scenario):
         p["maze"], p["sampler"], p["denoising_steps"], p["warm_start"])
     assert config.warm_start_steps == (p["warm_start_steps"] or 8) and (config.horizon or 0) == p["horizon"]
     assert (config.replan_rate, config.goal_tolerance) == (p["replan_rate"], p["goal_tolerance"])
+    assert config.segments == p["segments"] and (config.low_level or "") == (p["low_level_checkpoint"] and
+                                                                            str(ROOT / p["low_level_checkpoint"]))
     replan = config.replan
     assert (replan.replan_deviation, replan.settle_distance, replan.max_plan_age, replan.plan_dt,
             replan.shrink_horizon) == (p["replan_deviation"], p["settle_distance"], p["max_plan_age"],

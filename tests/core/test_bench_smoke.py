@@ -209,3 +209,19 @@ def test_hierarchy_latency_bench_times_flat_and_hierarchical_plans(tmp_path):
     assert all(row["plans"] == 2 and row["plan_ms_median"] > 0 for row in record["rows"])
     assert record["git_commit"] and len(record["checkpoint_sha256"]) == 2
     assert "hierarchical" in out.with_suffix(".md").read_text()
+
+
+def test_training_curve_evaluates_every_kth_checkpoint_of_a_run(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for step in (1000, 1500, 2000):
+        shutil.copyfile(ROOT / "checkpoints" / "maze2d_medium_hl.safetensors", run / f"step_{step:07d}.safetensors")
+    out = tmp_path / "curve.json"
+    assert load_script("training_curve").main(["--run", str(run), "--maze", "medium", "--every", "1000",
+                                               "--episodes", "1", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert [row["step"] for row in record["rows"]] == [1000, 2000]
+    assert record["rows"][0]["score"] == record["rows"][1]["score"]  # same weights, same seeded episode
+    assert out.with_suffix(".png").is_file() and "| 2000 |" in out.with_suffix(".md").read_text()

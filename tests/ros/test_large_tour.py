@@ -1,0 +1,26 @@
+"""Over real rclpy: one `bringup maze2d_large` with the shipped hierarchical checkpoint drives a tour
+of goals across the Large maze, each reached within D4RL's episode length (800 simulated steps)."""
+import time
+
+from action_msgs.msg import GoalStatus
+
+from .closed_loop_client import running_scenario
+
+START = (1.0, 1.0)
+TOUR = [(7.0, 9.0), (1.0, 10.0), (7.0, 1.0)]  # D4RL's goal, then two far corners
+LARGE_EPISODE_STEPS = 800
+
+
+def test_a_tour_across_the_large_maze_reaches_every_goal_within_the_episode_length(fresh_ros_domain):
+    with running_scenario("maze2d_large", START) as (client, bringup):
+        for goal in TOUR:
+            started = client.sim_time()
+            handle = client.send(goal, timeout=30.0)
+            response = client.wait(handle.get_result_async(), 60)
+            assert response.status == GoalStatus.STATUS_SUCCEEDED, f"{goal}: {response.result.message}"
+            deadline = time.monotonic() + 2.0
+            while client.sim_steps_until_within(started, goal, 0.5) is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            steps = client.sim_steps_until_within(started, goal, 0.5)
+            assert steps is not None and steps <= LARGE_EPISODE_STEPS, f"{goal} reached after {steps} steps"
+        assert not bringup.failed()

@@ -35,6 +35,7 @@ from diffuser_ros.action import StackBlocks
 from diffuser_ros.conversions import array_to_plan_msg, block_poses, joint_positions, joint_trajectory
 from diffuser_ros.msg import Blocks, Plan
 from diffuser_ros.managed import ManagedPlanner, ParameterError
+from diffuser_ros.parameters import Info, ParameterGuard, declare
 
 # Defaults are the shipped arm scenario's (config/kuka_stack.yaml; a test keeps them equal), except
 # autostart: a bare node waits to be configured, as nav2's do.
@@ -62,6 +63,30 @@ PARAMETERS = {
 }
 
 
+PARAMETER_INFO = {
+    "autostart": Info("configure and activate on start (nav2's lifecycle-manager behaviour)"),
+    "checkpoint": Info("Kuka diffusion checkpoint (.safetensors)"),
+    "robot": Info("kuka_arm: this arm planner (point_mass: the point planner)", read_only=True),
+    "frame_id": Info("frame of the blocks' poses (the arm's base at the origin)"),
+    "sampler": Info("reverse process: ddim | ddpm"),
+    "denoising_steps": Info("DDIM network calls per plan; 0: all of the model's diffusion steps", 0, 10000),
+    "guide_scale": Info("alpha of the relation guides (mu + alpha Sigma grad J)", 0.0, live=True),
+    "n_guide_steps": Info("guide gradient steps per denoising step", 0, 1000, live=True),
+    "grasp_guide": Info("weight of the grasp guide (planned grips put the tool on the block); 0: off", 0.0, live=True),
+    "refine": Info("refine each plan's joints so grips and placements are physical", live=True),
+    "keep_built": Info("unconditional stacking: push against picking up blocks already stacked", live=True),
+    "plan_dt": Info("s between plan states; 0: the demonstrations' control period (1/24 s)", 0.0, 10.0),
+    "max_stages": Info("plans per goal before it ends with the relations that hold", 1, 1000, live=True),
+    "replan_every": Info("0: run each plan whole; k: send a plan's first k steps, then replan", 0, 100000, live=True),
+    "settle_time": Info("s to wait after a trajectory ends before looking at the blocks", 0.0, 60.0, live=True),
+    "grip_threshold": Info("a planned attached flag above this grips", 0.001, 0.999, live=True),
+    "state_timeout": Info("s: older joint_states/blocks abort the goal", 0.001, live=True),
+    "device": Info("torch device: auto | cpu | cuda | cuda:N"),
+    "threads": Info("torch CPU threads for planning; 0: torch's default", 0, 1024),
+    "seed": Info("seed of the planner's noise", 0, 2**31 - 1),
+}
+
+
 def check_parameters(p: dict) -> None:
     if p["robot"] != "kuka_arm":
         raise ParameterError(f"robot='{p['robot']}' is not the arm planner's 'kuka_arm'")
@@ -84,6 +109,11 @@ def check_parameters(p: dict) -> None:
 class DiffuserArmPlannerNode(ManagedPlanner):
     """Stage-by-stage Diffuser planning for the Kuka block world (see the module docstring)."""
 
+    def apply_live_parameters(self, values: dict) -> None:
+        """Accepted changes of live parameters take effect from the next stage."""
+        if self.planner is not None:
+            self.p.update({name: values[name] for name, info in PARAMETER_INFO.items() if info.live})
+
     def __init__(self, **kwargs):
         super().__init__("diffuser_planner", **kwargs)
         self.lock = threading.Lock()
@@ -91,9 +121,10 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         self.held_block: str | None = None  # what the last sent trajectory ends gripping (the arm's belief)
         self.joints_time = self.poses_time = -math.inf
         self.current: threading.Event | None = None  # set to stop the running goal (preempt/deactivate)
-        for name, default in PARAMETERS.items():
-            self.declare_parameter(name, default)
+        declare(self, PARAMETERS, PARAMETER_INFO)
         self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        ParameterGuard(self, PARAMETER_INFO, check_parameters, lambda: self.planner is not None,
+                       self.apply_live_parameters)
         self.joint_names, self.lower, self.upper = iiwa_joints()
         self.action_server = ActionServer(
             self, StackBlocks, "stack_blocks", execute_callback=self.execute_stack_blocks,

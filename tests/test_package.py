@@ -16,7 +16,7 @@ IMPORT_TO_DEPENDENCY = {
     "visualization_msgs": "visualization_msgs", "trajectory_msgs": "trajectory_msgs",
     "diagnostic_msgs": "diagnostic_msgs", "lifecycle_msgs": "lifecycle_msgs", "action_msgs": "action_msgs",
     "launch": "launch", "launch_ros": "launch_ros", "ament_index_python": "ament_index_python",
-    "rosgraph_msgs": "rosgraph_msgs",
+    "rosgraph_msgs": "rosgraph_msgs", "rcl_interfaces": "rcl_interfaces",
     "numpy": "python3-numpy", "yaml": "python3-yaml", "h5py": "python3-h5py",
     "matplotlib": "python3-matplotlib", "tqdm": "python3-tqdm", "torch": "python3-torch",
     "safetensors": "python3-safetensors-pip", "mujoco": "python3-mujoco-pip",

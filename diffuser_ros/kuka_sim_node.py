@@ -36,11 +36,19 @@ from trajectory_msgs.msg import JointTrajectory
 from diffuser_core.envs.kuka import KukaBlockWorld
 from diffuser_ros.runtime import run_node
 from diffuser_ros.msg import Blocks
+from diffuser_ros.parameters import Info, declare
 
 GRIPPER_JOINT = "gripper"  # pseudo-joint in JointTrajectory.joint_names: position > 0.5 = grip
 GRIP_THRESHOLD = 0.5
 MAX_TIMER_HZ = 250.0  # above this, several control steps run per timer tick
 PARAMETERS = {"seed": 0, "real_time_factor": 1.0, "frame_id": "world", "publish_rate": 24.0}
+# Read once at start-up, so fixed afterwards (read-only); set them with -p or a params file.
+PARAMETER_INFO = {
+    "seed": Info("seed of the blocks' start positions", read_only=True),
+    "real_time_factor": Info("simulated seconds per wall-clock second", read_only=True),
+    "frame_id": Info("frame of the blocks' poses (the arm's base at the origin)", read_only=True),
+    "publish_rate": Info("Hz of joint_states and blocks", read_only=True),
+}
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,8 @@ class KukaSim(Node):
 
     def declare_and_check_parameters(self) -> dict:
         """Declare every parameter up front; raise ValueError naming the bad one."""
-        params = {name: self.declare_parameter(name, default).value for name, default in PARAMETERS.items()}
+        declare(self, PARAMETERS, PARAMETER_INFO)
+        params = {name: self.get_parameter(name).value for name in PARAMETERS}
         for name in ("real_time_factor", "publish_rate"):
             if not (isinstance(params[name], (int, float)) and math.isfinite(params[name]) and params[name] > 0):
                 raise ValueError(f"parameter {name} must be a positive number, got {params[name]!r}")

@@ -23,6 +23,7 @@ from diffuser_core.envs.maze2d import Maze2DEnv
 from diffuser_core.envs.maze_layouts import MAZES
 from diffuser_ros.conversions import wall_markers
 from diffuser_ros.runtime import run_node
+from diffuser_ros.parameters import Info, declare
 from visualization_msgs.msg import MarkerArray
 
 PHYSICS_DT = 0.01  # D4RL maze2d: MuJoCo timestep 0.01 s, frame_skip 1
@@ -31,6 +32,20 @@ PARAMETERS = {
     "maze": "umaze", "rate": 1.0 / PHYSICS_DT, "real_time_factor": 1.0, "seed": 0,
     "frame_id": "map", "child_frame_id": "base_link", "start": [0.0], "command_timeout": 0.2,
     "publish_clock": False,
+}
+
+
+# Read once at start-up, so fixed afterwards (read-only); set them with -p or a params file.
+PARAMETER_INFO = {
+    "maze": Info("maze layout: umaze | medium | large", read_only=True),
+    "rate": Info("physics steps per simulated second (D4RL: dt 0.01 s)", read_only=True),
+    "real_time_factor": Info("simulated seconds per wall-clock second", read_only=True),
+    "seed": Info("seed of the random start cell", read_only=True),
+    "frame_id": Info("frame of odom's pose", read_only=True),
+    "child_frame_id": Info("odom's child frame", read_only=True),
+    "start": Info("[x, y] start position, or [0.0] for a random open cell", read_only=True),
+    "command_timeout": Info("s: an older cmd_accel is dropped (zero force)", read_only=True),
+    "publish_clock": Info("publish simulated time on /clock (for use_sim_time)", read_only=True),
 }
 
 
@@ -67,7 +82,8 @@ class Maze2DSim(Node):
 
     def declare_and_check_parameters(self) -> dict:
         """Declare every parameter up front; raise ValueError naming the bad one."""
-        params = {name: self.declare_parameter(name, default).value for name, default in PARAMETERS.items()}
+        declare(self, PARAMETERS, PARAMETER_INFO)
+        params = {name: self.get_parameter(name).value for name in PARAMETERS}
         if params["maze"] not in MAZES:
             raise ValueError(f"parameter maze='{params['maze']}' is not one of {sorted(MAZES)}")
         for name in ("rate", "real_time_factor", "command_timeout"):

@@ -67,3 +67,18 @@ def test_invalid_and_fixed_values_are_refused_with_a_reason(harness):
     ok, reason = set_parameter(harness, "robot", "kuka_arm")
     assert not ok
     assert harness.planner.get_parameter("sampler").value == "ddim"
+
+
+def test_simulator_parameters_are_described_and_fixed_after_start(ros_context):
+    from rclpy.parameter import Parameter
+
+    from diffuser_ros.kuka_sim_node import KukaSim
+    from diffuser_ros.maze2d_sim_node import Maze2DSim
+
+    for node in (Maze2DSim(context=ros_context, parameter_overrides=[Parameter("real_time_factor", value=2.0)]),
+                 KukaSim(context=ros_context)):
+        names = list(node._parameters)  # every declared parameter, use_sim_time included
+        described = [node.describe_parameter(name) for name in names if name != "use_sim_time"]
+        assert described and all(d.description and d.read_only for d in described)
+        assert not node.set_parameters([Parameter("real_time_factor", value=3.0)])[0].successful
+        node.destroy_node()

@@ -155,3 +155,38 @@ def test_ctrl_c_while_nodes_are_starting_exits_cleanly():
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "Traceback" not in output, output
+
+
+def test_the_node_and_the_offline_evaluation_make_the_same_replanning_decisions(system):
+    """The same scenario, start, goal and seed: the node over rclpy and the offline node loop
+    (diffuser_core.replanning, simulated time) replan about as often before reaching the goal.
+    Slack: the node's plans take wall time (tens of ms of a 100 ms tick) and its ticks are not
+    aligned with the simulator's steps, and a plan slower than the tick skips one, so counts may
+    differ by a few ticks: half the offline count or 4 plans (measured: node 8, offline 12 with a
+    trainer on the other core)."""
+    from argparse import Namespace
+    from pathlib import Path
+
+    from bench.eval_maze2d import scenario_eval_config
+    from diffuser_core.envs.maze2d import Maze2DEnv
+    from diffuser_core.evaluation import _load_planner, _node_loop_episode
+
+    client, _ = system
+    drive_back_to_start(client)
+    feedback = []
+    response = client.wait(client.send(GOAL, timeout=30.0, feedback=feedback.append).get_result_async(), 40)
+    assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.message
+    node_replans = response.result.replans
+
+    config, checkpoint = scenario_eval_config("maze2d_umaze", Namespace(episodes=1, seed=0, multi=False,
+                                                                         episode_steps=None, device="cpu"))
+    planner, _ = _load_planner(checkpoint, config)
+    planner.generator.manual_seed(0)
+    env = Maze2DEnv("umaze")
+    env.reset(seed=0, start_cell=(3, 3))
+    env.set_state(START)
+    episode = _node_loop_episode(env, planner, config, 0, env.observation(), np.array([*GOAL, 0.0, 0.0]))
+    assert episode.reached
+    offline_replans = episode.plan_calls
+    print(f"replans before the goal: node {node_replans}, offline {offline_replans}")
+    assert abs(node_replans - offline_replans) <= max(4, 0.5 * offline_replans), (node_replans, offline_replans)

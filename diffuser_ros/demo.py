@@ -90,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", nargs=2, type=float, default=[3.0, 3.0], metavar=("X", "Y"))
     parser.add_argument("--goal", nargs=2, type=float, default=[1.0, 1.0], metavar=("X", "Y"))
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before the goal is aborted")
-    parser.add_argument("--plot", default="results/demo_maze2d_umaze.png")
+    parser.add_argument("--plot", default=None, help="picture of the run (default results/demo_<scenario>.png)")
     parser.add_argument("--verbose", action="store_true", help="show the nodes' own log output")
     args = parser.parse_args(argv)
+    args.plot = args.plot or f"results/demo_{Path(args.scenario).stem}.png"
 
     start = f"maze2d_sim:start:=[{args.start[0]},{args.start[1]}]"
     bringup = Bringup(args.scenario, ros_args=["-p", start], quiet=not args.verbose)

@@ -98,8 +98,7 @@ def scenario_eval_config(scenario: str, args) -> tuple[EvalConfig, str]:
     p = planner_parameters(scenario)
     if p.get("robot", "point_mass") != "point_mass" or not p.get("maze"):
         raise ValueError(f"scenario {scenario} is not a Maze2D point-mass scenario")
-    replan = ReplanSettings(p["replan_deviation"], p["settle_distance"], p["max_plan_age"], p["plan_dt"],
-                            p["shrink_horizon"])
+    replan = ReplanSettings.from_parameters(p)
     low_level = p.get("low_level_checkpoint") or None
     config = EvalConfig(maze=p["maze"], episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
                         sampler=p["sampler"], denoising_steps=p["denoising_steps"] or None,

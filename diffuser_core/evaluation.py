@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -24,7 +24,7 @@ from .config import resolve_device
 from .controllers import PlanTracker, waypoint_tracking_action
 from .envs.maze2d import Maze2DEnv
 from .envs.maze_layouts import GOAL_RADIUS, MAZES, TIMESTEP
-from .hierarchy import SEGMENT_FILLERS, HermiteSegments, LinearSegments, load_planner
+from .hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
 from .horizon import ShrinkingHorizon
 from .planner import Planner, PlannerConfig
 from .replanning import ReplanningPolicy, ReplanSettings, TimedPlan
@@ -320,7 +320,7 @@ def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan
 
 def maze2d_segments(kind: str = "linear"):
     """Segment filling for a Maze2D state (x, y, vx, vy) at the simulator's step."""
-    return HermiteSegments((0, 1), (2, 3), TIMESTEP) if kind == "hermite" else LinearSegments()
+    return interpolated_segments(kind, (0, 1), (2, 3), TIMESTEP)
 
 
 def _load_planner(checkpoint, config: EvalConfig) -> tuple[Planner, int]:

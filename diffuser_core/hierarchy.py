@@ -19,7 +19,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from .checkpoint import read_checkpoint
+from .checkpoint import load_checkpoint, read_checkpoint
+from .config import resolve_device
 from .planner import Planner, PlannerConfig, PlanResult
 
 SEGMENT_FILLERS = ("linear", "hermite")  # interpolations between subgoals (no second model)
@@ -79,6 +80,14 @@ class HermiteSegments:
         dense[:, 0] = subgoals[:-1]  # exact, not up to rounding
         observations = np.concatenate([dense.reshape(-1, subgoals.shape[1]), subgoals[-1:]])
         return observations.astype(np.float32), _held_actions(actions, stride), 0
+
+
+def interpolated_segments(kind: str, position_dims: Sequence[int], velocity_dims: Sequence[int], dt: float):
+    """The interpolation named `kind` (one of SEGMENT_FILLERS) for a state layout of positions and
+    their velocities (units per `dt`'s time unit)."""
+    if kind not in SEGMENT_FILLERS:
+        raise ValueError(f"segments must be one of {SEGMENT_FILLERS}, got {kind!r}")
+    return HermiteSegments(position_dims, velocity_dims, dt) if kind == "hermite" else LinearSegments()
 
 
 class DiffuserSegments:
@@ -188,11 +197,12 @@ def load_planner(path, config: PlannerConfig | None = None, device="cpu",
     """The planner a checkpoint calls for: a flat Planner, or a HierarchicalPlanner when the model
     plans subgoals (stride > 1; `config.horizon` is then in env steps, rounded up to whole segments). `low_level` (a checkpoint path) fills segments with a low-level
     Diffuser instead of `segments` (default: straight lines)."""
-    saved = read_checkpoint(path)[2]
+    device = resolve_device(device)
+    diffusion, normalizer, saved = load_checkpoint(path, device)
     stride = saved.stride
     if stride > 1 and config is not None and config.horizon is not None:  # env steps -> subgoals
         config = replace(config, horizon=subgoals_covering(config.horizon, stride, saved.unet.horizon_multiple))
-    planner = Planner.from_checkpoint(path, config, device)
+    planner = Planner.for_model(diffusion, normalizer, saved.horizon, config, device)
     if stride == 1:
         if low_level is not None:
             raise ValueError(f"{path} is a flat model: a low-level model applies to hierarchical ones")

@@ -124,9 +124,15 @@ class Planner:
         """Load a diffusion checkpoint; the horizon defaults to the one it was trained with."""
         device = resolve_device(device)
         diffusion, normalizer, checkpoint_config = load_checkpoint(path, device)
+        return cls.for_model(diffusion, normalizer, checkpoint_config.horizon, config, device)
+
+    @classmethod
+    def for_model(cls, diffusion: GaussianDiffusion, normalizer: TrajectoryNormalizer, trained_horizon: int,
+                  config: PlannerConfig | None = None, device="cpu") -> "Planner":
+        """A planner for a loaded model; the horizon defaults to the one it was trained with."""
         config = config or PlannerConfig()
         if config.horizon is None:
-            config = replace(config, horizon=checkpoint_config.horizon)
+            config = replace(config, horizon=trained_horizon)
         return cls(diffusion, normalizer, config, device)
 
     @property

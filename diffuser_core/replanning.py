@@ -14,9 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .controllers import progress_index
-from .horizon import ShrinkingHorizon
-
-POSITION_DIMS = slice(0, 2)
+from .horizon import POSITION_DIMS, ShrinkingHorizon
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,12 @@ class ReplanSettings:
                 raise ValueError(f"{name} must be a positive number, got {value}")
         if not isinstance(self.shrink_horizon, bool):
             raise ValueError(f"shrink_horizon must be true or false, got {self.shrink_horizon!r}")
+
+    @classmethod
+    def from_parameters(cls, p) -> "ReplanSettings":
+        """The settings from a planner's parameters (the node's, or a scenario YAML's)."""
+        return cls(p["replan_deviation"], p["settle_distance"], p["max_plan_age"], p["plan_dt"],
+                   p["shrink_horizon"])
 
 
 @dataclass

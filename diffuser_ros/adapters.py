@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 
-from diffuser_core.controllers import progress_index, waypoint_tracking_action
-from diffuser_core.hierarchy import HermiteSegments, LinearSegments
+from diffuser_core.controllers import waypoint_tracking_action
+from diffuser_core.hierarchy import interpolated_segments
 from diffuser_ros.conversions import is_finite_pose, odometry_to_state, pose_to_xy
 
 
@@ -66,7 +66,7 @@ class PointMassAdapter:
     def segments(kind: str, plan_dt: float):
         """How a hierarchical plan's subgoals are joined for this robot: "linear", or "hermite"
         (curves through their positions with their velocities, units per second, as tangents)."""
-        return HermiteSegments((0, 1), (2, 3), plan_dt) if kind == "hermite" else LinearSegments()
+        return interpolated_segments(kind, (0, 1), (2, 3), plan_dt)
 
     @staticmethod
     def distance(state: np.ndarray, goal: np.ndarray) -> float:
@@ -77,12 +77,6 @@ class PointMassAdapter:
         """The reference code's tracking rule toward the plan's state at `step` + 1 (time-indexed,
         the last state held after the plan ends), clipped to the force limit."""
         return self.safe_command(waypoint_tracking_action(state, plan_observations, max(0, step)))
-
-    @staticmethod
-    def deviation(state: np.ndarray, plan_observations: np.ndarray, elapsed_steps: int) -> float:
-        """How far (m) the robot is from where it should be on the plan by now."""
-        step = progress_index(state, plan_observations, elapsed_steps)
-        return float(np.hypot(*(plan_observations[step, :2] - state[:2])))
 
     def hold_command(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Hold the goal (the reference code's rule once the plan has ended)."""

@@ -32,7 +32,7 @@ class Bringup:
                  params_file: str | None = None, use_sim_time: bool | None = None):
         self.config = resolve_config(config)
         self.namespace = namespace
-        self.overrides = load_overrides(params_file) if params_file else {}
+        self.overrides = load_overrides(params_file)
         self.use_sim_time = use_sim_time
         self.nodes = [spec for spec in load_scenario(self.config) if not only or spec.name in only]
         if only and len(self.nodes) != len(only):

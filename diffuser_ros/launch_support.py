@@ -29,7 +29,7 @@ def scenario_launch_description(default_scenario: str, rviz_config: str | None =
         params_file = LaunchConfiguration("params_file").perform(context)
         use_sim_time = LaunchConfiguration("use_sim_time").perform(context) == "true"
         nodes = load_scenario(config)
-        parameters = merged_parameters(nodes, load_overrides(params_file) if params_file else {}, use_sim_time)
+        parameters = merged_parameters(nodes, load_overrides(params_file), use_sim_time)
         namespace = LaunchConfiguration("namespace").perform(context)
         return [Node(package="diffuser_ros", executable=spec.executable, name=spec.name, namespace=namespace,
                      parameters=[parameters[spec.name], *([autostart] if spec.executable in MANAGED else [])],

@@ -66,9 +66,9 @@ def declare(node, defaults: dict, info: dict[str, Info]) -> None:
 
 
 class ParameterGuard:
-    """An on-set callback: `check(values)` validates the would-be parameter set (raises ValueError
-    naming the parameter); `configured()` says whether non-live parameters are fixed now;
-    `apply(values)` is called after a change was accepted."""
+    """An on-set callback, made after `declare()`: `check(values)` validates the would-be parameter
+    set (raises ValueError naming the parameter); `configured()` says whether non-live parameters
+    are fixed now; `apply(values)` is called after a change was accepted."""
 
     def __init__(self, node, info: dict[str, Info], check: Callable[[dict], None],
                  configured: Callable[[], bool], apply: Callable[[dict], None]):
@@ -79,7 +79,7 @@ class ParameterGuard:
     def on_set(self, parameters) -> SetParametersResult:
         """Refuse a change that is invalid, or to a parameter fixed while the node is configured."""
         changes = {p.name: p.value for p in parameters if p.name in self.info}
-        if not changes or not self._declared():
+        if not changes:
             return SetParametersResult(successful=True)
         fixed = sorted(name for name in changes if not self.info[name].live)
         if fixed and self.configured():
@@ -95,12 +95,8 @@ class ParameterGuard:
 
     def after_set(self, parameters) -> None:
         """Hand accepted live values to the node."""
-        if self._declared() and any(p.name in self.info for p in parameters):
+        if any(p.name in self.info for p in parameters):
             self.apply(self.current())
 
     def current(self) -> dict:
         return {name: self.node.get_parameter(name).value for name in self.info}
-
-    def _declared(self) -> bool:
-        """False while the node is still declaring its parameters (nothing to check against yet)."""
-        return all(self.node.has_parameter(name) for name in self.info)

@@ -140,12 +140,6 @@ def check_parameters(p: dict) -> None:
         raise ParameterError(f"device='{p['device']}' is not auto, cpu, cuda or cuda:N")
 
 
-def replan_settings(p: dict) -> ReplanSettings:
-    """The replanning policy's settings from the node's parameters."""
-    return ReplanSettings(p["replan_deviation"], p["settle_distance"], p["max_plan_age"], p["plan_dt"],
-                          p["shrink_horizon"])
-
-
 @dataclass
 class GoalSession:
     """One goal being driven to: its target, limits, progress and outcome."""
@@ -194,6 +188,10 @@ class DiffuserPlannerNode(ManagedPlanner):
     def read_parameters(self) -> dict:
         return {name: self.get_parameter(name).value for name in PARAMETERS}
 
+    def replanning_policy(self) -> ReplanningPolicy:
+        """The shared replanning policy with this node's current settings."""
+        return ReplanningPolicy.for_planner(self.planner, ReplanSettings.from_parameters(self.p), self.p["goal_tolerance"])
+
     def apply_live_parameters(self, values: dict) -> None:
         """Accepted changes take effect now: the replanning policy, the adapter's limit and the
         loops read them from self.p (the others are read again at the next configure)."""
@@ -202,7 +200,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         for name, info in PARAMETER_INFO.items():
             if info.live:
                 self.p[name] = values[name]
-        self.policy = ReplanningPolicy.for_planner(self.planner, replan_settings(self.p), self.p["goal_tolerance"])
+        self.policy = self.replanning_policy()
         if self.adapter is not None:
             self.adapter.command_limit = self.p["command_limit"]
 
@@ -220,7 +218,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         self.adapter = ADAPTERS[self.p["robot"]](frame_id=self.p["frame_id"], maze=self.p["maze"],
                                                  command_limit=self.p["command_limit"])
         self.planner = self.load_planner()
-        self.policy = ReplanningPolicy.for_planner(self.planner, replan_settings(self.p), self.p["goal_tolerance"])
+        self.policy = self.replanning_policy()
         self.warm_up()
         self.make_robot_interfaces()
         self.get_logger().info(

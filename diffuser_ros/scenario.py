@@ -86,9 +86,11 @@ def load_scenario(config_path: str | Path) -> list[NodeSpec]:
     return nodes
 
 
-def load_overrides(path: str | Path) -> dict[str, dict]:
+def load_overrides(path: str | Path | None) -> dict[str, dict]:
     """A params file of overrides (node name -> ros__parameters, like a scenario file; a `/**` key
-    applies to every node): node name -> parameters."""
+    applies to every node): node name -> parameters. No path (None or ""): no overrides."""
+    if not path:
+        return {}
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text())

@@ -3,8 +3,9 @@
   python bench/eval_kuka.py --checkpoint checkpoints/kuka_stack.safetensors \
       [--modes unconditional conditional rearrange] [--episodes 100] [--seed 0] \
       [--sampler ddim|ddpm] [--steps N] [--guide-scale A] [--out results/kuka.json] [--picture PNG]
+  python bench/eval_kuka.py --scenario kuka_stack --episodes 100   # what config/kuka_stack.yaml ships
 
-One model, three tasks by test-time conditions only (diffuser_core/envs/kuka_eval.py has the
+One model, three tasks by test-time conditions only (diffuser_core/tasks/kuka/evaluation.py has the
 protocol). Writes OUT (JSON) and OUT with .md: the paper's Table 3 numbers (labelled as the paper's)
 beside the measured ones, with the command, machine and seed.
 """
@@ -20,18 +21,23 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info, machine_line  # noqa: E402
-from diffuser_core.envs.kuka_eval import PAPER_SCORES, KukaEvalConfig, evaluate, render_episode  # noqa: E402
-from diffuser_core.envs.kuka_tasks import EVAL_MODES  # noqa: E402
+from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
+from diffuser_core.tasks.kuka.evaluation import PAPER_SCORES, KukaEvalConfig, evaluate, render_episode  # noqa: E402
+from diffuser_core.samplers import SAMPLER_NAMES  # noqa: E402
+from diffuser_core.tasks.kuka.tasks import EVAL_MODES  # noqa: E402
+from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "kuka_stack.safetensors"))
+    parser.add_argument("--scenario", help="evaluate the arm planner settings a ROS scenario ships (config/<scenario>"
+                                           ".yaml: checkpoint, sampler, guides, refinement, stages); the other "
+                                           "planner options are then ignored")
     parser.add_argument("--modes", nargs="+", default=list(EVAL_MODES), choices=EVAL_MODES)
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sampler", default="ddim", choices=("ddim", "ddpm"))
+    parser.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES)
     parser.add_argument("--steps", type=int, default=None, help="DDIM denoising steps (default all)")
     parser.add_argument("--guide-scale", type=float, default=KukaEvalConfig.guide_scale)
     parser.add_argument("--stages", type=int, default=KukaEvalConfig.stages, help="plans per episode")
@@ -52,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="end an episode once its goal holds, as the arm planner does (the paper runs every stage)")
     parser.add_argument("--refine", action="store_true",
                         help="refine every sampled plan's joints so its grips and placements are physical "
-                             "(diffuser_core/envs/kuka_refine.py; this project's addition)")
+                             "(diffuser_core/tasks/kuka/refine.py; this project's addition)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "results" / "kuka.json"))
@@ -82,7 +88,7 @@ def execution_line(config: dict) -> str:
     return f"{config['stages']} stages of H steps; {runs}; {steps}; {guides}; {grasp}"
 
 
-def markdown(records: list[dict], command: str, machine: dict) -> str:
+def markdown(records: list[dict], command: str, machine: dict, origin: dict, scenario: str | None = None) -> str:
     lines = ["# Kuka block stacking (paper §5.3, Table 3)", "",
              "| task | paper: Diffuser (Janner et al. 2022, Table 3) | measured (mean ± s.e.) | episodes "
              "| final-scene score | full successes |",
@@ -93,7 +99,10 @@ def markdown(records: list[dict], command: str, machine: dict) -> str:
                      f"| {record['mean_score']:.1f} ± {record['standard_error']:.1f} | {record['episodes']} "
                      f"| {record['mean_final_score']:.1f} | {100 * record['full_success_rate']:.0f} % |")
     first = records[0]
-    lines += ["", f"- checkpoint: `{Path(first['checkpoint']).name}` (training step {first['checkpoint_step']})",
+    sha = next(iter(origin["checkpoint_sha256"].values()))
+    lines += ["", f"- checkpoint: `{Path(first['checkpoint']).name}` (training step {first['checkpoint_step']}, sha256 "
+              f"{sha[:12]}...); git commit {origin['git_commit'][:12]}",
+              *([f"- settings: the arm planner's as `config/{scenario}.yaml` ships them"] if scenario else []),
               "- score: goal relations satisfied / total × 100, counted during execution as the reference "
               "does; final-scene score: the same on the last state only",
               f"- execution: {execution_line(first['config'])}",
@@ -123,18 +132,36 @@ def save_filmstrip(summaries, path: Path) -> None:
     plt.close(figure)
 
 
+def grasp_distance(args) -> float:
+    """The reference's attach-from-anywhere grasp, or this project's world's."""
+    return float("inf") if args.reference_grasp else KukaEvalConfig.grasp_distance
+
+
+def scenario_configs(args) -> tuple[list[KukaEvalConfig], str]:
+    """One config per mode with the planner settings a scenario ships, and its checkpoint."""
+    p = planner_parameters(args.scenario)
+    if p.get("robot") != "kuka_arm":
+        raise ValueError(f"scenario {args.scenario} is not a Kuka arm scenario")
+    configs = [KukaEvalConfig.from_parameters(p, mode=mode, episodes=args.episodes, seed=args.seed,
+                                              grasp_distance=grasp_distance(args), device=args.device)
+               for mode in args.modes]
+    return configs, str(resolve_data_path(p["checkpoint"]))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        configs = [KukaEvalConfig(mode=mode, episodes=args.episodes, seed=args.seed, sampler=args.sampler,
-                                  denoising_steps=args.steps, guide_scale=args.guide_scale, stages=args.stages,
-                                  replan_every=args.replan_every, grasp_guide=args.grasp_guide, refine=args.refine,
-                                  keep_built=args.keep_built, stop_when_done=args.stop_when_done,
-                                  n_guide_steps=args.guide_steps,
-                                  grasp_distance=float("inf") if args.reference_grasp else KukaEvalConfig.grasp_distance,
-                                  device=args.device) for mode in args.modes]
+        if args.scenario:
+            configs, args.checkpoint = scenario_configs(args)
+        else:
+            configs = [KukaEvalConfig(mode=mode, episodes=args.episodes, seed=args.seed, sampler=args.sampler,
+                                      denoising_steps=args.steps, guide_scale=args.guide_scale, stages=args.stages,
+                                      replan_every=args.replan_every, grasp_guide=args.grasp_guide, refine=args.refine,
+                                      keep_built=args.keep_built, stop_when_done=args.stop_when_done,
+                                      n_guide_steps=args.guide_steps, grasp_distance=grasp_distance(args),
+                                      device=args.device) for mode in args.modes]
         if not Path(args.checkpoint).is_file():
             raise ValueError(f"checkpoint not found: {args.checkpoint}")
         summaries = [evaluate(args.checkpoint, config, progress=not args.quiet) for config in configs]
@@ -142,11 +169,12 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"eval_kuka: {error}", file=sys.stderr)
         return 2
-    command, machine = command_line(__file__, argv), machine_info(args.device)
+    command, machine, origin = command_line(__file__, argv), machine_info(args.device), provenance([args.checkpoint])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": command, "machine": machine, "results": records}, indent=2))
-    out.with_suffix(".md").write_text(markdown(records, command, machine))
+    out.write_text(json.dumps({"command": command, "machine": machine, "scenario": args.scenario,
+                               **origin, "results": records}, indent=2))
+    out.with_suffix(".md").write_text(markdown(records, command, machine, origin, args.scenario))
     for record in records:
         print(f"{record['config']['mode']}: {record['mean_score']:.1f} ± {record['standard_error']:.1f} over "
               f"{record['episodes']} episodes (paper: {PAPER_SCORES[record['config']['mode']][0]})")

@@ -26,10 +26,11 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance  # noqa: E402
 from diffuser_core.replanning import ReplanSettings  # noqa: E402
-from diffuser_ros.scenario import load_scenario, resolve_config, resolve_data_path  # noqa: E402
-from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
-from diffuser_core.envs.maze_layouts import CELL_SQUARE_OFFSET  # noqa: E402
-from diffuser_core.evaluation import EvalConfig, EvalSummary, evaluate  # noqa: E402
+from diffuser_core.samplers import SAMPLER_NAMES  # noqa: E402
+from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
+from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
+from diffuser_core.tasks.maze2d.layouts import CELL_SQUARE_OFFSET  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, Maze2DEvalSummary, evaluate  # noqa: E402
 from diffuser_core.plotting import draw_plan, draw_walls, save_figure  # noqa: E402
 
 PLOTTED_EPISODES = 4
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="size each replan to the route that remains (needs --replan-every)")
     parser.add_argument("--hold-at-goal", action="store_true",
                         help="stop replanning within the reward radius and hold the goal (needs --replan-every)")
-    parser.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
+    parser.add_argument("--sampler", default="ddpm", choices=SAMPLER_NAMES)
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (DDIM; default all)")
     parser.add_argument("--horizon", type=int, default=None,
                         help="plan length in env steps (default: the checkpoint's; a hierarchical model "
@@ -85,22 +86,14 @@ def main(argv=None) -> int:
         parser.error(str(error))
 
 
-def planner_parameters(scenario: str) -> dict:
-    """The `diffuser_planner` ros__parameters of a scenario file."""
-    nodes = {node.name: node.parameters for node in load_scenario(resolve_config(scenario))}
-    if "diffuser_planner" not in nodes:
-        raise ValueError(f"scenario {scenario} has no diffuser_planner")
-    return nodes["diffuser_planner"]
-
-
-def scenario_eval_config(scenario: str, args) -> tuple[EvalConfig, str]:
-    """(EvalConfig, checkpoint path) for the planner settings a scenario ships, in the node's loop."""
+def scenario_eval_config(scenario: str, args) -> tuple[Maze2DEvalConfig, str]:
+    """(Maze2DEvalConfig, checkpoint path) for the planner settings a scenario ships, in the node's loop."""
     p = planner_parameters(scenario)
     if p.get("robot", "point_mass") != "point_mass" or not p.get("maze"):
         raise ValueError(f"scenario {scenario} is not a Maze2D point-mass scenario")
     replan = ReplanSettings.from_parameters(p)
     low_level = p.get("low_level_checkpoint") or None
-    config = EvalConfig(maze=p["maze"], episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
+    config = Maze2DEvalConfig(maze=p["maze"], episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
                         sampler=p["sampler"], denoising_steps=p["denoising_steps"] or None,
                         warm_start=p["warm_start"], warm_start_steps=p["warm_start_steps"] or 8,
                         horizon=p["horizon"] or None, replan_rate=float(p["replan_rate"]), replan=replan,
@@ -116,7 +109,7 @@ def run(args, argv=None) -> int:
         config, checkpoint = scenario_eval_config(args.scenario, args)
         default_out = f"maze2d_{config.maze}{'_multi' if args.multi else ''}_scenario.json"
         return write_results(checkpoint, config, Path(args.out or ROOT / "results" / default_out), args, argv)
-    config = EvalConfig(maze=args.maze, episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
+    config = Maze2DEvalConfig(maze=args.maze, episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
                         sampler=args.sampler, denoising_steps=args.steps, replan_every=args.replan_every,
                         warm_start=args.warm_start, warm_start_steps=args.warm_start_steps,
                         shrink_horizon=args.shrink_horizon, hold_at_goal=args.hold_at_goal,
@@ -127,7 +120,7 @@ def run(args, argv=None) -> int:
     return write_results(checkpoint, config, out, args, argv)
 
 
-def write_results(checkpoint, config: EvalConfig, out: Path, args, argv) -> int:
+def write_results(checkpoint, config: Maze2DEvalConfig, out: Path, args, argv) -> int:
     """Evaluate, then write the JSON, the markdown and (optionally) the figure."""
     summary = evaluate(checkpoint, config, progress=not args.quiet)
     record = {**summary.to_dict(), "command": command_line(__file__, argv),
@@ -182,7 +175,7 @@ def markdown_report(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_episodes(summary: EvalSummary, count: int = PLOTTED_EPISODES) -> Figure:
+def plot_episodes(summary: Maze2DEvalSummary, count: int = PLOTTED_EPISODES) -> Figure:
     """A few episodes' driven paths (coloured start -> end) over the walls, first plan dashed."""
     env = Maze2DEnv(summary.config.maze)
     rows, columns = env.layout.shape

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance  # noqa: E402
-from diffuser_core.evaluation import EvalConfig, evaluate  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, evaluate  # noqa: E402
 from diffuser_core.hierarchy import checkpoint_stride  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def checkpoints(directory: Path, maze: str) -> dict[str, Path]:
 
 def measure(path: Path, maze: str, warm_steps: int, args) -> dict:
     """One setting's latency record."""
-    config = EvalConfig(maze=maze, episodes=args.episodes, seed=0, sampler="ddim", denoising_steps=args.cold_steps,
+    config = Maze2DEvalConfig(maze=maze, episodes=args.episodes, seed=0, sampler="ddim", denoising_steps=args.cold_steps,
                         replan_every=args.replan_every, warm_start=True, warm_start_steps=warm_steps,
                         episode_steps=args.episode_steps)
     summary = evaluate(path, config, progress=False)

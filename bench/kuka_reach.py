@@ -7,7 +7,7 @@ For the first state of each of the first N demonstrations (home pose, blocks at 
 (start inpainted, DDIM 20), take the first planned state whose attached flag for some block is above
 0.5, and measure the distance from the tool point (forward kinematics of the planned joints) to that
 block's top-face centre (the scripted demonstrations descend onto it before they grip). With --refine
-the plan is first refined (diffuser_core/envs/kuka_refine.py) and the same distance measured on the
+the plan is first refined (diffuser_core/tasks/kuka/refine.py) and the same distance measured on the
 refined plan. Writes OUT (JSON) and OUT with .md.
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, machine_line  # noqa: E402
-from diffuser_core.envs.kuka import KukaBlockWorld  # noqa: E402
-from diffuser_core.envs.kuka_refine import refine_plan  # noqa: E402
-from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, attached_flags, block_slice  # noqa: E402
+from diffuser_core.tasks.kuka.world import KukaBlockWorld  # noqa: E402
+from diffuser_core.tasks.kuka.refine import refine_plan  # noqa: E402
+from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, attached_flags, block_slice  # noqa: E402
 from diffuser_core.planner import Planner, PlannerConfig  # noqa: E402
 
 

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import (Target, machine_info, machine_line, targets_table,  # noqa: E402
                            require_at_least_one, run_cli, update_section, write_json)
-from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
-from diffuser_core.evaluation import EvalConfig, episode_seeds, evaluate_episode  # noqa: E402
+from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, episode_seeds, evaluate_episode  # noqa: E402
 from diffuser_core.planner import Planner  # noqa: E402
 
 RSS_GROWTH_TARGET = 5.0  # % over the soak
@@ -95,7 +95,7 @@ def run(args, command: str) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     tqdm.monitor_interval = 0  # no tqdm monitor thread: the soak counts this process's threads
-    config = EvalConfig(maze=args.maze, episodes=1, seed=args.seed, sampler="ddim",
+    config = Maze2DEvalConfig(maze=args.maze, episodes=1, seed=args.seed, sampler="ddim",
                         denoising_steps=args.steps, replan_every=1, warm_start=True,
                         warm_start_steps=args.warm_start_steps, episode_steps=args.episode_steps)
     planner = Planner.from_checkpoint(args.checkpoint, config.planner_config())

@@ -35,8 +35,8 @@ from bench._report import (Target, machine_info, machine_line, targets_table,  #
                            require_at_least_one, run_cli, update_section, write_json)
 from diffuser_core.checkpoint import load_checkpoint  # noqa: E402
 from diffuser_core.config import resolve_device  # noqa: E402
-from diffuser_core.envs.maze2d import Maze2DEnv  # noqa: E402
-from diffuser_core.evaluation import EvalConfig, EvalSummary, episode_seeds, evaluate_episode  # noqa: E402
+from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, Maze2DEvalSummary, episode_seeds, evaluate_episode  # noqa: E402
 from diffuser_core.planner import Planner  # noqa: E402
 from diffuser_core.plotting import save_figure  # noqa: E402
 
@@ -61,11 +61,11 @@ class Setting:
     tuned: bool = True
     fixed_horizon: bool = False  # closed loop without --shrink-horizon / --hold-at-goal (for contrast)
 
-    def eval_config(self, args, replan_every: int | None, episodes: int) -> EvalConfig:
+    def eval_config(self, args, replan_every: int | None, episodes: int) -> Maze2DEvalConfig:
         """The evaluation settings: closed loop every `replan_every` steps, or None = plan once
         (the reference protocol, where a warm start has nothing to start from)."""
         closed_loop = replan_every is not None
-        return EvalConfig(maze=args.maze, episodes=episodes, seed=args.seed, sampler=self.sampler,
+        return Maze2DEvalConfig(maze=args.maze, episodes=episodes, seed=args.seed, sampler=self.sampler,
                           denoising_steps=self.steps, replan_every=replan_every,
                           warm_start=self.warm_start_steps is not None and closed_loop,
                           warm_start_steps=self.warm_start_steps or 1,
@@ -106,7 +106,7 @@ class Model:
             raise ValueError(f"checkpoint {path} was trained on {saved.env!r}, not maze2d-{maze}")
         return cls(str(path), diffusion, normalizer, saved.horizon, saved.step)
 
-    def planner(self, config: EvalConfig, device) -> CountingPlanner:
+    def planner(self, config: Maze2DEvalConfig, device) -> CountingPlanner:
         """A fresh planner for one setting (seeded per episode by the evaluation)."""
         return CountingPlanner(self.diffusion, self.normalizer,
                                config.planner_config(self.horizon), device)
@@ -243,7 +243,7 @@ def run_setting(args, setting: Setting, model: Model, seeds: list[int], replan_e
         began = time.perf_counter()
         episodes.append(evaluate_episode(env, planner, config, seed))
         loop_seconds += time.perf_counter() - began
-    summary = EvalSummary(model.path, model.step, config, episodes, loop_seconds)
+    summary = Maze2DEvalSummary(model.path, model.step, config, episodes, loop_seconds)
     plan_ms = np.concatenate([episode.plan_ms for episode in episodes])
     env_steps = sum(len(episode.driven_xy) - 1 for episode in episodes)
     label = setting.label if replan_every else f"{setting.label.split(',')[0]}, plan once (open loop)"

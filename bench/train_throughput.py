@@ -33,7 +33,8 @@ from bench._report import (Target, machine_info, machine_line, targets_table,  #
                            require_at_least_one, run_cli, update_section, write_json)
 from diffuser_core.checkpoint import CheckpointConfig  # noqa: E402
 from diffuser_core.config import ExperimentConfig, resolve_device  # noqa: E402
-from diffuser_core.datasets import Episode, SequenceDataset, fit_normalizer, resolve_loader  # noqa: E402
+from diffuser_core.datasets import Episode, SequenceDataset, fit_normalizer  # noqa: E402
+from diffuser_core.tasks import resolve_loader  # noqa: E402
 from diffuser_core.diffusion import build_diffusion  # noqa: E402
 from diffuser_core.training import Trainer  # noqa: E402
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance  # noqa: E402
-from diffuser_core.evaluation import PAPER_SCORES, EvalConfig, evaluate  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import PAPER_SCORES, Maze2DEvalConfig, evaluate  # noqa: E402
 from diffuser_core.plotting import save_figure  # noqa: E402
 
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     rows, paths = [], []
     for step, path in run_checkpoints(Path(args.run), args.every, args.max_step):
-        config = EvalConfig(maze=args.maze, episodes=args.episodes, seed=0, segments=args.segments)
+        config = Maze2DEvalConfig(maze=args.maze, episodes=args.episodes, seed=0, segments=args.segments)
         summary = evaluate(path, config, progress=False)
         rows.append({"step": step, "checkpoint": str(path), "score": summary.mean_score,
                      "standard_error": summary.standard_error, "success_rate": summary.success_rate})

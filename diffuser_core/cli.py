@@ -18,9 +18,11 @@ import torch
 
 from .checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
 from .config import ExperimentConfig
-from .datasets import SequenceDataset, ValueDataset, fit_normalizer, resolve_loader
+from .datasets import SequenceDataset, ValueDataset, fit_normalizer
+from .tasks import resolve_loader
 from .diffusion import build_diffusion
 from .planner import Planner, PlannerConfig
+from .samplers import SAMPLER_NAMES
 from .plotting import plot_denoising_strip, plot_plans, save_figure
 from .training import Trainer, cleanup_distributed
 from .value import ValueModel, ValueObjective
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--goal", type=float, nargs="+", help="goal values (for --goal-dims)")
     sample.add_argument("--goal-dims", type=int, nargs="+", help="observation dims the goal fixes")
     sample.add_argument("--n", type=int, default=4, help="number of plans")
-    sample.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
+    sample.add_argument("--sampler", choices=SAMPLER_NAMES, default="ddim")
     sample.add_argument("--steps", type=int, help="DDIM denoising steps (default: all)")
     sample.add_argument("--eta", type=float, default=0.0)
     sample.add_argument("--horizon", type=int, help="plan length (default: the checkpoint's)")

@@ -84,22 +84,6 @@ def load_hdf5_episodes(path: str) -> list[Episode]:
             for e in split_episodes(load_d4rl_hdf5(path), keep_incomplete=True)]
 
 
-@register_loader("maze2d")
-def load_maze2d_episodes(path: str) -> list[Episode]:
-    """Maze2D segments as the reference code trains on them (see hdf5_dataset.maze2d_episodes)."""
-    from .hdf5_dataset import load_maze2d_episodes as load_segments
-
-    return [Episode(e["observations"], e["actions"], e["rewards"]) for e in load_segments(path)]
-
-
-@register_loader("kuka")
-def load_kuka_state_episodes(path: str) -> list[Episode]:
-    """Kuka demonstrations (kuka_demos' D4RL-layout hdf5) as STATE-ONLY episodes: the paper's Kuka
-    Diffuser models the 39-D states and no actions (the reference's act_dim = 0)."""
-    return [Episode(e.observations, np.zeros((len(e), 0), dtype=np.float32), e.rewards)
-            for e in load_hdf5_episodes(path)]
-
-
 def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
     """G_s = sum_k discount^k r_{s+k} to the end of the episode, for every start s."""
     returns = np.zeros(len(rewards), dtype=np.float64)

@@ -4,8 +4,8 @@ A fixed-horizon plan that starts close to the goal must still fill all H steps, 
 Maze2D models then wander off and back; replanning every 10 steps with H = 128 never settles at the
 U-Maze goal (results/perf.md). The temporal U-Net is convolutional in time, so one model can plan
 shorter: the steps the previous plan still needed to arrive, plus a margin, rounded up to a length
-the U-Net's down-sampling divides. Works on planar position dims (0, 1), like the point robot's
-tracking rule.
+the U-Net's down-sampling divides. Distances use the state's position columns (`position_dims`),
+which the task supplies.
 """
 from __future__ import annotations
 
@@ -14,17 +14,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .controllers import progress_index
-
-POSITION_DIMS = slice(0, 2)
+PositionDims = tuple[int, ...]
 
 
-def arrival_step(plan_observations: np.ndarray, goal, radius: float) -> int:
+def progress_index(state, plan_observations, elapsed_steps: int, position_dims: PositionDims) -> int:
+    """Where along the plan the robot is: the step, among those the elapsed time allows
+    (0 .. elapsed_steps), whose position is nearest to the state (latest on ties).
+
+    Indexing by elapsed time alone assumes the robot followed the plan while it was being
+    computed; a robot that waited (no plan yet) or lagged would be sent to a waypoint far ahead,
+    cutting corners through walls. Taking the nearest of the time-allowed steps skips steps that
+    are really in the past and keeps the ones the robot has not reached.
+    """
+    plan = np.asarray(plan_observations, dtype=np.float64)
+    dims = list(position_dims)
+    last = int(np.clip(elapsed_steps, 0, len(plan) - 1))
+    distances = np.linalg.norm(plan[: last + 1][:, dims] - np.asarray(state, dtype=np.float64)[dims], axis=1)
+    return int(last - np.argmin(distances[::-1]))
+
+
+def arrival_step(plan_observations: np.ndarray, goal, radius: float, position_dims: PositionDims) -> int:
     """The first plan step from which the plan stays within `radius` of the goal position
     (len(plan) when its last state is still outside)."""
     plan = np.asarray(plan_observations, dtype=np.float64)
-    goal_position = np.asarray(goal, dtype=np.float64)[POSITION_DIMS]
-    outside = np.linalg.norm(plan[:, POSITION_DIMS] - goal_position, axis=1) > radius
+    dims = list(position_dims)
+    goal_position = np.asarray(goal, dtype=np.float64)[dims]
+    outside = np.linalg.norm(plan[:, dims] - goal_position, axis=1) > radius
     indices = np.flatnonzero(outside)
     return 0 if indices.size == 0 else int(indices[-1]) + 1
 
@@ -32,12 +47,14 @@ def arrival_step(plan_observations: np.ndarray, goal, radius: float) -> int:
 @dataclass(frozen=True)
 class ShrinkingHorizon:
     """How long the next plan should be. max_horizon: the model's training horizon (first plan and
-    upper bound); multiple: the U-Net's down-sampling factor; min_horizon: the shortest plan (a
+    upper bound); multiple: the U-Net's down-sampling factor; position_dims: the state columns
+    that are the robot's position; min_horizon: the shortest plan (a
     few plan steps of slack near the goal); margin: steps added to the remaining estimate, so a
     robot slightly behind its plan is not asked to hurry; arrival_radius (m): "arrived"."""
 
     max_horizon: int
     multiple: int
+    position_dims: PositionDims
     min_horizon: int = 16
     margin: int = 8
     arrival_radius: float = 0.25
@@ -49,12 +66,14 @@ class ShrinkingHorizon:
             raise ValueError(f"min_horizon must be in [1, {self.max_horizon}], got {self.min_horizon}")
         if self.margin < 0 or not (math.isfinite(self.arrival_radius) and self.arrival_radius > 0):
             raise ValueError("margin must be >= 0 and arrival_radius > 0")
+        if not self.position_dims:
+            raise ValueError("position_dims must name at least one state column")
 
     @classmethod
-    def for_planner(cls, planner, **settings) -> "ShrinkingHorizon":
+    def for_planner(cls, planner, position_dims: PositionDims, **settings) -> "ShrinkingHorizon":
         """The rule for a Planner: from its configured horizon down, in lengths its U-Net divides."""
         settings.setdefault("min_horizon", min(cls.min_horizon, planner.horizon))
-        return cls(planner.horizon, planner.horizon_multiple, **settings)
+        return cls(planner.horizon, planner.horizon_multiple, tuple(position_dims), **settings)
 
     def next_horizon(self, previous_plan, state, executed_steps: int, goal) -> int:
         """The horizon for a replan from `state`, `executed_steps` after `previous_plan` (None:
@@ -62,7 +81,7 @@ class ShrinkingHorizon:
         along it the robot is (progress, not elapsed time, so a lagging robot gets more steps)."""
         if previous_plan is None:
             return self.max_horizon
-        progress = progress_index(state, previous_plan, executed_steps)
-        remaining = arrival_step(previous_plan, goal, self.arrival_radius) - progress
+        progress = progress_index(state, previous_plan, executed_steps, self.position_dims)
+        remaining = arrival_step(previous_plan, goal, self.arrival_radius, self.position_dims) - progress
         wanted = max(self.min_horizon, remaining + self.margin)
         return int(min(self.max_horizon, math.ceil(wanted / self.multiple) * self.multiple))

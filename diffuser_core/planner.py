@@ -20,7 +20,7 @@ from .config import resolve_device
 from .diffusion import GaussianDiffusion
 from .guides import combine_guides
 from .normalization import TrajectoryNormalizer
-from .samplers import GuidanceConfig, make_sampler
+from .samplers import GuidanceConfig, check_sampler_name, make_sampler
 
 
 @dataclass
@@ -44,8 +44,7 @@ class PlannerConfig:
     threads: int | None = None  # CPU threads for torch in this process (None: torch's default)
 
     def __post_init__(self):
-        if self.sampler not in ("ddim", "ddpm"):
-            raise ValueError(f"planner sampler must be 'ddim' or 'ddpm', got {self.sampler!r}")
+        check_sampler_name(self.sampler)
         for name in ("denoising_steps", "horizon"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):

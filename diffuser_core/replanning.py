@@ -3,8 +3,7 @@
 Pure Python, with every time given by the caller (the node's clock, or simulated time offline), so
 the same decisions come out of both: whether to replan at a tick, the horizon and warm-start shift
 of each replan, which plan step to track at a control tick, and whether a plan is too old to track.
-Plans are planar-position plans: the first two state entries are the position (as in
-`controllers` and `horizon`).
+Distances are between positions: the state columns `position_dims` that the task supplies.
 """
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .controllers import progress_index
-from .horizon import POSITION_DIMS, ShrinkingHorizon
+from .horizon import PositionDims, ShrinkingHorizon, progress_index
 
 
 @dataclass(frozen=True)
@@ -62,25 +60,29 @@ class TimedPlan:
     start_time: float
 
 
-def planar_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Distance between two states' positions."""
-    return float(np.linalg.norm(np.asarray(a)[POSITION_DIMS] - np.asarray(b)[POSITION_DIMS]))
-
-
 class ReplanningPolicy:
-    """When to replan, how long each replan is, and which plan step to track."""
+    """When to replan, how long each replan is, and which plan step to track. position_dims: the
+    state columns that are the robot's position (a point robot's (0, 1))."""
 
-    def __init__(self, settings: ReplanSettings, goal_tolerance: float, horizons: ShrinkingHorizon | None = None):
+    def __init__(self, settings: ReplanSettings, goal_tolerance: float, position_dims: PositionDims,
+                 horizons: ShrinkingHorizon | None = None):
         self.settings = settings
         self.goal_tolerance = goal_tolerance
+        self.position_dims = tuple(position_dims)
         self.horizons = horizons if settings.shrink_horizon else None
 
     @classmethod
-    def for_planner(cls, planner, settings: ReplanSettings, goal_tolerance: float) -> "ReplanningPolicy":
+    def for_planner(cls, planner, settings: ReplanSettings, goal_tolerance: float,
+                    position_dims: PositionDims) -> "ReplanningPolicy":
         """The policy for a planner (its horizons, when they shrink)."""
         horizons = ShrinkingHorizon.for_planner(
-            planner, arrival_radius=min(ShrinkingHorizon.arrival_radius, goal_tolerance))
-        return cls(settings, goal_tolerance, horizons)
+            planner, position_dims, arrival_radius=min(ShrinkingHorizon.arrival_radius, goal_tolerance))
+        return cls(settings, goal_tolerance, position_dims, horizons)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Distance between two states' positions."""
+        dims = list(self.position_dims)
+        return float(np.linalg.norm(np.asarray(a, dtype=np.float64)[dims] - np.asarray(b, dtype=np.float64)[dims]))
 
     def steps_since_start(self, plan: TimedPlan, time: float) -> int:
         """Plan steps elapsed at `time` since the plan's step 0 (never negative)."""
@@ -95,8 +97,8 @@ class ReplanningPolicy:
         if plan is None or settings.replan_deviation == 0:
             return True
         elapsed = self.steps_since_start(plan, state_time)
-        step = progress_index(state, plan.observations, elapsed)
-        if planar_distance(plan.observations[step], state) > settings.replan_deviation:
+        step = progress_index(state, plan.observations, elapsed, self.position_dims)
+        if self.distance(plan.observations[step], state) > settings.replan_deviation:
             return True
         if self.settling(state, goal, tolerance, plan):
             return False
@@ -104,8 +106,8 @@ class ReplanningPolicy:
 
     def settling(self, state: np.ndarray, goal: np.ndarray, tolerance: float, plan: TimedPlan) -> bool:
         """Near the goal (settle_distance) with a plan that ends within `tolerance` of it."""
-        return (planar_distance(state, goal) <= self.settings.settle_distance
-                and planar_distance(plan.observations[-1], goal) <= tolerance)
+        return (self.distance(state, goal) <= self.settings.settle_distance
+                and self.distance(plan.observations[-1], goal) <= tolerance)
 
     def executed_steps(self, plan: TimedPlan | None, state_time: float) -> int:
         """How far the robot moved along the previous plan, for the warm start (0 without one)."""

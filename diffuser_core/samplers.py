@@ -146,10 +146,20 @@ class DDIMSampler(Sampler):
         return mean, std, posterior_variance
 
 
+SAMPLER_NAMES = ("ddim", "ddpm")
+
+
+def check_sampler_name(name: str) -> str:
+    """`name` when it names a sampler; a ValueError listing the choices otherwise."""
+    if name not in SAMPLER_NAMES:
+        raise ValueError(f"sampler must be one of {list(SAMPLER_NAMES)}, got {name!r}")
+    return name
+
+
 def make_sampler(name: str, steps: int | None = None, eta: float = 0.0) -> Sampler:
     """"ddpm" or "ddim" (with `steps` network calls and stochasticity `eta`)."""
     if name == "ddpm":
         return DDPMSampler()
     if name == "ddim":
         return DDIMSampler(steps, eta)
-    raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {name!r}")
+    raise ValueError(f"sampler must be one of {list(SAMPLER_NAMES)}, got {name!r}")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 
-from diffuser_core.controllers import waypoint_tracking_action
+from diffuser_core.tasks.maze2d.controller import POSITION_DIMS, waypoint_tracking_action
+from diffuser_core.tasks.maze2d.grid import MazeGrid
 from diffuser_core.hierarchy import interpolated_segments
 from diffuser_ros.conversions import is_finite_pose, odometry_to_state, pose_to_xy
 
@@ -33,15 +34,12 @@ class PointMassAdapter:
 
     observation_dim = 4
     command_dim = 2
+    position_dims = POSITION_DIMS
 
     def __init__(self, frame_id: str = "map", maze: str = "", command_limit: float = 1.0):
         self.frame_id = frame_id
         self.command_limit = command_limit
-        self.env = None
-        if maze:
-            from diffuser_core.envs.maze2d import Maze2DEnv
-
-            self.env = Maze2DEnv(maze)
+        self.grid = MazeGrid.of_maze(maze) if maze else None
 
     def state_from_odometry(self, message) -> np.ndarray:
         """(x, y, vx, vy); raises ValueError when a value is not finite."""
@@ -58,7 +56,7 @@ class PointMassAdapter:
         if frame and frame.lstrip("/") != self.frame_id:
             return GoalCheck(None, f"goal is in frame '{frame}', the planner works in '{self.frame_id}'")
         xy = pose_to_xy(message)
-        if self.env is not None and not self.env.is_free(xy):
+        if self.grid is not None and not self.grid.is_free(xy):
             return GoalCheck(None, f"goal ({xy[0]:.2f}, {xy[1]:.2f}) is outside the map or inside a wall")
         return GoalCheck(np.array([xy[0], xy[1], 0.0, 0.0]))
 
@@ -66,7 +64,7 @@ class PointMassAdapter:
     def segments(kind: str, plan_dt: float):
         """How a hierarchical plan's subgoals are joined for this robot: "linear", or "hermite"
         (curves through their positions with their velocities, units per second, as tangents)."""
-        return interpolated_segments(kind, (0, 1), (2, 3), plan_dt)
+        return interpolated_segments(kind, POSITION_DIMS, (2, 3), plan_dt)
 
     @staticmethod
     def distance(state: np.ndarray, goal: np.ndarray) -> float:

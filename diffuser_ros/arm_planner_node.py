@@ -3,12 +3,13 @@
 Subscribes to `joint_states` (sensor_msgs/JointState) and `blocks` (diffuser_ros/Blocks), serves
 `stack_blocks` (diffuser_ros/action/StackBlocks) and commands the arm with `joint_trajectory`
 (trajectory_msgs/JointTrajectory, what a ros2_control joint_trajectory_controller takes, plus the
-"gripper" pseudo-joint), so a real arm is a remap away. A goal runs stage by stage, as the paper's
-evaluation does: plan H states from the current state (start inpainted) guided toward the next goal
-relation that does not hold yet, send the plan's joint angles as one trajectory, wait for it to
-finish, look at the blocks, repeat until the goal holds or `max_stages` plans were made. Feedback
-after every stage: relations satisfied / total, plan time and a status text. Joint targets are
-clipped to the URDF limits; cancel, deactivate and shutdown send a hold trajectory (stay where the
+"gripper" pseudo-joint), so a real arm is a remap away. A goal runs stage by stage with the
+evaluation's stage runner (diffuser_core.tasks.kuka.stages): plan H states from the current state
+(start inpainted) guided toward the next goal relation that does not hold yet, send the plan's joint
+angles as one trajectory, wait for it to finish, look at the blocks, repeat until the goal holds or
+`max_stages` whole plans of steps ran. Feedback after every stage: relations satisfied / total, plan
+time and a status text. Joint names and limits come from the arm's URDF (`robot_description`,
+`urdf_path`, or the simulated iiwa's), read without a simulator; joint targets are clipped to them; cancel, deactivate and shutdown send a hold trajectory (stay where the
 arm is). A managed (lifecycle) node with `autostart`, like the point-robot planner.
 """
 from __future__ import annotations
@@ -27,9 +28,11 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
-from diffuser_core.envs.kuka import KukaWorldConfig, iiwa_joints
-from diffuser_core.envs.kuka_eval import grip_command, next_relation, plan_stage
-from diffuser_core.envs.kuka_tasks import STATE_DIM, Relation, check_task, score, state_from_parts
+from diffuser_core.tasks.kuka.stages import StageRunner, StageSettings, grip_command
+from diffuser_core.tasks.kuka.tasks import CONTROL_DT, JOINT_COUNT, STATE_DIM, Relation, check_task, state_from_parts
+from diffuser_core.tasks.kuka.kinematics import ArmKinematics
+from diffuser_core.tasks.kuka.urdf import arm_joints, joint_limits, load_urdf
+from diffuser_core.samplers import check_sampler_name
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.conversions import array_to_plan_msg, block_poses, joint_positions, joint_trajectory
@@ -44,6 +47,8 @@ PARAMETERS = {
     "checkpoint": "checkpoints/kuka_stack.safetensors",
     "robot": "kuka_arm",
     "frame_id": "world",
+    "robot_description": "",       # the arm's URDF (XML); "": read urdf_path
+    "urdf_path": "",               # a URDF file; "": the iiwa the simulator uses (pybullet's data files)
     "sampler": "ddim",
     "denoising_steps": 20,         # DDIM network calls per plan; 0: all of the model's diffusion steps
     "guide_scale": 10.0,           # alpha of the relation guides (mu + alpha Sigma grad J)
@@ -52,7 +57,7 @@ PARAMETERS = {
     "refine": True,                # refine each plan's joints so grips and placements are physical (kuka_refine)
     "keep_built": True,            # unconditional stacking: push against picking up blocks already stacked
     "plan_dt": 0.0,                # s between plan states; 0: the demonstrations' control period (1/24 s)
-    "max_stages": 6,               # plans per goal before it ends with the relations that hold
+    "max_stages": 6,               # a goal's budget in whole plans (max_stages x (H - 1) steps); it ends sooner once it holds
     "replan_every": 0,             # 0: run each plan whole; k: send a plan's first k steps, then replan
     "settle_time": 0.5,            # s to wait after a trajectory ends before looking at the blocks
     "grip_threshold": 0.5,         # a planned attached flag above this grips
@@ -68,6 +73,8 @@ PARAMETER_INFO = {
     "checkpoint": Info("Kuka diffusion checkpoint (.safetensors)"),
     "robot": Info("kuka_arm: this arm planner (point_mass: the point planner)", read_only=True),
     "frame_id": Info("frame of the blocks' poses (the arm's base at the origin)"),
+    "robot_description": Info("the arm's URDF (XML), for its joint names and limits; empty: read urdf_path", read_only=True),
+    "urdf_path": Info("a URDF file of the arm; empty: the iiwa the simulator uses", read_only=True),
     "sampler": Info("reverse process: ddim | ddpm"),
     "denoising_steps": Info("DDIM network calls per plan; 0: all of the model's diffusion steps", 0, 10000),
     "guide_scale": Info("alpha of the relation guides (mu + alpha Sigma grad J)", 0.0, live=True),
@@ -76,7 +83,8 @@ PARAMETER_INFO = {
     "refine": Info("refine each plan's joints so grips and placements are physical", live=True),
     "keep_built": Info("unconditional stacking: push against picking up blocks already stacked", live=True),
     "plan_dt": Info("s between plan states; 0: the demonstrations' control period (1/24 s)", 0.0, 10.0),
-    "max_stages": Info("plans per goal before it ends with the relations that hold", 1, 1000, live=True),
+    "max_stages": Info("a goal's budget in whole plans (max_stages x (H - 1) steps); it ends sooner once it holds",
+                       1, 1000, live=True),
     "replan_every": Info("0: run each plan whole; k: send a plan's first k steps, then replan", 0, 100000, live=True),
     "settle_time": Info("s to wait after a trajectory ends before looking at the blocks", 0.0, 60.0, live=True),
     "grip_threshold": Info("a planned attached flag above this grips", 0.001, 0.999, live=True),
@@ -90,8 +98,10 @@ PARAMETER_INFO = {
 def check_parameters(p: dict) -> None:
     if p["robot"] != "kuka_arm":
         raise ParameterError(f"robot='{p['robot']}' is not the arm planner's 'kuka_arm'")
-    if p["sampler"] not in ("ddim", "ddpm"):
-        raise ParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
+    try:
+        check_sampler_name(p["sampler"])
+    except ValueError as error:
+        raise ParameterError(str(error)) from error
     for name in ("denoising_steps", "threads", "n_guide_steps", "replan_every"):
         if p[name] < 0:
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
@@ -125,7 +135,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
         ParameterGuard(self, PARAMETER_INFO, check_parameters, lambda: self.planner is not None,
                        self.apply_live_parameters)
-        self.joint_names, self.lower, self.upper = iiwa_joints()
+        self.joint_names = self.lower = self.upper = self.kinematics = None
         self.action_server = ActionServer(
             self, StackBlocks, "stack_blocks", execute_callback=self.execute_stack_blocks,
             goal_callback=self.accept_stack_blocks, cancel_callback=lambda _: CancelResponse.ACCEPT,
@@ -138,8 +148,9 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         """Validate parameters, load the checkpoint, create the arm-side interfaces."""
         self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
         check_parameters(self.p)
+        self.joint_names, self.lower, self.upper, self.kinematics = self.read_arm()
         self.planner = self.load_planner()
-        self.plan_dt = self.p["plan_dt"] or KukaWorldConfig().control_dt
+        self.plan_dt = self.p["plan_dt"] or CONTROL_DT
         self.trajectory_publisher = self.create_publisher(JointTrajectory, "joint_trajectory", QoSProfile(depth=1))
         self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", QoSProfile(depth=1))
         inputs = MutuallyExclusiveCallbackGroup()
@@ -167,6 +178,16 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             while self.current is current and time.monotonic() < deadline:
                 time.sleep(0.01)
 
+    def read_arm(self) -> tuple:
+        """Joint names, limits and kinematics from the robot description (or the URDF file, or the
+        simulated iiwa's)."""
+        try:
+            urdf = load_urdf(self.p["robot_description"] or self.p["urdf_path"] or None)
+            names, lower, upper = joint_limits(arm_joints(urdf, JOINT_COUNT))
+            return names, lower, upper, ArmKinematics(urdf)
+        except ValueError as error:  # URDFError, or a chain the kinematics cannot model
+            raise ParameterError(str(error)) from error
+
     def load_planner(self) -> Planner:
         config = PlannerConfig(sampler=self.p["sampler"], denoising_steps=self.p["denoising_steps"] or None,
                                guide_scale=self.p["guide_scale"], n_guide_steps=self.p["n_guide_steps"],
@@ -179,6 +200,8 @@ class DiffuserArmPlannerNode(ManagedPlanner):
 
     # ------------------------------------------------------------------ state
     def on_joint_states(self, message: JointState) -> None:
+        if self.joint_names is None:
+            return
         try:
             joints = joint_positions(message, self.joint_names)
         except ValueError as error:
@@ -233,7 +256,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         """Stay where the arm is (grip unchanged): the arm's 'zero command'."""
         with self.lock:
             joints = self.joints
-        if joints is None or self.robot_interfaces is None:
+        if joints is None or self.robot_interfaces is None or self.joint_names is None:
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
         self.trajectory_publisher.publish(joint_trajectory(np.clip(joints, self.lower, self.upper)[None], None,
@@ -261,39 +284,27 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             previous, self.current = self.current, stop
         if previous is not None:
             previous.set()  # a newer goal preempts the running one
-        started, replans, plan_ms, outcome, message = time.monotonic(), 0, 0.0, "aborted", ""
-        satisfied, total, value = 0, max(1, len(relations)), 0.0
+        started, outcome, message, state = time.monotonic(), "aborted", "", None
+        runner = StageRunner(self.planner, StageSettings.from_parameters(self.p), request.task, relations,
+                             self.kinematics)
         try:
-            for _ in range(self.p["max_stages"]):
-                state = self.wait_for_arm_state()
-                satisfied, total, value = score(state, request.task, relations)
-                if satisfied == total:
-                    break
-                target = next_relation(relations, state) if relations else None
-                observations, denoising_steps, plan_ms = plan_stage(
-                    self.planner, state, target, grasp_guide=self.p["grasp_guide"], keep_built=self.p["keep_built"],
-                    refine=self.p["refine"], grip_threshold=self.p["grip_threshold"])
-                replans += 1
+            state = self.wait_for_arm_state()
+            while (stage := runner.next_stage(state)) is not None:
+                satisfied, total, _ = runner.progress(state)
+                plan = stage.plan
                 self.plan_publisher.publish(array_to_plan_msg(
-                    observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),
-                    denoising_steps, plan_ms))
-                steps = self.p["replan_every"] or len(observations) - 1
-                duration = self.send_plan(observations[:steps + 1])
-                settle = self.p["settle_time"] if steps >= len(observations) - 1 else 0.0  # mid-plan: go on
-                status = f"stage {replans}: placing {target}" if target else f"stage {replans}: stacking"
+                    plan.observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),
+                    plan.denoising_steps, plan.plan_ms))
+                duration = self.send_plan(stage.observations)
+                settle = self.p["settle_time"] if stage.whole else 0.0  # mid-plan: go on
+                status = f"stage {runner.plans}: placing {stage.target}" if stage.target else f"stage {runner.plans}: stacking"
                 handle.publish_feedback(StackBlocks.Feedback(satisfied=satisfied, total=total,
-                                                             plan_time_ms=plan_ms, status=status))
-                deadline = time.monotonic() + duration + settle
-                while time.monotonic() < deadline:
-                    if handle.is_cancel_requested or stop.is_set():
-                        raise InterruptedError("canceled by the client" if handle.is_cancel_requested
-                                               else "preempted by a newer goal or the planner stopped")
-                    if request.timeout and time.monotonic() - started > request.timeout:
-                        raise TimeoutError(f"timeout after {request.timeout:.1f} s")
-                    time.sleep(0.02)
-            satisfied, total, value = score(self.wait_for_arm_state(), request.task, relations)
+                                                             plan_time_ms=plan.plan_ms, status=status))
+                self.wait_for_trajectory(handle, stop, started, duration + settle)
+                state = self.wait_for_arm_state()
+            satisfied, total, _ = runner.progress(state)
             outcome = "succeeded" if satisfied == total else "aborted"
-            message = f"{satisfied} of {total} relations hold after {replans} plans"
+            message = f"{satisfied} of {total} relations hold after {runner.plans} plans"
         except InterruptedError as reason:
             outcome, message = ("canceled" if handle.is_cancel_requested else "aborted"), str(reason)
             self.send_hold()
@@ -310,4 +321,17 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                     self.current = None
         self.get_logger().info(f"stack_blocks {outcome}: {message}")
         getattr(handle, {"succeeded": "succeed", "canceled": "canceled"}.get(outcome, "abort"))()
-        return StackBlocks.Result(success=outcome == "succeeded", score=value, replans=replans, message=message)
+        value = runner.progress(state)[2] if state is not None else 0.0
+        return StackBlocks.Result(success=outcome == "succeeded", score=value, replans=runner.plans, message=message)
+
+    def wait_for_trajectory(self, handle, stop: threading.Event, started: float, seconds: float) -> None:
+        """Wait while a sent trajectory runs; raises on cancel, preemption or the goal's timeout."""
+        request = handle.request
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if handle.is_cancel_requested or stop.is_set():
+                raise InterruptedError("canceled by the client" if handle.is_cancel_requested
+                                       else "preempted by a newer goal or the planner stopped")
+            if request.timeout and time.monotonic() - started > request.timeout:
+                raise TimeoutError(f"timeout after {request.timeout:.1f} s")
+            time.sleep(0.02)

@@ -51,7 +51,7 @@ def save_plot(maze: str, driven: np.ndarray, plan: np.ndarray, goal: np.ndarray,
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from diffuser_core.envs.maze2d import Maze2DEnv
+    from diffuser_core.tasks.maze2d.env import Maze2DEnv
 
     figure, axes = plt.subplots(figsize=(5, 5))
     for center, half in Maze2DEnv(maze).wall_boxes():

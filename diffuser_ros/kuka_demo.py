@@ -50,7 +50,7 @@ def save_picture(joints: np.ndarray, blocks: dict, title: str, path: Path) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from diffuser_core.envs.kuka import KukaBlockWorld
+    from diffuser_core.tasks.kuka.world import KukaBlockWorld
 
     with KukaBlockWorld() as world:
         world.show(joints, blocks)
@@ -93,14 +93,14 @@ def node_overrides(args) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from diffuser_core.envs.kuka import iiwa_joints
+    from diffuser_core.tasks.kuka.urdf import arm_joint_limits
 
     args = parse_args(argv)
     bringup = Bringup(args.scenario, ros_args=node_overrides(args), quiet=not args.verbose)
     print(f"demo: starting {', '.join(s.name for s in bringup.nodes)} ({bringup.config.name})")
     try:
         with demo_node("kuka_demo") as (node, executor), bringup:
-            recorder = SceneRecorder(node, iiwa_joints()[0])
+            recorder = SceneRecorder(node, arm_joint_limits()[0])
             status, result = run_goal(executor, args, bringup)
             settle_until = time.monotonic() + 1.0  # the scene after the last stage
             while time.monotonic() < settle_until:

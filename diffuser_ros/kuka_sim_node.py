@@ -33,7 +33,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
-from diffuser_core.envs.kuka import KukaBlockWorld
+from diffuser_core.tasks.kuka.world import KukaBlockWorld
 from diffuser_ros.runtime import run_node
 from diffuser_ros.msg import Blocks
 from diffuser_ros.parameters import Info, declare

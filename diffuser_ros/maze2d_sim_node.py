@@ -19,8 +19,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Header
 
-from diffuser_core.envs.maze2d import Maze2DEnv
-from diffuser_core.envs.maze_layouts import MAZES
+from diffuser_core.tasks.maze2d.env import Maze2DEnv
+from diffuser_core.tasks.maze2d.layouts import MAZES
 from diffuser_ros.conversions import wall_markers
 from diffuser_ros.runtime import run_node
 from diffuser_ros.parameters import Info, declare

@@ -35,6 +35,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from diffuser_core.hierarchy import SEGMENT_FILLERS
+from diffuser_core.samplers import check_sampler_name
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_core.replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from diffuser_ros.action import ReachGoal
@@ -122,8 +123,10 @@ def check_parameters(p: dict) -> None:
     """Raise ParameterError for the first invalid parameter."""
     if p["robot"] not in ADAPTERS:
         raise ParameterError(f"robot='{p['robot']}' is not one of {sorted(ADAPTERS)} (or 'kuka_arm', the arm planner)")
-    if p["sampler"] not in ("ddim", "ddpm"):
-        raise ParameterError(f"sampler='{p['sampler']}' is not one of ['ddim', 'ddpm']")
+    try:
+        check_sampler_name(p["sampler"])
+    except ValueError as error:
+        raise ParameterError(str(error)) from error
     if p["segments"] not in SEGMENT_FILLERS:
         raise ParameterError(f"segments='{p['segments']}' is not one of {list(SEGMENT_FILLERS)}")
     for name in ("horizon", "denoising_steps", "warm_start_steps", "threads"):
@@ -190,7 +193,8 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     def replanning_policy(self) -> ReplanningPolicy:
         """The shared replanning policy with this node's current settings."""
-        return ReplanningPolicy.for_planner(self.planner, ReplanSettings.from_parameters(self.p), self.p["goal_tolerance"])
+        return ReplanningPolicy.for_planner(self.planner, ReplanSettings.from_parameters(self.p),
+                                           self.p["goal_tolerance"], self.adapter.position_dims)
 
     def apply_live_parameters(self, values: dict) -> None:
         """Accepted changes take effect now: the replanning policy, the adapter's limit and the

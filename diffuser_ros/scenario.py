@@ -86,6 +86,14 @@ def load_scenario(config_path: str | Path) -> list[NodeSpec]:
     return nodes
 
 
+def planner_parameters(scenario: str) -> dict:
+    """The `diffuser_planner` ros__parameters of a scenario (a name in config/ or a path)."""
+    nodes = {node.name: node.parameters for node in load_scenario(resolve_config(scenario))}
+    if "diffuser_planner" not in nodes:
+        raise ValueError(f"scenario {scenario} has no diffuser_planner")
+    return nodes["diffuser_planner"]
+
+
 def load_overrides(path: str | Path | None) -> dict[str, dict]:
     """A params file of overrides (node name -> ros__parameters, like a scenario file; a `/**` key
     applies to every node): node name -> parameters. No path (None or ""): no overrides."""

@@ -5,6 +5,8 @@ import pytest
 from diffuser_core.horizon import ShrinkingHorizon
 from diffuser_core.replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 
+XY = (0, 1)
+
 GOAL = np.array([1.0, 0.0, 0.0, 0.0])
 
 
@@ -20,13 +22,13 @@ def state_at(x, y=0.0):
 
 
 def test_every_tick_without_a_deviation_threshold():
-    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.0), 0.5)
+    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.0), 0.5, XY)
     assert policy.needs_plan(state_at(0.1), 0.1, GOAL, 0.5, line_plan())
     assert policy.needs_plan(state_at(0.0), 0.0, GOAL, 0.5, None)
 
 
 def test_a_tracked_plan_is_kept_until_the_robot_strays_or_it_ages():
-    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.3, settle_distance=0.2, max_plan_age=2.0), 0.5)
+    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.3, settle_distance=0.2, max_plan_age=2.0), 0.5, XY)
     plan = line_plan(end=5.0, steps=501)
     goal = np.array([5.0, 0.0, 0.0, 0.0])
     assert not policy.needs_plan(state_at(0.5), 0.5, goal, 0.5, plan)   # on the plan, young
@@ -35,7 +37,7 @@ def test_a_tracked_plan_is_kept_until_the_robot_strays_or_it_ages():
 
 
 def test_settling_keeps_an_arriving_plan_and_a_stale_plan_is_not_tracked():
-    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.3, settle_distance=1.0, max_plan_age=2.0), 0.5)
+    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.3, settle_distance=1.0, max_plan_age=2.0), 0.5, XY)
     plan = line_plan()
     assert policy.settling(state_at(0.5), GOAL, 0.5, plan)
     assert not policy.needs_plan(state_at(0.9), 1.5, GOAL, 0.5, plan)  # old, but settling onto the goal
@@ -43,7 +45,7 @@ def test_settling_keeps_an_arriving_plan_and_a_stale_plan_is_not_tracked():
 
 
 def test_executed_and_tracked_steps_count_from_the_plan_start():
-    policy = ReplanningPolicy(ReplanSettings(plan_dt=0.01), 0.5)
+    policy = ReplanningPolicy(ReplanSettings(plan_dt=0.01), 0.5, XY)
     plan = line_plan(state_time=1.0, start_time=1.2)
     assert policy.executed_steps(None, 3.0) == 0
     assert policy.executed_steps(plan, 1.25) == 5 and policy.tracking_step(plan, 1.25) == 5
@@ -51,10 +53,10 @@ def test_executed_and_tracked_steps_count_from_the_plan_start():
 
 
 def test_horizons_shrink_only_when_asked():
-    horizons = ShrinkingHorizon(128, 4)
+    horizons = ShrinkingHorizon(128, 4, XY)
     plan = line_plan()
-    fixed = ReplanningPolicy(ReplanSettings(shrink_horizon=False), 0.5, horizons)
-    shrinking = ReplanningPolicy(ReplanSettings(shrink_horizon=True), 0.5, horizons)
+    fixed = ReplanningPolicy(ReplanSettings(shrink_horizon=False), 0.5, XY, horizons)
+    shrinking = ReplanningPolicy(ReplanSettings(shrink_horizon=True), 0.5, XY, horizons)
     assert fixed.horizon(plan, state_at(0.5), 0.5, GOAL) is None
     assert shrinking.horizon(None, state_at(0.0), 0.0, GOAL) is None
     assert shrinking.horizon(plan, state_at(0.5), 0.5, GOAL) < 128

@@ -73,7 +73,7 @@ def test_sampler_errors_are_clear():
         DDPMSampler().sample(diffusion, torch.randn(1, H, D), Inpainting.none(H, D), start_step=10)
     with pytest.raises(ValueError, match="does not fit"):
         DDPMSampler().sample(diffusion, torch.randn(1, 8, D), Inpainting.none(H, D))
-    with pytest.raises(ValueError, match="'ddpm' or 'ddim'"):
+    with pytest.raises(ValueError, match=r"sampler must be one of \['ddim', 'ddpm'\]"):
         make_sampler("euler")
 
 

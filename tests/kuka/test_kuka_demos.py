@@ -3,9 +3,9 @@ import h5py
 import numpy as np
 import pytest
 
-from diffuser_core.envs.kuka import KukaBlockWorld
-from diffuser_core.envs.kuka_demos import DemoConfig, demonstrate, generate, main, write_demos
-from diffuser_core.envs.kuka_tasks import BLOCK_NAMES, Relation, relations_from_order, score, stacked_relations
+from diffuser_core.tasks.kuka.world import KukaBlockWorld
+from diffuser_core.tasks.kuka.demos import DemoConfig, demonstrate, generate, main, write_demos
+from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, Relation, relations_from_order, score, stacked_relations
 
 
 @pytest.fixture(scope="module")

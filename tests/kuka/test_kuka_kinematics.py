@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from diffuser_core.envs.kuka import HOME_JOINTS, KukaBlockWorld
-from diffuser_core.envs.kuka_guides import grasp_cost, grasp_guide, stage_guides
-from diffuser_core.envs.kuka_kinematics import ArmKinematics, joint_origins
-from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, Relation, block_slice
+from diffuser_core.tasks.kuka.world import HOME_JOINTS, KukaBlockWorld
+from diffuser_core.tasks.kuka.guides import grasp_cost, grasp_guide, stage_guides
+from diffuser_core.tasks.kuka.kinematics import ArmKinematics, joint_origins
+from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, Relation, block_slice
 from diffuser_core.normalization import TrajectoryNormalizer
 
 
@@ -29,8 +29,9 @@ def test_tool_positions_match_pybullet_over_the_joint_range(world):
 
 def test_a_urdf_with_another_joint_axis_is_refused(tmp_path):
     urdf = tmp_path / "arm.urdf"
-    urdf.write_text('<robot name="a"><joint name="j" type="revolute"><origin xyz="0 0 0"/>'
-                    '<axis xyz="1 0 0"/></joint></robot>')
+    joints = "".join(f'<joint name="j{i}" type="revolute"><origin xyz="0 0 0.1"/><axis xyz="0 0 1"/></joint>'
+                     for i in range(6))
+    urdf.write_text(f'<robot name="a">{joints}<joint name="j6" type="revolute"><axis xyz="1 0 0"/></joint></robot>')
     with pytest.raises(ValueError, match="z axes"):
         joint_origins(urdf)
 
@@ -102,8 +103,8 @@ def test_stage_guides_are_the_relation_guide_and_the_weighted_grasp_guide(world)
 def test_the_keep_built_guide_pushes_only_on_blocks_already_stacked(world):
     """Unconditional stacking with keep_built: holding a block that is part of a stack costs, holding a
     loose one does not; with nothing stacked there is no guide."""
-    from diffuser_core.envs.kuka_guides import keep_built_guide
-    from diffuser_core.envs.kuka_tasks import BLOCK_SIZE as SIZE
+    from diffuser_core.tasks.kuka.guides import keep_built_guide
+    from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE as SIZE
 
     loose = world.reset(seed=3)
     identity = TrajectoryNormalizer.fit(np.stack([loose - 1, loose + 1]), np.zeros((2, 0)), "limits")

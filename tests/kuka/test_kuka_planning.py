@@ -12,14 +12,16 @@ import torch
 
 from diffuser_core.checkpoint import CheckpointConfig, save_checkpoint
 from diffuser_core.config import DiffusionConfig, UnetConfig
-from diffuser_core.datasets import fit_normalizer, load_kuka_state_episodes
+from diffuser_core.datasets import fit_normalizer
+from diffuser_core.tasks.kuka.episodes import load_episodes as load_kuka_state_episodes
 from diffuser_core.diffusion import build_diffusion
-from diffuser_core.envs.kuka import KukaBlockWorld
-from diffuser_core.envs.kuka_demos import generate, write_demos
-from diffuser_core.envs.kuka_eval import KukaEvalConfig, evaluate_episode, execute_plan, grip_command, next_relation
-from diffuser_core.envs.kuka_guides import others_held_cost, relation_cost, relation_guide
-from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, STATE_DIM, Relation, block_slice
-from diffuser_core.evaluation import episode_seeds
+from diffuser_core.tasks.kuka.world import KukaBlockWorld
+from diffuser_core.tasks.kuka.demos import generate, write_demos
+from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig, evaluate_episode, execute_plan
+from diffuser_core.tasks.kuka.stages import grip_command, next_relation
+from diffuser_core.tasks.kuka.guides import others_held_cost, relation_cost, relation_guide
+from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, STATE_DIM, Relation, block_slice
+from diffuser_core.scores import episode_seeds
 from diffuser_core.normalization import TrajectoryNormalizer
 from diffuser_core.planner import Planner, PlannerConfig
 
@@ -154,11 +156,11 @@ def test_replanning_every_k_steps_runs_as_many_steps_with_more_plans(tmp_path, d
 
 def test_stop_when_done_ends_the_episode_once_the_goal_holds(tmp_path, demo_file, world, monkeypatch):
     """As the arm planner does: no further plan once the goal holds (here: a goal made to hold at once)."""
-    import diffuser_core.envs.kuka_eval as kuka_eval
+    import diffuser_core.tasks.kuka.stages as stages
 
     path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
     planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
-    monkeypatch.setattr(kuka_eval, "score", lambda state, task, relations=(): (3, 3, 100.0))
+    monkeypatch.setattr(stages, "score", lambda state, task, relations=(): (3, 3, 100.0))
     done = evaluate_episode(world, planner, KukaEvalConfig(stages=2, stop_when_done=True), seed=5)
     assert len(done.states) == 1 and done.plan_ms == []
     every_stage = evaluate_episode(world, planner, KukaEvalConfig(stages=2), seed=5)

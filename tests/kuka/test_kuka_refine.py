@@ -6,13 +6,13 @@ import pybullet
 import pytest
 import torch
 
-from diffuser_core.envs.kuka import HOME_JOINTS, KukaBlockWorld
-from diffuser_core.envs.kuka_demos import demonstrate
-from diffuser_core.envs.kuka_eval import execute_plan
-from diffuser_core.envs.kuka_kinematics import ArmKinematics
-from diffuser_core.envs.kuka_refine import (HeldRun, RefineConfig, block_paths, held_runs, hold_length,
+from diffuser_core.tasks.kuka.world import HOME_JOINTS, KukaBlockWorld
+from diffuser_core.tasks.kuka.demos import demonstrate
+from diffuser_core.tasks.kuka.evaluation import execute_plan
+from diffuser_core.tasks.kuka.kinematics import ArmKinematics
+from diffuser_core.tasks.kuka.refine import (HeldRun, RefineConfig, block_paths, held_runs, hold_length,
                                             intended_relation, refine_plan)
-from diffuser_core.envs.kuka_tasks import BLOCK_SIZE, STATE_DIM, Relation, block_slice, on_top, relations_from_order
+from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, STATE_DIM, Relation, block_slice, on_top, relations_from_order
 
 SEED = 11
 ORDER = ["red", "green", "blue", "yellow"]  # bottom to top: the first stage puts green on red

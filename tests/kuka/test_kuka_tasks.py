@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from diffuser_core.envs.kuka_tasks import (BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, Relation, block_slice, check_task,
+from diffuser_core.tasks.kuka.tasks import (BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, Relation, block_slice, check_task,
                                            on_top, placement_order, poses_from_state, relations_from_order,
                                            sample_goal, sample_relations, score, score_trajectory,
                                            validate_relations)

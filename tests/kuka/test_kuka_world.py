@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from diffuser_core.envs.kuka import HOME_JOINTS, KukaBlockWorld, KukaWorldConfig
-from diffuser_core.envs.kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, on_top, poses_from_state
+from diffuser_core.tasks.kuka.world import HOME_JOINTS, KukaBlockWorld, KukaWorldConfig
+from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, on_top, poses_from_state
 
 
 @pytest.fixture(scope="module")

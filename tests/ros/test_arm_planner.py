@@ -19,8 +19,9 @@ from trajectory_msgs.msg import JointTrajectory
 from diffuser_core.checkpoint import CheckpointConfig, save_checkpoint
 from diffuser_core.config import DiffusionConfig, UnetConfig
 from diffuser_core.diffusion import build_diffusion
-from diffuser_core.envs.kuka import KukaBlockWorld, iiwa_joints
-from diffuser_core.envs.kuka_tasks import STATE_DIM
+from diffuser_core.tasks.kuka.urdf import arm_joint_limits
+from diffuser_core.tasks.kuka.world import KukaBlockWorld
+from diffuser_core.tasks.kuka.tasks import STATE_DIM
 from diffuser_core.normalization import TrajectoryNormalizer
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.arm_planner_node import DiffuserArmPlannerNode
@@ -125,7 +126,7 @@ def test_a_goal_runs_a_stage_and_moves_the_arm_within_its_limits(arm):
     assert feedback and feedback[0].feedback.total == 1 and feedback[0].feedback.plan_time_ms > 0
     assert "placing red on green" in feedback[0].feedback.status
     trajectory = arm.trajectories[-1]
-    names, lower, upper = iiwa_joints()
+    names, lower, upper = arm_joint_limits()
     assert trajectory.joint_names == [*names, "gripper"] and len(trajectory.points) == 15
     positions = np.array([point.positions[:7] for point in trajectory.points])
     assert np.all(positions >= lower - 1e-9) and np.all(positions <= upper + 1e-9)
@@ -176,7 +177,7 @@ def test_a_goal_without_arm_state_is_aborted_with_the_reason(ros_context, kuka_c
 def test_joint_states_missing_a_joint_or_non_finite_are_refused_with_the_reason():
     from diffuser_ros.conversions import joint_positions
 
-    names, _, _ = iiwa_joints()
+    names, _, _ = arm_joint_limits()
     good = JointState(name=list(reversed(names)) + ["finger"], position=[0.1] * 7 + [0.0])
     assert np.allclose(joint_positions(good, names), 0.1)
     with pytest.raises(ValueError, match="lacks joints"):
@@ -221,14 +222,16 @@ def test_the_kuka_demo_runs_the_scenario_sends_a_goal_and_saves_a_picture(kuka_c
 
 
 def test_replan_every_sends_the_first_steps_of_each_plan_and_replans(ros_context, kuka_checkpoint):
-    arm = ArmHarness(ros_context, kuka_checkpoint, replan_every=4, max_stages=3)
+    """The goal's budget is max_stages whole plans of steps (H - 1 = 15 here), as in the evaluation:
+    first-4-step slices of 4 plans, the last one cut to the 3 steps left."""
+    arm = ArmHarness(ros_context, kuka_checkpoint, replan_every=4, max_stages=1)
     try:
         handle = arm.send("rearrange", [("red", "green")])
         assert handle.accepted
         response = arm.result(handle)
-        assert response.result.replans == 3 and "after 3 plans" in response.result.message
+        assert response.result.replans == 4 and "after 4 plans" in response.result.message
         plans = [t for t in arm.trajectories if len(t.points) > 1]
-        assert [len(t.points) for t in plans] == [4, 4, 4]
+        assert [len(t.points) for t in plans] == [4, 4, 4, 3]
     finally:
         arm.close()
 
@@ -253,8 +256,8 @@ def test_the_grasp_guide_parameter_joins_the_stage_guides(ros_context, kuka_chec
 def test_the_refine_parameter_sends_refined_plans(ros_context, kuka_checkpoint):
     """With refine on, the published plan's blocks move as the world moves them (kuka_refine): a
     block the plan never holds stays exactly where it starts, which the tiny model's raw plans do not."""
-    from diffuser_core.envs.kuka_refine import held_runs
-    from diffuser_core.envs.kuka_tasks import BLOCK_NAMES, block_slice
+    from diffuser_core.tasks.kuka.refine import held_runs
+    from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, block_slice
     from diffuser_ros.conversions import plan_msg_to_array
     from diffuser_ros.msg import Plan
 
@@ -276,3 +279,26 @@ def test_the_refine_parameter_sends_refined_plans(ros_context, kuka_checkpoint):
         np.testing.assert_allclose(sent.points[4].positions[:7], plan[5, :7], atol=1e-5)  # points start at step 1
     finally:
         arm.close()
+
+
+def test_the_arm_planner_module_loads_no_simulator():
+    import subprocess
+    import sys
+
+    code = "import sys, diffuser_ros.arm_planner_node; print(' '.join(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert not [name for name in loaded if name.split(".")[0] in ("pybullet", "pybullet_data", "mujoco")]
+
+
+def test_joint_names_and_limits_come_from_the_robot_description(ros_context, kuka_checkpoint):
+    from diffuser_core.tasks.kuka.urdf import load_urdf
+
+    renamed = load_urdf().replace("lbr_iiwa_joint_", "arm_joint_")  # a real arm names its joints its own way
+    arm = ArmHarness(ros_context, kuka_checkpoint, with_sim=False, robot_description=renamed)
+    try:
+        assert arm.planner.joint_names == tuple(f"arm_joint_{i}" for i in range(1, 8))
+        assert arm.planner.upper[6] == pytest.approx(3.05432619)
+    finally:
+        arm.close()
+    with pytest.raises(ValueError, match="moving joints"):
+        ArmHarness(ros_context, kuka_checkpoint, with_sim=False, robot_description="<robot name='x'/>")

@@ -168,8 +168,8 @@ def test_the_node_and_the_offline_evaluation_make_the_same_replanning_decisions(
     from pathlib import Path
 
     from bench.eval_maze2d import scenario_eval_config
-    from diffuser_core.envs.maze2d import Maze2DEnv
-    from diffuser_core.evaluation import _load_planner, _node_loop_episode
+    from diffuser_core.tasks.maze2d.env import Maze2DEnv
+    from diffuser_core.tasks.maze2d.evaluation import _load_planner, _node_loop_episode
 
     client, _ = system
     drive_back_to_start(client)

@@ -15,8 +15,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from diffuser_core.envs.kuka import HOME_JOINTS, KukaBlockWorld
-from diffuser_core.envs.kuka_tasks import BLOCK_NAMES, BLOCK_SIZE
+from diffuser_core.tasks.kuka.world import HOME_JOINTS, KukaBlockWorld
+from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, BLOCK_SIZE
 from diffuser_ros.kuka_sim_node import KukaSim, parse_trajectory
 from diffuser_ros.msg import Blocks
 

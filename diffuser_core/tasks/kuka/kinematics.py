@@ -1,55 +1,31 @@
 """Forward kinematics of the KUKA iiwa in torch: where planned joint angles put the tool point.
 
-Read from the same URDF the pybullet world loads (`pybullet_data` kuka_iiwa/model.urdf, base fixed
-at the world origin), so test-time guides can score planned joints in metres and differentiate
+Read from the same URDF the pybullet world loads (urdf.simulated_arm_urdf, base fixed at the world
+origin), so test-time guides can score planned joints in metres and differentiate
 through them. Matches `KukaBlockWorld.tool_pose` (tested).
 """
 from __future__ import annotations
 
 import functools
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .kuka_tasks import JOINT_COUNT
+from .tasks import JOINT_COUNT
+from .urdf import arm_joints, load_urdf
 
 TOOL_OFFSET = 0.05  # KukaWorldConfig.tool_offset: the tool point lies this far along the flange axis
 
 
-def urdf_path() -> Path:
-    """The arm model the world loads."""
-    import pybullet_data  # data files only; no simulator is started
-
-    return Path(pybullet_data.getDataPath()) / "kuka_iiwa" / "model.urdf"
-
-
-def rpy_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """URDF fixed-axis roll-pitch-yaw: Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
-    cr, sr, cp, sp, cy, sy = np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
-    return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-                     [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-                     [-sp, cp * sr, cp * cr]])
-
-
-def joint_origins(path: str | Path | None = None) -> np.ndarray:
-    """(7, 4, 4) parent-to-joint transforms of the revolute joints, base first; every axis must be z."""
-    origins = []
-    for joint in ElementTree.parse(path or urdf_path()).getroot().iter("joint"):
-        if joint.get("type") != "revolute":
-            continue
-        axis = [float(v) for v in joint.find("axis").get("xyz").split()]
-        if axis != [0.0, 0.0, 1.0]:
-            raise ValueError(f"joint {joint.get('name')} turns about {axis}; this model expects z axes")
-        origin = joint.find("origin")
-        transform = np.eye(4)
-        transform[:3, :3] = rpy_matrix(*(float(v) for v in origin.get("rpy", "0 0 0").split()))
-        transform[:3, 3] = [float(v) for v in origin.get("xyz", "0 0 0").split()]
-        origins.append(transform)
-    if len(origins) != JOINT_COUNT:
-        raise ValueError(f"expected {JOINT_COUNT} revolute joints, found {len(origins)}")
-    return np.stack(origins)
+def joint_origins(source: str | Path | None = None) -> np.ndarray:
+    """(7, 4, 4) parent-to-joint transforms of the arm's joints, base first; every axis must be z."""
+    joints = arm_joints(load_urdf(source), JOINT_COUNT)
+    for joint in joints:
+        if joint.type != "revolute" or joint.axis.tolist() != [0.0, 0.0, 1.0]:
+            raise ValueError(f"joint {joint.name} is {joint.type} about {joint.axis.tolist()}; "
+                             "this model expects revolute z axes")
+    return np.stack([joint.origin for joint in joints])
 
 
 class ArmKinematics:

@@ -6,6 +6,7 @@ constraint between the last arm link and a block, as in the reference code. See 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 
@@ -14,7 +15,7 @@ import pybullet
 import pybullet_data
 from pybullet_utils import bullet_client
 
-from diffuser_core.envs.kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT
+from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, BLOCK_SIZE, CONTROL_DT, JOINT_COUNT
 
 ROBOT_URDF = "kuka_iiwa/model.urdf"
 TABLE_URDF = "plane.urdf"
@@ -57,6 +58,9 @@ class KukaWorldConfig:
                 raise ValueError(f"KukaWorldConfig.{name} must be > 0, got {getattr(self, name)}")
         if self.control_substeps < 1:
             raise ValueError(f"control_substeps must be >= 1, got {self.control_substeps}")
+        if not math.isclose(self.physics_dt * self.control_substeps, CONTROL_DT):
+            raise ValueError(f"the control period physics_dt * control_substeps must be the demonstrations' "
+                             f"{CONTROL_DT:.4f} s, got {self.physics_dt * self.control_substeps:.4f} s")
         low, high = self.workspace_radius
         if not 0 < low < high:
             raise ValueError(f"workspace_radius must be (low, high) with 0 < low < high, got {self.workspace_radius}")
@@ -351,17 +355,6 @@ class KukaBlockWorld:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def iiwa_joints() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """The arm's joint names and (lower, upper) limits from the URDF, without building a world
-    (for code that commands a real or simulated arm, e.g. the ROS planner)."""
-    client = _connect(pybullet.DIRECT)
-    try:
-        lower, upper, _, names = _read_joints(client, client.loadURDF(ROBOT_URDF, useFixedBase=True))
-    finally:
-        client.disconnect()
-    return names, lower, upper
 
 
 def _connect(mode: int) -> bullet_client.BulletClient:

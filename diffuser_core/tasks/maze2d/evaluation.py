@@ -14,31 +14,27 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import read_checkpoint
-from .config import resolve_device
-from .controllers import PlanTracker, waypoint_tracking_action
-from .envs.maze2d import Maze2DEnv
-from .envs.maze_layouts import GOAL_RADIUS, MAZES, TIMESTEP
-from .hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
-from .horizon import ShrinkingHorizon
-from .planner import Planner, PlannerConfig
-from .replanning import ReplanningPolicy, ReplanSettings, TimedPlan
+from ...checkpoint import read_checkpoint
+from ...config import resolve_device
+from .controller import POSITION_DIMS, PlanTracker, waypoint_tracking_action
+from .env import Maze2DEnv
+from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
+from ...hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
+from ...horizon import ShrinkingHorizon
+from ...planner import Planner, PlannerConfig
+from ...replanning import ReplanningPolicy, ReplanSettings, TimedPlan
+from ...samplers import check_sampler_name
+from ...scores import episode_seeds, standard_error
+from . import PAPER_SCORES
 
-# The paper's Table 1 (Diffuser, normalized score, mean ± standard error), keyed (maze, multi_goal).
-PAPER_SCORES = {
-    ("umaze", False): (113.9, 3.1), ("medium", False): (121.5, 2.7), ("large", False): (123.0, 6.4),
-    ("umaze", True): (128.9, 1.8), ("medium", True): (127.2, 3.4), ("large", True): (132.1, 5.8),
-}
-SAMPLERS = ("ddpm", "ddim")
 
 
 @dataclass
-class EvalConfig:
+class Maze2DEvalConfig:
     """What to evaluate and how. replan_every=None is the reference protocol (plan once, open
     loop); an int k replans every k env steps from the current state (closed loop), optionally
     warm-started. episode_steps=None runs the maze's full limit (needed for paper-comparable
@@ -81,8 +77,7 @@ class EvalConfig:
         for name in ("multi_goal", "warm_start", "shrink_horizon", "hold_at_goal"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"eval sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        check_sampler_name(self.sampler)
         if self.replan_rate is not None:
             if self.replan_every is not None or self.shrink_horizon or self.hold_at_goal:
                 raise ValueError("eval replan_rate (the node's loop) excludes replan_every, shrink_horizon "
@@ -122,7 +117,7 @@ class EvalConfig:
 
 
 @dataclass
-class EpisodeResult:
+class Maze2DEpisodeResult:
     """One episode: the env return and its normalized score, whether and when the mass first
     came within 0.5 of the goal, the planner calls and their latency, the driven path
     (start + one row per step, xy) and the first plan (H, 4)."""
@@ -152,13 +147,13 @@ class EpisodeResult:
 
 
 @dataclass
-class EvalSummary:
+class Maze2DEvalSummary:
     """All episodes of one evaluation and the numbers a paper table reports."""
 
     checkpoint: str
     checkpoint_step: int
-    config: EvalConfig
-    episodes: list[EpisodeResult]
+    config: Maze2DEvalConfig
+    episodes: list[Maze2DEpisodeResult]
     wall_time_s: float = 0.0
     scores: np.ndarray = field(init=False, repr=False)
 
@@ -204,24 +199,8 @@ class EvalSummary:
         }
 
 
-def standard_error(values: Sequence[float]) -> float:
-    """std / sqrt(n) with the population std (ddof 0), as the reference's read_results.py;
-    0 for a single value."""
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
-    if values.size == 0:
-        raise ValueError("standard_error needs at least one value")
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"standard_error needs finite values, got {values.tolist()}")
-    return float(values.std() / math.sqrt(values.size))
-
-
-def episode_seeds(seed: int, episodes: int) -> list[int]:
-    """Independent per-episode seeds from one seed; episode i's seed does not depend on the count."""
-    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(episodes)]
-
-
-def evaluate_episode(env: Maze2DEnv, planner: Planner, config: EvalConfig, seed: int,
-                     start_cell=None) -> EpisodeResult:
+def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig, seed: int,
+                     start_cell=None) -> Maze2DEpisodeResult:
     """Run one episode: reset with `seed` (optionally from `start_cell`), plan to env.target with
     zero velocity, track the plan (replanning if configured). Same seed -> same result."""
     planner.reset()
@@ -231,7 +210,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: EvalConfig, seed:
     if config.replan_rate is not None:
         return _node_loop_episode(env, planner, config, seed, observation, goal)
     tracker, plan_ms, first_plan, previous, held = PlanTracker(), [], None, None, False
-    horizons = ShrinkingHorizon.for_planner(planner) if config.shrink_horizon else None
+    horizons = ShrinkingHorizon.for_planner(planner, POSITION_DIMS) if config.shrink_horizon else None
     driven, rewards = [observation[:2].copy()], []
     for step in range(config.episode_steps or env.max_episode_steps):
         if config.hold_at_goal and not held and np.hypot(*(observation[:2] - goal[:2])) <= GOAL_RADIUS:
@@ -251,12 +230,12 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: EvalConfig, seed:
     return _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
 
 
-def _node_loop_episode(env: Maze2DEnv, planner, config: EvalConfig, seed: int, observation, goal) -> EpisodeResult:
+def _node_loop_episode(env: Maze2DEnv, planner, config: Maze2DEvalConfig, seed: int, observation, goal) -> Maze2DEpisodeResult:
     """An episode driven the way the planner node drives the robot, in simulated time: planning
     ticks every 1 / replan_rate s ask the ReplanningPolicy whether to replan (plans take no
     simulated time here: the node's latency is the difference), every env step tracks the plan
     step the policy names, and once within goal_tolerance the goal is held."""
-    policy = ReplanningPolicy.for_planner(planner, config.replan, config.goal_tolerance)
+    policy = ReplanningPolicy.for_planner(planner, config.replan, config.goal_tolerance, POSITION_DIMS)
     dt = config.replan.plan_dt
     tick_every = max(1, round(1.0 / (config.replan_rate * dt)))
     start, plan, plan_ms, first_plan, held = observation.copy(), None, [], None, False
@@ -287,7 +266,7 @@ def _node_command(policy: ReplanningPolicy, plan, state, goal, now, held, tolera
     return waypoint_tracking_action(state, plan.observations, policy.tracking_step(plan, now))
 
 
-def evaluate(checkpoint, config: EvalConfig, progress: bool = True) -> EvalSummary:
+def evaluate(checkpoint, config: Maze2DEvalConfig, progress: bool = True) -> Maze2DEvalSummary:
     """Evaluate a diffusion checkpoint on config.episodes seeded episodes of the maze."""
     started = time.perf_counter()
     planner, step = _load_planner(checkpoint, config)
@@ -298,7 +277,7 @@ def evaluate(checkpoint, config: EvalConfig, progress: bool = True) -> EvalSumma
     for seed in seeds:
         results.append(evaluate_episode(env, planner, config, seed))
         seeds.set_postfix(score=f"{np.mean([r.normalized_score for r in results]):.1f}")
-    return EvalSummary(str(checkpoint), step, config, results, time.perf_counter() - started)
+    return Maze2DEvalSummary(str(checkpoint), step, config, results, time.perf_counter() - started)
 
 
 def _plan_due(step: int, replan_every: int | None) -> bool:
@@ -306,12 +285,12 @@ def _plan_due(step: int, replan_every: int | None) -> bool:
     return step == 0 or (replan_every is not None and step % replan_every == 0)
 
 
-def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan) -> EpisodeResult:
+def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan) -> Maze2DEpisodeResult:
     """Package an episode's record; steps_to_goal counts env steps until the first reward."""
     rewards = np.asarray(rewards)
     reached = bool(np.any(rewards > 0))
     episode_return = float(rewards.sum())
-    return EpisodeResult(seed, start, goal[:2].copy(), episode_return,
+    return Maze2DEpisodeResult(seed, start, goal[:2].copy(), episode_return,
                          env.normalized_score(episode_return), reached,
                          int(np.argmax(rewards > 0)) + 1 if reached else None,
                          plan_ms, np.array(driven),
@@ -323,7 +302,7 @@ def maze2d_segments(kind: str = "linear"):
     return interpolated_segments(kind, (0, 1), (2, 3), TIMESTEP)
 
 
-def _load_planner(checkpoint, config: EvalConfig) -> tuple[Planner, int]:
+def _load_planner(checkpoint, config: Maze2DEvalConfig) -> tuple[Planner, int]:
     """The checkpoint's planner (flat, or hierarchical for a subgoal model) and training step;
     rejects a model of another maze."""
     device = resolve_device(config.device)

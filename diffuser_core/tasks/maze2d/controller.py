@@ -7,6 +7,7 @@ t + 1 (after the plan ends: its last state with zero velocity) and the force is
 import numpy as np
 
 POSITION_DIM = 2  # the first two state entries are xy, the next two the velocity
+POSITION_DIMS = (0, 1)  # the point mass's position columns, for the replanning policy
 
 
 def next_waypoint(plan_observations, t: int) -> np.ndarray:
@@ -32,21 +33,6 @@ def waypoint_tracking_action(state, plan_observations, t: int) -> np.ndarray:
         raise ValueError(f"state must be finite, got {state.tolist()}")
     error = next_waypoint(plan, t) - state
     return np.clip(error[:POSITION_DIM] + error[POSITION_DIM:2 * POSITION_DIM], -1.0, 1.0)
-
-
-def progress_index(state, plan_observations, elapsed_steps: int) -> int:
-    """Where along the plan the robot is: the step, among those the elapsed time allows
-    (0 .. elapsed_steps), whose position is nearest to the state (latest on ties).
-
-    Indexing by elapsed time alone assumes the robot followed the plan while it was being
-    computed; a robot that waited (no plan yet) or lagged would be sent to a waypoint far ahead,
-    cutting corners through walls. Taking the nearest of the time-allowed steps skips steps that
-    are really in the past and keeps the ones the robot has not reached.
-    """
-    plan = _checked_plan(plan_observations)
-    last = int(np.clip(elapsed_steps, 0, len(plan) - 1))
-    distances = np.linalg.norm(plan[: last + 1, :POSITION_DIM] - np.asarray(state)[:POSITION_DIM], axis=1)
-    return int(last - np.argmin(distances[::-1]))
 
 
 class PlanTracker:

@@ -10,7 +10,7 @@ Per step the file stores the 39-D state (observation) and the commanded action: 
 position targets (7) and the grip command (1). Diffuser models states only for Kuka; the action
 column is there for baselines and for tracking. CLI:
 
-    python -m diffuser_core.envs.kuka_demos --episodes N --out file.hdf5 --seed S
+    python -m diffuser_core.tasks.kuka.demos --episodes N --out file.hdf5 --seed S
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from diffuser_core.envs.kuka import KukaBlockWorld
-from diffuser_core.envs.kuka_tasks import (BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, TASKS, Relation, check_task, on_top,
+from diffuser_core.tasks.kuka.world import KukaBlockWorld
+from diffuser_core.tasks.kuka.tasks import (BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, TASKS, Relation, check_task, on_top,
                                            placement_order, relations_from_order, sample_relations,
                                            sample_stack_order, stacked_relations)
 

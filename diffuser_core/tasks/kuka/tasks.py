@@ -22,6 +22,8 @@ BLOCK_SIZE = 0.05  # cube edge, metres
 JOINT_COUNT = 7
 BLOCK_STATE_DIM = 8  # position (3), quaternion x, y, z, w (4), attached flag (1)
 STATE_DIM = JOINT_COUNT + len(BLOCK_NAMES) * BLOCK_STATE_DIM  # 39
+GRIP_THRESHOLD = 0.5  # a planned attached flag above this grips the block
+CONTROL_DT = 10 / 240  # s between the demonstrations' states (the world's control period, 24 Hz)
 TASKS = ("stack", "rearrange")
 EVAL_MODES = ("unconditional", "conditional", "rearrange")
 

@@ -5,7 +5,7 @@ grid, tracks jittered waypoints with a PD law, and on arrival a new random goal 
 Written in D4RL's hdf5 layout; `timeouts` marks goal arrivals, `rewards` are the sparse reward
 of the maze's fixed goal, as in the hosted maze2d-*-v1 files.
 
-CLI:  python -m diffuser_core.envs.maze2d_data --maze umaze --steps N --out file.hdf5 --seed S
+CLI:  python -m diffuser_core.tasks.maze2d.data --maze umaze --steps N --out file.hdf5 --seed S
 """
 import argparse
 import math
@@ -16,8 +16,8 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from diffuser_core.envs import maze_layouts as L
-from diffuser_core.envs.maze2d import Maze2DEnv
+from diffuser_core.tasks.maze2d import layouts as L
+from diffuser_core.tasks.maze2d.env import Maze2DEnv
 from diffuser_core.hdf5_dataset import write_d4rl_hdf5
 
 
@@ -213,7 +213,7 @@ def main(argv=None) -> None:
     data = generate_maze2d_data(config, progress=not args.quiet)
     elapsed = time.perf_counter() - start
     attrs = {"maze": config.maze, "seed": config.seed, "action_noise": config.action_noise,
-             "generator": "diffuser_core.envs.maze2d_data"}
+             "generator": "diffuser_core.tasks.maze2d.data"}
     write_d4rl_hdf5(args.out, data, attrs=attrs)
     print(f"wrote {args.out}: {config.num_steps} steps of {config.maze}, "
           f"{int(data['timeouts'].sum())} goals reached, {config.num_steps / elapsed:.0f} steps/s")

@@ -13,10 +13,10 @@ from typing import Sequence
 
 import torch
 
-from ..guides import CostGuide
-from ..normalization import TrajectoryNormalizer
-from .kuka_kinematics import ArmKinematics, iiwa_kinematics
-from .kuka_tasks import (BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, Relation, block_slice, check_relations,
+from ...guides import CostGuide
+from ...normalization import TrajectoryNormalizer
+from .kinematics import ArmKinematics, iiwa_kinematics
+from .tasks import (BLOCK_NAMES, BLOCK_SIZE, GRIP_THRESHOLD, JOINT_COUNT, Relation, block_slice, check_relations,
                          stacked_relations)
 
 
@@ -94,7 +94,7 @@ def grasp_cost(x: torch.Tensor, kinematics: ArmKinematics, action_dim: int,
     cost = x.new_zeros(x.shape[0])
     for name in block_names:
         centre = x[..., position_columns(name, action_dim, block_names)].detach()
-        gripped = (x[..., attached_column(name, action_dim, block_names)].detach() > 0.5).to(x.dtype)
+        gripped = (x[..., attached_column(name, action_dim, block_names)].detach() > GRIP_THRESHOLD).to(x.dtype)
         # the first GRIP_STEPS gripped steps take the block where it starts (plan step 0, exact by
         # inpainting), not where the plan has drifted it; later steps follow the planned carry
         picking = (gripped * (gripped.cumsum(-1) <= GRIP_STEPS)).unsqueeze(-1)
@@ -132,14 +132,14 @@ def keep_built_guide(state, normalizer: TrajectoryNormalizer, weight: float = 1.
 
 
 def stage_guides(target: Relation | None, normalizer: TrajectoryNormalizer, grasp_weight: float = 0.0,
-                 keep_built_state=None) -> list[CostGuide]:
+                 keep_built_state=None, kinematics: ArmKinematics | None = None) -> list[CostGuide]:
     """The guides of one stage's plan: the relation guide toward `target` (none for unconditional
     stacking), with grasp_weight > 0 the grasp guide, and for unconditional stacking with
-    `keep_built_state` (the current state) the keep-built guide. Used by the evaluation and the arm
-    planner."""
+    `keep_built_state` (the current state) the keep-built guide. `kinematics`: the arm's (default the
+    simulated iiwa's)."""
     guides = [relation_guide([target], normalizer)] if target is not None else []
     if target is None and keep_built_state is not None:
         guides.append(keep_built_guide(keep_built_state, normalizer))
     if grasp_weight > 0:
-        guides.append(grasp_guide(normalizer, grasp_weight))
+        guides.append(grasp_guide(normalizer, grasp_weight, kinematics=kinematics))
     return [guide for guide in guides if guide is not None]

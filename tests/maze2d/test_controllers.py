@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from diffuser_core.controllers import PlanTracker, next_waypoint, waypoint_tracking_action
-from diffuser_core.envs.maze2d import Maze2DEnv
+from diffuser_core.tasks.maze2d.controller import PlanTracker, next_waypoint, waypoint_tracking_action
+from diffuser_core.tasks.maze2d.env import Maze2DEnv
 
 
 def test_rule_uses_next_state_and_holds_last_waypoint_at_rest():
@@ -62,14 +62,14 @@ def test_tracker_restarts_its_clock_on_a_new_plan():
 
 
 def test_progress_index_skips_past_steps_but_not_unreached_ones():
-    from diffuser_core.controllers import progress_index
+    from diffuser_core.horizon import progress_index
 
     plan = np.zeros((10, 4))
     plan[:, 0] = np.arange(10) * 0.1  # a straight line along x
     # The robot followed the plan: the elapsed time's step is the nearest one.
-    assert progress_index(np.array([0.5, 0, 0, 0]), plan, elapsed_steps=5) == 5
+    assert progress_index(np.array([0.5, 0, 0, 0]), plan, elapsed_steps=5, position_dims=(0, 1)) == 5
     # The robot waited at the start while the plan was computed: stay at its start.
-    assert progress_index(np.array([0.0, 0, 0, 0]), plan, elapsed_steps=8) == 0
+    assert progress_index(np.array([0.0, 0, 0, 0]), plan, elapsed_steps=8, position_dims=(0, 1)) == 0
     # Never ahead of the elapsed time, and clipped to the plan's end.
-    assert progress_index(np.array([0.9, 0, 0, 0]), plan, elapsed_steps=3) == 3
-    assert progress_index(np.array([0.9, 0, 0, 0]), plan, elapsed_steps=50) == 9
+    assert progress_index(np.array([0.9, 0, 0, 0]), plan, elapsed_steps=3, position_dims=(0, 1)) == 3
+    assert progress_index(np.array([0.9, 0, 0, 0]), plan, elapsed_steps=50, position_dims=(0, 1)) == 9

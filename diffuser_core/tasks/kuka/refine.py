@@ -27,9 +27,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from .kuka_kinematics import ArmKinematics, iiwa_kinematics
-from .kuka_guides import position_columns
-from .kuka_tasks import BLOCK_NAMES, BLOCK_SIZE, JOINT_COUNT, STATE_DIM, Relation, held_blocks, stacked_relations
+from .kinematics import ArmKinematics, iiwa_kinematics
+from .guides import position_columns
+from .tasks import (BLOCK_NAMES, BLOCK_SIZE, GRIP_THRESHOLD, JOINT_COUNT, STATE_DIM, Relation, held_blocks,
+                    stacked_relations)
 
 TOOL_DOWN = (0.0, 0.0, -1.0)
 
@@ -54,7 +55,7 @@ class RefineConfig:
     grip_steps: int = 3
     vertical_steps: int = 8
     release_gap: float = 0.003
-    grip_threshold: float = 0.5
+    grip_threshold: float = GRIP_THRESHOLD
 
     def __post_init__(self):
         for field in fields(self):

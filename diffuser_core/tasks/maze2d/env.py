@@ -6,7 +6,8 @@ Frame: every position here is in D4RL's observation frame (the slide joints' qpo
 import mujoco
 import numpy as np
 
-from diffuser_core.envs import maze_layouts as L
+from diffuser_core.tasks.maze2d import layouts as L
+from diffuser_core.tasks.maze2d.grid import MazeGrid, as_vector
 
 OBSERVATION_DIM = 4  # (x, y, vx, vy)
 ACTION_DIM = 2  # force on x and y, in [-1, 1] (times the motor gear)
@@ -57,19 +58,6 @@ def maze_xml(spec: L.MazeSpec) -> str:
 """
 
 
-def _as_vector(value, size: int, name: str) -> np.ndarray:
-    """A finite float vector of the given size, or a ValueError naming the argument."""
-    try:
-        vector = np.asarray(value, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be {size} numbers, got {value!r}") from error
-    if vector.shape != (size,):
-        raise ValueError(f"{name} must have {size} entries, got shape {np.shape(value)}")
-    if not np.all(np.isfinite(vector)):
-        raise ValueError(f"{name} must be finite, got {vector.tolist()}")
-    return vector
-
-
 class Maze2DEnv:
     """D4RL maze2d-*-v1 (sparse reward) with a gym-like API; Multi2D when multi_goal=True.
 
@@ -84,8 +72,8 @@ class Maze2DEnv:
     def __init__(self, maze: str = "umaze", seed=None, multi_goal: bool = False):
         self.spec = L.maze_spec(maze)
         self.multi_goal = bool(multi_goal)
-        self._walls = self.spec.walls
-        self._walls.setflags(write=False)
+        self.grid = MazeGrid(self.spec.walls)
+        self._walls = self.grid.walls
         self._open_cells = [tuple(int(k) for k in cell) for cell in np.argwhere(~self._walls)]
         self.model = mujoco.MjModel.from_xml_string(maze_xml(self.spec))
         self.data = mujoco.MjData(self.model)
@@ -129,7 +117,7 @@ class Maze2DEnv:
 
     def step(self, action):
         """Apply a force in [-1, 1]^2 for one step; returns (obs, reward, done, info)."""
-        force = np.clip(_as_vector(action, ACTION_DIM, "action"), -L.CONTROL_LIMIT, L.CONTROL_LIMIT)
+        force = np.clip(as_vector(action, ACTION_DIM, "action"), -L.CONTROL_LIMIT, L.CONTROL_LIMIT)
         self.simulate(force[0], force[1])
         self._elapsed_steps += 1
         observation = self.observation()
@@ -153,8 +141,8 @@ class Maze2DEnv:
 
     def set_state(self, position, velocity=(0.0, 0.0)) -> None:
         """Place the mass at `position` with `velocity` (observation frame)."""
-        self.data.qpos[:] = _as_vector(position, 2, "position")
-        self.data.qvel[:] = _as_vector(velocity, 2, "velocity")
+        self.data.qpos[:] = as_vector(position, 2, "position")
+        self.data.qvel[:] = as_vector(velocity, 2, "velocity")
         mujoco.mj_forward(self.model, self.data)
 
     def reward(self, xy) -> float:
@@ -180,7 +168,7 @@ class Maze2DEnv:
 
     def set_target(self, xy) -> None:
         """Set the goal position (any finite xy; check is_free(xy) first for a reachable goal)."""
-        self._target = _as_vector(xy, 2, "target")
+        self._target = as_vector(xy, 2, "target")
 
     # -------------------------------------------------------------------------- geometry
     @property
@@ -195,28 +183,19 @@ class Maze2DEnv:
     @staticmethod
     def cell_to_xy(cell) -> np.ndarray:
         """D4RL's nominal point of cell (i, j): xy = (i, j), where resets and goals are placed."""
-        return np.array([float(cell[0]), float(cell[1])])
+        return MazeGrid.cell_to_xy(cell)
 
     def xy_to_cell(self, xy) -> tuple:
         """The cell whose square contains xy (squares are centred at (i, j) - 0.2)."""
-        x, y = _as_vector(xy, 2, "xy") - L.CELL_SQUARE_OFFSET
-        return (int(np.floor(x + 0.5)), int(np.floor(y + 0.5)))
+        return self.grid.xy_to_cell(xy)
 
     def wall_boxes(self) -> list:
         """Walls as (center_xy, half_size_xy) boxes in the observation frame, for drawing."""
-        half = np.array([L.WALL_HALF_SIZE, L.WALL_HALF_SIZE])
-        return [(self.cell_to_xy(cell) + L.CELL_SQUARE_OFFSET, half.copy())
-                for cell in np.argwhere(self._walls)]
+        return self.grid.wall_boxes()
 
     def is_free(self, xy) -> bool:
         """True when the mass (radius 0.1) centred at xy is inside the maze, clear of every wall."""
-        point = _as_vector(xy, 2, "xy")
-        i, j = self.xy_to_cell(point)
-        rows, cols = self._walls.shape
-        if not (0 <= i < rows and 0 <= j < cols) or self._walls[i, j]:
-            return False
-        return all(_distance_to_box(point, center, half) >= L.PARTICLE_RADIUS
-                   for center, half in self.wall_boxes())
+        return self.grid.is_free(xy)
 
     # -------------------------------------------------------------------------- helpers
     def _random_open_cell(self) -> tuple:
@@ -230,9 +209,3 @@ class Maze2DEnv:
         if (i, j) not in self._open_cells:
             raise ValueError(f"{name} {(i, j)} is not an open cell of maze {self.spec.name!r}")
         return (i, j)
-
-
-def _distance_to_box(point: np.ndarray, center: np.ndarray, half: np.ndarray) -> float:
-    """Euclidean distance from a point to an axis-aligned box (0 inside it)."""
-    outside = np.maximum(np.abs(point - center) - half, 0.0)
-    return float(np.hypot(outside[0], outside[1]))

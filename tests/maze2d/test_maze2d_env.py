@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from diffuser_core.envs import maze_layouts as L
-from diffuser_core.envs.maze2d import Maze2DEnv
-from diffuser_core.envs.maze2d_data import WaypointExpert
+from diffuser_core.tasks.maze2d import layouts as L
+from diffuser_core.tasks.maze2d.env import Maze2DEnv
+from diffuser_core.tasks.maze2d.data import WaypointExpert
 
 
 @pytest.fixture(scope="module")

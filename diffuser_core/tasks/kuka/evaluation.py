@@ -15,22 +15,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
-from ..evaluation import episode_seeds, standard_error
-from ..planner import Planner, PlannerConfig
-from .kuka import KukaBlockWorld, KukaWorldConfig
-from .kuka_guides import stage_guides
-from .kuka_refine import RefineConfig, refine_plan
-from .kuka_tasks import (BLOCK_NAMES, EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, held_blocks,
-                         placement_order, poses_from_state, sample_goal, score, score_trajectory,
-                         stacked_relations)
+from ...planner import Planner, PlannerConfig
+from ...scores import episode_seeds, standard_error
+from . import PAPER_SCORES
+from .world import KukaBlockWorld, KukaWorldConfig
+from .stages import GRIP_THRESHOLD, StageRunner, StageSettings, grip_command
+from .tasks import EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, poses_from_state, sample_goal, score, score_trajectory
 
-# The paper's Table 3 (Diffuser, mean ± standard error over 100 episodes).
-PAPER_SCORES = {"unconditional": (58.7, 2.5), "conditional": (45.6, 3.1), "rearrange": (58.9, 3.4)}
 
 
 @dataclass
@@ -50,7 +45,7 @@ class KukaEvalConfig:
     guide_scale: float = 1.0
     n_guide_steps: int = 2
     stages: int = 3
-    grip_threshold: float = 0.5
+    grip_threshold: float = GRIP_THRESHOLD
     device: str = "cpu"
     replan_every: int = 0  # 0: the paper's protocol (each plan runs whole); k: replan after k steps
     grasp_distance: float = KukaWorldConfig.grasp_distance  # inf: the reference's attach-from-anywhere
@@ -63,19 +58,30 @@ class KukaEvalConfig:
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
             raise ValueError(f"kuka eval mode must be one of {EVAL_MODES}, got {self.mode!r}")
-        if not isinstance(self.replan_every, int) or self.replan_every < 0:
-            raise ValueError(f"kuka eval replan_every must be an integer >= 0, got {self.replan_every!r}")
-        for name in ("episodes", "stages", "n_guide_steps"):
+        for name in ("episodes", "n_guide_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"kuka eval {name} must be a positive integer, got {getattr(self, name)!r}")
         if not (math.isfinite(self.guide_scale) and self.guide_scale >= 0):
             raise ValueError(f"kuka eval guide_scale must be >= 0, got {self.guide_scale}")
-        if not (math.isfinite(self.grasp_guide) and self.grasp_guide >= 0):
-            raise ValueError(f"kuka eval grasp_guide must be >= 0, got {self.grasp_guide}")
         if not self.grasp_distance > 0:
             raise ValueError(f"kuka eval grasp_distance must be > 0 (inf allowed), got {self.grasp_distance}")
-        if not 0.0 < self.grip_threshold < 1.0:
-            raise ValueError(f"kuka eval grip_threshold must be in (0, 1), got {self.grip_threshold}")
+        self.stage_settings()  # refuses bad stage settings
+
+    @classmethod
+    def from_parameters(cls, p: dict, **fields) -> "KukaEvalConfig":
+        """The evaluation of an arm planner's parameters (the node's, or a scenario YAML's): its
+        sampler, guides and stages exactly as the node runs them; `fields` sets the rest (mode,
+        episodes, seed, device)."""
+        stages = StageSettings.from_parameters(p)
+        return cls(sampler=p["sampler"], denoising_steps=p["denoising_steps"] or None, guide_scale=p["guide_scale"],
+                   n_guide_steps=p["n_guide_steps"], grasp_guide=stages.grasp_guide, keep_built=stages.keep_built,
+                   refine=stages.refine, grip_threshold=stages.grip_threshold, replan_every=stages.replan_every,
+                   stages=stages.stages, stop_when_done=stages.stop_when_done, **fields)
+
+    def stage_settings(self) -> StageSettings:
+        """How the episode's stages run (stages.StageSettings)."""
+        return StageSettings(self.grasp_guide, self.keep_built, self.refine, self.grip_threshold,
+                             self.replan_every, self.stages, self.stop_when_done)
 
     def planner_config(self, horizon: int) -> PlannerConfig:
         return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps, horizon=horizon,
@@ -102,12 +108,6 @@ class KukaEpisodeResult:
                 "final_score": self.final_score, "plan_ms": [round(ms, 2) for ms in self.plan_ms]}
 
 
-def grip_command(planned_state: np.ndarray, threshold: float) -> str | bool:
-    """The block a planned state holds (highest attached flag above `threshold`), else False."""
-    index = int(held_blocks(planned_state, threshold))
-    return BLOCK_NAMES[index] if index >= 0 else False
-
-
 def execute_plan(world: KukaBlockWorld, plan_observations: np.ndarray, grip_threshold: float) -> list[np.ndarray]:
     """Run a plan open loop, one control step per planned state after the first; the states reached."""
     plan = np.asarray(plan_observations, dtype=np.float64)
@@ -120,51 +120,17 @@ def execute_plan(world: KukaBlockWorld, plan_observations: np.ndarray, grip_thre
     return states
 
 
-def next_relation(relations: list[Relation], state: np.ndarray) -> Relation | None:
-    """The first goal relation, in placement order, that does not hold in `state` (None: all hold)."""
-    holding = stacked_relations(state)
-    return next((relation for relation in placement_order(relations) if relation not in holding), None)
-
-
-class StagePlan(NamedTuple):
-    observations: np.ndarray  # (H, 39) the stage's plan (refined when asked), robot units
-    denoising_steps: int
-    plan_ms: float  # sampling and refinement
-
-
-def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, grasp_guide: float = 0.0,
-               keep_built: bool = False, refine: bool = False, grip_threshold: float = 0.5) -> StagePlan:
-    """One stage's plan from `state` toward `target` (None: unconditional stacking) with the stage's
-    guides (kuka_guides.stage_guides), refined (kuka_refine) when asked. Used by the evaluation and
-    the arm planner."""
-    started = time.perf_counter()
-    guides = stage_guides(target, planner.normalizer, grasp_guide, keep_built_state=state if keep_built else None)
-    plan = planner.plan(state, guides=guides)
-    observations = plan.observations
-    if refine:
-        observations = refine_plan(observations, target, RefineConfig(grip_threshold=grip_threshold)).observations
-    return StagePlan(observations, plan.denoising_steps, 1000 * (time.perf_counter() - started))
-
-
 def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalConfig, seed: int) -> KukaEpisodeResult:
-    """Reset with `seed`, draw the mode's goal from it, plan and execute `stages` × (H − 1) steps (one
-    plan per stage, or a replan every `replan_every` steps), score."""
+    """Reset with `seed`, draw the mode's goal from it, run its stages (stages.StageRunner) in the
+    world, score."""
     task, relations = sample_goal(np.random.default_rng(seed), config.mode)
     planner.reset()
     planner.generator.manual_seed(seed)
+    runner = StageRunner(planner, config.stage_settings(), task, relations)
     states, plan_ms = [world.reset(seed=seed)], []
-    steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
-    total_steps = config.stages * steps_per_plan
-    while len(states) - 1 < total_steps:
-        if config.stop_when_done and score(states[-1], task, relations)[2] == 100.0:
-            break
-        target = next_relation(relations, states[-1]) if relations else None
-        plan, _, milliseconds = plan_stage(planner, states[-1], target, grasp_guide=config.grasp_guide,
-                                           keep_built=config.keep_built, refine=config.refine,
-                                           grip_threshold=config.grip_threshold)
-        plan_ms.append(milliseconds)
-        steps = min(config.replan_every or steps_per_plan, steps_per_plan, total_steps - (len(states) - 1))
-        states += execute_plan(world, plan[:steps + 1], config.grip_threshold)
+    while (stage := runner.next_stage(states[-1])) is not None:
+        plan_ms.append(stage.plan.plan_ms)
+        states += execute_plan(world, stage.observations, config.grip_threshold)
     satisfied, total, value = score_trajectory(states, task, relations)
     return KukaEpisodeResult(seed, task, relations, satisfied, total, value, score(states[-1], task, relations)[2],
                              plan_ms, np.array(states))
@@ -200,7 +166,7 @@ class KukaEvalSummary:
 
 def evaluate(checkpoint, config: KukaEvalConfig, progress: bool = True) -> KukaEvalSummary:
     """Evaluate a Kuka state-model checkpoint on config.episodes seeded episodes of one task."""
-    from ..checkpoint import load_checkpoint
+    from ...checkpoint import load_checkpoint
 
     started = time.perf_counter()
     diffusion, normalizer, saved = load_checkpoint(checkpoint, config.device)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffuser_core.envs.maze2d import Maze2DEnv
-from diffuser_core.evaluation import (EpisodeResult, EvalConfig, EvalSummary, episode_seeds,
+from diffuser_core.tasks.maze2d.env import Maze2DEnv
+from diffuser_core.tasks.maze2d.evaluation import (Maze2DEpisodeResult, Maze2DEvalConfig, Maze2DEvalSummary, episode_seeds,
                                       evaluate, evaluate_episode, standard_error)
 from diffuser_core.planner import Planner
 
@@ -27,12 +27,12 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def planner_for(config: EvalConfig) -> Planner:
+def planner_for(config: Maze2DEvalConfig) -> Planner:
     return Planner.from_checkpoint(CHECKPOINT, config.planner_config())
 
 
 def test_one_short_episode_gives_a_well_formed_summary():
-    config = EvalConfig(episodes=1, seed=3, **FAST)
+    config = Maze2DEvalConfig(episodes=1, seed=3, **FAST)
     summary = evaluate(CHECKPOINT, config, progress=False)
     episode = summary.episodes[0]
     assert episode.driven_xy.shape == (21, 2) and episode.first_plan.shape == (128, 4)
@@ -50,13 +50,13 @@ def test_one_short_episode_gives_a_well_formed_summary():
 
 
 def test_replanning_plans_every_k_steps_from_the_current_state():
-    config = EvalConfig(replan_every=5, warm_start=True, warm_start_steps=2, **FAST)
+    config = Maze2DEvalConfig(replan_every=5, warm_start=True, warm_start_steps=2, **FAST)
     episode = evaluate_episode(Maze2DEnv("umaze"), planner_for(config), config, seed=1)
     assert episode.plan_calls == 4  # steps 0, 5, 10, 15 of 20
 
 
 def test_same_seed_same_episode_and_multi2d_draws_its_goal_from_the_seed():
-    config = EvalConfig(multi_goal=True, **FAST)
+    config = Maze2DEvalConfig(multi_goal=True, **FAST)
     env, planner = Maze2DEnv("umaze", multi_goal=True), planner_for(config)
     first, again, other = (evaluate_episode(env, planner, config, seed) for seed in (7, 7, 8))
     np.testing.assert_array_equal(first.driven_xy, again.driven_xy)
@@ -83,12 +83,12 @@ def test_same_seed_same_episode_and_multi2d_draws_its_goal_from_the_seed():
 ])
 def test_bad_config_values_are_rejected(changes, message):
     with pytest.raises(ValueError, match=message):
-        EvalConfig(**changes)
+        Maze2DEvalConfig(**changes)
 
 
 def test_a_checkpoint_of_another_maze_is_rejected():
     with pytest.raises(ValueError, match="maze2d-umaze"):
-        evaluate(CHECKPOINT, EvalConfig(maze="medium", episodes=1, **FAST), progress=False)
+        evaluate(CHECKPOINT, Maze2DEvalConfig(maze="medium", episodes=1, **FAST), progress=False)
 
 
 def test_standard_error_is_population_std_over_root_n():
@@ -104,10 +104,10 @@ def test_standard_error_is_population_std_over_root_n():
 
 def test_summary_statistics_over_known_episodes():
     def episode(score, reached, plan_ms):
-        return EpisodeResult(0, np.zeros(4), np.ones(2), 0.0, score, reached, 10 if reached else None,
+        return Maze2DEpisodeResult(0, np.zeros(4), np.ones(2), 0.0, score, reached, 10 if reached else None,
                              plan_ms, np.zeros((2, 2)), np.zeros((4, 4)))
 
-    summary = EvalSummary("x", 0, EvalConfig(episodes=3), [
+    summary = Maze2DEvalSummary("x", 0, Maze2DEvalConfig(episodes=3), [
         episode(110.0, True, [10.0]), episode(130.0, True, [20.0, 30.0]), episode(-10.0, False, [40.0])])
     assert summary.mean_score == pytest.approx(230 / 3)
     assert summary.standard_error == pytest.approx(np.std([110, 130, -10]) / np.sqrt(3))
@@ -134,7 +134,7 @@ def test_bench_script_writes_json_markdown_and_plot(tmp_path):
 def test_shipped_checkpoint_reaches_the_umaze_goal_from_the_far_end():
     """Reference protocol (DDPM, all 64 steps, plan once, 300 steps) from cell (3, 1) to (1, 1).
     Depends on how far the shipped checkpoint has been trained."""
-    config = EvalConfig()
+    config = Maze2DEvalConfig()
     episode = evaluate_episode(Maze2DEnv("umaze"), planner_for(config), config, seed=0, start_cell=(3, 1))
     assert episode.reached, f"ended at {episode.driven_xy[-1]}, goal {episode.goal}"
     assert episode.normalized_score > 0
@@ -143,12 +143,12 @@ def test_shipped_checkpoint_reaches_the_umaze_goal_from_the_far_end():
 def test_node_loop_episode_replans_on_ticks_and_holds_the_goal():
     from diffuser_core.replanning import ReplanSettings
 
-    every_tick = EvalConfig(replan_rate=20.0, replan=ReplanSettings(replan_deviation=0.0), warm_start=True,
+    every_tick = Maze2DEvalConfig(replan_rate=20.0, replan=ReplanSettings(replan_deviation=0.0), warm_start=True,
                             warm_start_steps=2, **FAST)  # 20 env steps = 0.2 s: ticks at 0, 5, 10, 15
     episode = evaluate_episode(Maze2DEnv("umaze"), planner_for(every_tick), every_tick, seed=1)
     assert episode.plan_calls == 4
-    kept = EvalConfig(replan_rate=20.0, replan=ReplanSettings(replan_deviation=5.0, max_plan_age=10.0), **FAST)
+    kept = Maze2DEvalConfig(replan_rate=20.0, replan=ReplanSettings(replan_deviation=5.0, max_plan_age=10.0), **FAST)
     assert evaluate_episode(Maze2DEnv("umaze"), planner_for(kept), kept, seed=1).plan_calls == 1
     assert "planner node loop" in kept.protocol and "0.5 m" in kept.protocol
     with pytest.raises(ValueError, match="excludes replan_every"):
-        EvalConfig(replan_rate=10.0, replan_every=5)
+        Maze2DEvalConfig(replan_rate=10.0, replan_every=5)

@@ -1,1 +1,0 @@
-"""Simulated robots used to generate data and evaluate plans (Maze2D on mujoco, Kuka on pybullet)."""

@@ -1,0 +1,135 @@
+"""Kuka goals stage by stage, as the paper's evaluation runs them, for the evaluation (a pybullet
+world) and the arm planner (an arm over ROS) alike.
+
+A stage plans H states from the current state (the start inpainted) toward the next goal relation
+that does not hold yet (none for unconditional stacking), with the stage's guides and, when asked,
+the kinematic refinement; then the plan's first `replan_every` steps (0: all H − 1) are executed. A
+goal has a budget of `stages` whole plans of steps, and may end early once every relation holds.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ...planner import Planner
+from .guides import stage_guides
+from .kinematics import ArmKinematics
+from .refine import RefineConfig, refine_plan
+from .tasks import BLOCK_NAMES, GRIP_THRESHOLD, Relation, held_blocks, placement_order, score, stacked_relations
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """grasp_guide: weight of the grasp guide (0: off); keep_built: unconditional stacking resists
+    unstacking; refine: kinematic refinement of each plan; grip_threshold: a planned attached flag
+    above it grips; replan_every: 0 runs each plan whole, k its first k steps; stages: the goal's
+    budget in whole plans of steps; stop_when_done: end once the goal holds."""
+
+    grasp_guide: float = 0.0
+    keep_built: bool = False
+    refine: bool = False
+    grip_threshold: float = GRIP_THRESHOLD
+    replan_every: int = 0
+    stages: int = 3
+    stop_when_done: bool = False
+
+    def __post_init__(self):
+        if not (math.isfinite(self.grasp_guide) and self.grasp_guide >= 0):
+            raise ValueError(f"grasp_guide must be >= 0, got {self.grasp_guide}")
+        if not 0.0 < self.grip_threshold < 1.0:
+            raise ValueError(f"grip_threshold must be in (0, 1), got {self.grip_threshold}")
+        if not isinstance(self.replan_every, int) or self.replan_every < 0:
+            raise ValueError(f"replan_every must be an integer >= 0, got {self.replan_every!r}")
+        if not isinstance(self.stages, int) or self.stages < 1:
+            raise ValueError(f"stages must be a positive integer, got {self.stages!r}")
+
+    @classmethod
+    def from_parameters(cls, p: dict) -> "StageSettings":
+        """The settings of an arm planner's parameters (the node's, or a scenario YAML's): a goal
+        ends once it holds, within `max_stages` whole plans."""
+        return cls(p["grasp_guide"], p["keep_built"], p["refine"], p["grip_threshold"], p["replan_every"],
+                   p["max_stages"], stop_when_done=True)
+
+
+def grip_command(planned_state: np.ndarray, threshold: float) -> str | bool:
+    """The block a planned state holds (highest attached flag above `threshold`), else False."""
+    index = int(held_blocks(planned_state, threshold))
+    return BLOCK_NAMES[index] if index >= 0 else False
+
+
+def next_relation(relations: list[Relation], state: np.ndarray) -> Relation | None:
+    """The first goal relation, in placement order, that does not hold in `state` (None: all hold)."""
+    holding = stacked_relations(state)
+    return next((relation for relation in placement_order(relations) if relation not in holding), None)
+
+
+class StagePlan(NamedTuple):
+    observations: np.ndarray  # (H, 39) the stage's plan (refined when asked), robot units
+    denoising_steps: int
+    plan_ms: float  # sampling and refinement
+
+
+def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, grasp_guide: float = 0.0,
+               keep_built: bool = False, refine: bool = False, grip_threshold: float = GRIP_THRESHOLD,
+               kinematics: ArmKinematics | None = None) -> StagePlan:
+    """One stage's plan from `state` toward `target` (None: unconditional stacking) with the stage's
+    guides (guides.stage_guides), refined (refine.refine_plan) when asked; `kinematics`: the arm's
+    (default the simulated iiwa's)."""
+    started = time.perf_counter()
+    guides = stage_guides(target, planner.normalizer, grasp_guide, keep_built_state=state if keep_built else None,
+                          kinematics=kinematics)
+    observations = planner.plan(state, guides=guides)
+    denoising_steps, observations = observations.denoising_steps, observations.observations
+    if refine:
+        observations = refine_plan(observations, target, RefineConfig(grip_threshold=grip_threshold),
+                                   kinematics=kinematics).observations
+    return StagePlan(observations, denoising_steps, 1000 * (time.perf_counter() - started))
+
+
+class Stage(NamedTuple):
+    target: Relation | None  # the relation this stage places (None: unconditional stacking)
+    observations: np.ndarray  # the states to execute: the plan's state 0 (where it starts) to its last step
+    plan: StagePlan  # the whole plan
+    whole: bool  # the whole plan runs (the arm settles after it)
+    held: str | None  # the block the executed part ends gripping
+
+
+class StageRunner:
+    """The stages of one goal: next_stage(state) plans the next one, or says the goal has ended."""
+
+    def __init__(self, planner: Planner, settings: StageSettings, task: str, relations: list[Relation],
+                 kinematics: ArmKinematics | None = None):
+        self.planner, self.settings, self.task, self.relations = planner, settings, task, list(relations)
+        self.kinematics = kinematics
+        self.steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
+        self.budget = settings.stages * self.steps_per_plan
+        self.executed_steps = 0
+        self.plans = 0
+
+    def progress(self, state: np.ndarray) -> tuple[int, int, float]:
+        """(satisfied, total, score 0-100) of the goal in `state`."""
+        return score(state, self.task, self.relations)
+
+    def next_stage(self, state: np.ndarray) -> Stage | None:
+        """The next stage from `state`, or None once the step budget is spent (or the goal holds,
+        with stop_when_done)."""
+        settings = self.settings
+        if self.executed_steps >= self.budget:
+            return None
+        if settings.stop_when_done and self.progress(state)[2] == 100.0:
+            return None
+        target = next_relation(self.relations, state) if self.relations else None
+        plan = plan_stage(self.planner, state, target, grasp_guide=settings.grasp_guide,
+                          keep_built=settings.keep_built, refine=settings.refine,
+                          grip_threshold=settings.grip_threshold, kinematics=self.kinematics)
+        steps = min(settings.replan_every or self.steps_per_plan, self.steps_per_plan,
+                    self.budget - self.executed_steps)
+        self.executed_steps += steps
+        self.plans += 1
+        executed = plan.observations[:steps + 1]
+        return Stage(target, executed, plan, steps == self.steps_per_plan,
+                     grip_command(executed[-1], settings.grip_threshold) or None)

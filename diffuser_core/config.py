@@ -198,12 +198,22 @@ class TrainingConfig:
 
 
 @dataclass
+class ShippedCheckpoint:
+    """The checkpoint an experiment shipped (a path in the repository) and its training steps."""
+
+    checkpoint: str = ""
+    steps: int = 0
+
+
+@dataclass
 class ExperimentConfig:
     """One training run as read from a YAML/JSON file: sections model, diffusion, value, dataset,
-    training, plus the environment name and dataset loader ("module:function" or registered name)."""
+    training, plus the environment name, the dataset loader (a task's name, a registered name or
+    "module:function") and the checkpoint it shipped, if any."""
 
     env: str = ""
     loader: str = "hdf5"
+    shipped: ShippedCheckpoint = field(default_factory=ShippedCheckpoint)
     model: UnetConfig = field(default_factory=UnetConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     value: ValueConfig = field(default_factory=ValueConfig)
@@ -214,7 +224,7 @@ class ExperimentConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> "ExperimentConfig":
         """Parse the nested mapping of an experiment file (missing sections take defaults)."""
         sections = {"model": UnetConfig, "diffusion": DiffusionConfig, "value": ValueConfig,
-                    "dataset": DatasetConfig, "training": TrainingConfig}
+                    "dataset": DatasetConfig, "training": TrainingConfig, "shipped": ShippedCheckpoint}
         data = dict(data)
         parsed = {name: from_dict(kind, data.pop(name, None)) for name, kind in sections.items()}
         top = from_dict(_TopLevel, data)

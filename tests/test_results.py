@@ -1,6 +1,7 @@
 """Results name what made them and what ships is what was measured: the Maze2D table in
 results/maze2d.md is the one the JSON files give, and every shipped ROS scenario's offline result
-was made with the scenario's current settings and checkpoint."""
+was made with the scenario's current settings and checkpoint, and the README's measured scores are
+those of results JSON files."""
 import json
 import re
 import sys
@@ -43,3 +44,37 @@ def test_shipped_scenario_results_were_made_with_its_current_settings(scenario):
         p["goal_tolerance"])
     assert record["checkpoint_sha256"][record["checkpoint"]] == file_sha256(ROOT / p["checkpoint"]), \
         f"{result.name} was measured with another checkpoint than config/{scenario}.yaml ships"
+
+
+def measured_pairs() -> set[tuple[str, str]]:
+    """Every (mean, standard error) a results JSON holds, as the README rounds them (one decimal)."""
+    pairs = set()
+
+    def visit(item):
+        if isinstance(item, dict):
+            mean = item.get("mean_normalized_score", item.get("mean_score", item.get("normalized_score")))
+            if isinstance(mean, (int, float)) and isinstance(item.get("standard_error"), (int, float)):
+                pairs.add((f"{mean:.1f}", f"{item['standard_error']:.1f}"))
+            for value in item.values():
+                visit(value)
+        elif isinstance(item, list):
+            for value in item:
+                visit(value)
+
+    for path in (ROOT / "results").glob("*.json"):
+        visit(json.loads(path.read_text()))
+    return pairs
+
+
+def readme_scores() -> list[tuple[str, str]]:
+    """The bold "mean ± s.e." scores of the README's measured-numbers section."""
+    section = (ROOT / "README.md").read_text().split("## Status and measured numbers", 1)[1].split("\n## ", 1)[0]
+    bolds = section.split("**")[1::2]
+    return [tuple(part.split(" ± ")) for bold in bolds for part in bold.split(" / ") if " ± " in part]
+
+
+def test_the_readmes_measured_scores_come_from_results_json():
+    scores, measured = readme_scores(), measured_pairs()
+    assert scores, "the README's measured-numbers section states no scores"
+    missing = [f"{mean} ± {error}" for mean, error in scores if (mean, error) not in measured]
+    assert not missing, f"README scores found in no results/*.json: {missing}"

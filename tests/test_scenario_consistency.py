@@ -1,6 +1,7 @@
 """One scenario file is the single source of truth: the planners' parameter defaults are the shipped
 scenarios' values, every planner scenario sets every parameter, and the offline evaluation of a
-scenario (`bench/eval_maze2d.py --scenario`) runs exactly the settings its YAML ships."""
+scenario (`bench/eval_maze2d.py --scenario`, `bench/eval_kuka.py --scenario`) runs exactly the settings its
+YAML ships; each shipped checkpoint names the experiment and training steps that made it."""
 import ast
 import sys
 from pathlib import Path
@@ -65,3 +66,48 @@ def test_scenario_evaluation_runs_the_shipped_settings(scenario):
     assert (replan.replan_deviation, replan.settle_distance, replan.max_plan_age, replan.plan_dt,
             replan.shrink_horizon) == (p["replan_deviation"], p["settle_distance"], p["max_plan_age"],
                                        p["plan_dt"], p["shrink_horizon"])
+
+
+def test_kuka_scenario_evaluation_runs_the_shipped_settings():
+    sys.path.insert(0, str(ROOT))
+    from argparse import Namespace
+
+    from bench.eval_kuka import scenario_configs
+
+    p = planner_parameters("kuka_stack")
+    args = Namespace(scenario="kuka_stack", modes=["conditional", "rearrange"], episodes=3, seed=0,
+                     reference_grasp=False, device="cpu")
+    configs, checkpoint = scenario_configs(args)
+    assert Path(checkpoint).resolve() == (ROOT / p["checkpoint"]).resolve()
+    assert [config.mode for config in configs] == ["conditional", "rearrange"]
+    for config in configs:
+        assert (config.sampler, config.denoising_steps or 0, config.guide_scale, config.n_guide_steps) == (
+            p["sampler"], p["denoising_steps"], p["guide_scale"], p["n_guide_steps"])
+        stages = config.stage_settings()
+        assert (stages.grasp_guide, stages.keep_built, stages.refine, stages.grip_threshold, stages.replan_every,
+                stages.stages, stages.stop_when_done) == (p["grasp_guide"], p["keep_built"], p["refine"],
+                                                          p["grip_threshold"], p["replan_every"], p["max_stages"], True)
+
+
+def shipped_checkpoints() -> dict:
+    """Every checkpoint a scenario ships, with the scenario that ships it."""
+    shipped = {}
+    for path in sorted((ROOT / "config").glob("*.yaml")):
+        for spec in load_scenario(path):
+            for name in ("checkpoint", "low_level_checkpoint"):
+                if spec.parameters.get(name):
+                    shipped[spec.parameters[name]] = path.stem
+    return shipped
+
+
+@pytest.mark.parametrize("checkpoint", sorted(shipped_checkpoints()))
+def test_an_experiment_states_the_training_steps_of_each_shipped_checkpoint(checkpoint):
+    from diffuser_core.checkpoint import read_checkpoint
+    from diffuser_core.config import ExperimentConfig
+
+    experiments = [ExperimentConfig.from_file(path) for path in sorted((ROOT / "experiments").glob("*.yaml"))]
+    makers = [experiment for experiment in experiments if experiment.shipped.checkpoint == checkpoint]
+    assert len(makers) == 1, f"{checkpoint} (shipped by config/{shipped_checkpoints()[checkpoint]}.yaml) " \
+                             f"needs exactly one experiments/*.yaml naming it under shipped:"
+    _, _, saved = read_checkpoint(ROOT / checkpoint)
+    assert (saved.step, saved.env) == (makers[0].shipped.steps, makers[0].env)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-PERF_TITLE = "# Performance benchmarks (issue 8)"
+PERF_TITLE = "# Performance benchmarks"
 
 
 def command_line(script: str, argv=None) -> str:

@@ -1,4 +1,4 @@
-"""Planner soak test (issue 8): memory, threads and open files stay flat over many replans.
+"""Planner soak test: memory, threads and open files stay flat over many replans.
 
   python bench/planner_soak.py [--checkpoint checkpoints/maze2d_umaze.safetensors] \
       [--replans 10000] [--warmup-episodes 1] [--steps 8] [--warm-start-steps 8] [--threads 1] \

@@ -1,4 +1,4 @@
-"""Replanning benchmark (issue 8): the naive reference vs the project's fast planner settings.
+"""Replanning benchmark: the naive reference vs the project's fast planner settings.
 
   python bench/replan_benchmark.py [--checkpoint checkpoints/maze2d_umaze.safetensors] \
       [--episodes 10] [--naive-episodes N] [--replan-every 10] [--seed 0] \

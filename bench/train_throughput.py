@@ -1,4 +1,4 @@
-"""Training throughput (issue 8): samples/s of the project's Trainer vs a minimal PyTorch loop.
+"""Training throughput: samples/s of the project's Trainer vs a minimal PyTorch loop.
 
   python bench/train_throughput.py [--experiment experiments/maze2d_umaze.yaml] \
       [--dataset data/maze2d-umaze-v1.hdf5 | --synthetic EPISODES] [--steps 200] [--warmup 20] \

@@ -15,6 +15,9 @@ import numpy as np
 from .horizon import PositionDims, ShrinkingHorizon, progress_index
 
 
+TIME_SLACK = 1e-6  # plan steps: times k * plan_dt computed in floating point still count k steps
+
+
 @dataclass(frozen=True)
 class ReplanSettings:
     """replan_deviation: 0 replans at every tick; > 0 keeps a plan while the robot stays this close
@@ -86,7 +89,7 @@ class ReplanningPolicy:
 
     def steps_since_start(self, plan: TimedPlan, time: float) -> int:
         """Plan steps elapsed at `time` since the plan's step 0 (never negative)."""
-        return max(0, int((time - plan.start_time) / self.settings.plan_dt))
+        return max(0, math.floor((time - plan.start_time) / self.settings.plan_dt + TIME_SLACK))
 
     def needs_plan(self, state: np.ndarray, state_time: float, goal: np.ndarray, tolerance: float,
                    plan: TimedPlan | None) -> bool:

@@ -14,17 +14,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
 from ...checkpoint import read_checkpoint
 from ...config import resolve_device
-from .controller import POSITION_DIMS, PlanTracker, waypoint_tracking_action
+from .controller import POSITION_DIMS, waypoint_tracking_action
 from .env import Maze2DEnv
 from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
 from ...hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
-from ...horizon import ShrinkingHorizon
 from ...planner import Planner, PlannerConfig
 from ...replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from ...samplers import check_sampler_name
@@ -97,6 +97,19 @@ class Maze2DEvalConfig:
                              horizon=horizon or self.horizon, warm_start=self.warm_start,
                              warm_start_steps=self.warm_start_steps)
 
+    def loop(self) -> "EpisodeLoop":
+        """How episodes replan, as the planner node's loop: the node's own settings (replan_rate),
+        or the fixed cadences of the reference protocol (one plan at the start) and replan_every (a
+        plan every k steps, with hold_at_goal holding the goal once within the reward radius)."""
+        if self.replan_rate is not None:
+            tick_every = max(1, round(1.0 / (self.replan_rate * self.replan.plan_dt)))
+            return EpisodeLoop(tick_every, self.replan, self.goal_tolerance, self.goal_tolerance)
+        steps = self.episode_steps or MAZES[self.maze].max_episode_steps
+        every_tick = ReplanSettings(replan_deviation=0.0, max_plan_age=2 * steps * TIMESTEP, plan_dt=TIMESTEP,
+                                    shrink_horizon=self.shrink_horizon)  # plans never grow too old to track
+        return EpisodeLoop(self.replan_every or steps, every_tick, GOAL_RADIUS,
+                           GOAL_RADIUS if self.hold_at_goal else None)
+
     @property
     def protocol(self) -> str:
         """'reference (plan once, open loop)' or 'replan every k steps [warm start]'."""
@@ -114,6 +127,16 @@ class Maze2DEvalConfig:
         shrink = ", shrinking horizon" if self.shrink_horizon else ""
         hold = ", hold at goal" if self.hold_at_goal else ""
         return f"replan every {self.replan_every} steps{warm}{shrink}{hold}"
+
+
+class EpisodeLoop(NamedTuple):
+    """tick_every: env steps between planning ticks; replan: the policy's settings; goal_tolerance:
+    the policy's goal radius; hold_radius: hold the goal once this close (None: never)."""
+
+    tick_every: int
+    replan: ReplanSettings
+    goal_tolerance: float
+    hold_radius: float | None
 
 
 @dataclass
@@ -202,54 +225,31 @@ class Maze2DEvalSummary:
 def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig, seed: int,
                      start_cell=None) -> Maze2DEpisodeResult:
     """Run one episode: reset with `seed` (optionally from `start_cell`), plan to env.target with
-    zero velocity, track the plan (replanning if configured). Same seed -> same result."""
+    zero velocity and track the plan, replanning as config.loop() says. Same seed -> same result.
+
+    Every protocol runs the planner node's loop, in simulated time: planning ticks every
+    `tick_every` env steps ask the shared ReplanningPolicy whether to replan (plans take no
+    simulated time here: the node's latency is the difference), every env step tracks the plan
+    step the policy names, and within `hold_radius` of the goal the goal is held."""
     planner.reset()
     planner.generator.manual_seed(seed)
     observation = env.reset(seed=seed, start_cell=start_cell)
     start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
-    if config.replan_rate is not None:
-        return _node_loop_episode(env, planner, config, seed, observation, goal)
-    tracker, plan_ms, first_plan, previous, held = PlanTracker(), [], None, None, False
-    horizons = ShrinkingHorizon.for_planner(planner, POSITION_DIMS) if config.shrink_horizon else None
-    driven, rewards = [observation[:2].copy()], []
-    for step in range(config.episode_steps or env.max_episode_steps):
-        if config.hold_at_goal and not held and np.hypot(*(observation[:2] - goal[:2])) <= GOAL_RADIUS:
-            held = True
-            tracker.set_plan(goal[None, :])  # hold the goal: the waypoint rule toward it at rest
-        if not held and _plan_due(step, config.replan_every):
-            executed = tracker.steps_since_plan
-            horizon = horizons.next_horizon(previous, observation, executed, goal) if horizons else None
-            plan = planner.plan(observation, goal=goal, executed_steps=executed, horizon=horizon)
-            tracker.set_plan(plan.observations)
-            plan_ms.append(plan.plan_time_ms)
-            previous = plan.observations
-            first_plan = plan.observations if first_plan is None else first_plan
-        observation, reward, _, _ = env.step(tracker.action(observation))
-        driven.append(observation[:2].copy())
-        rewards.append(reward)
-    return _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
-
-
-def _node_loop_episode(env: Maze2DEnv, planner, config: Maze2DEvalConfig, seed: int, observation, goal) -> Maze2DEpisodeResult:
-    """An episode driven the way the planner node drives the robot, in simulated time: planning
-    ticks every 1 / replan_rate s ask the ReplanningPolicy whether to replan (plans take no
-    simulated time here: the node's latency is the difference), every env step tracks the plan
-    step the policy names, and once within goal_tolerance the goal is held."""
-    policy = ReplanningPolicy.for_planner(planner, config.replan, config.goal_tolerance, POSITION_DIMS)
-    dt = config.replan.plan_dt
-    tick_every = max(1, round(1.0 / (config.replan_rate * dt)))
-    start, plan, plan_ms, first_plan, held = observation.copy(), None, [], None, False
+    loop = config.loop()
+    policy = ReplanningPolicy.for_planner(planner, loop.replan, loop.goal_tolerance, POSITION_DIMS)
+    dt = loop.replan.plan_dt
+    plan, plan_ms, first_plan, held = None, [], None, False
     driven, rewards = [observation[:2].copy()], []
     for step in range(config.episode_steps or env.max_episode_steps):
         now = step * dt
-        held = held or np.hypot(*(observation[:2] - goal[:2])) <= config.goal_tolerance
-        if not held and step % tick_every == 0 and policy.needs_plan(observation, now, goal, config.goal_tolerance, plan):
+        held = held or (loop.hold_radius is not None and np.hypot(*(observation[:2] - goal[:2])) <= loop.hold_radius)
+        if not held and step % loop.tick_every == 0 and policy.needs_plan(observation, now, goal, loop.goal_tolerance, plan):
             result = planner.plan(observation, goal=goal, executed_steps=policy.executed_steps(plan, now),
                                   horizon=policy.horizon(plan, observation, now, goal))
             plan = TimedPlan(result.observations, result.actions, now, now)
             plan_ms.append(result.plan_time_ms)
             first_plan = result.observations if first_plan is None else first_plan
-        action = _node_command(policy, plan, observation, goal, now, held, config.goal_tolerance)
+        action = _node_command(policy, plan, observation, goal, now, held, loop.goal_tolerance)
         observation, reward, _, _ = env.step(action)
         driven.append(observation[:2].copy())
         rewards.append(reward)
@@ -278,11 +278,6 @@ def evaluate(checkpoint, config: Maze2DEvalConfig, progress: bool = True) -> Maz
         results.append(evaluate_episode(env, planner, config, seed))
         seeds.set_postfix(score=f"{np.mean([r.normalized_score for r in results]):.1f}")
     return Maze2DEvalSummary(str(checkpoint), step, config, results, time.perf_counter() - started)
-
-
-def _plan_due(step: int, replan_every: int | None) -> bool:
-    """Plan at step 0, and every replan_every steps after when replanning."""
-    return step == 0 or (replan_every is not None and step % replan_every == 0)
 
 
 def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan) -> Maze2DEpisodeResult:

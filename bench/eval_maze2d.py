@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", help="evaluate a ROS scenario's planner settings (config/<scenario>.yaml) "
                         "in the node's replanning loop; sets checkpoint, maze and planner options")
-    parser.add_argument("--checkpoint", help="diffusion checkpoint (default checkpoints/maze2d_<maze>.safetensors)")
+    parser.add_argument("--checkpoint", help="diffusion checkpoint (default checkpoints/maze2d_<maze>.safetensors; "
+                                             "with --scenario: the scenario's, or this one under its settings, "
+                                             "e.g. the flat model for contrast)")
     parser.add_argument("--maze", default="umaze", choices=("umaze", "medium", "large"))
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -107,6 +109,7 @@ def run(args, argv=None) -> int:
     """Evaluate with the parsed options and write the results."""
     if args.scenario:
         config, checkpoint = scenario_eval_config(args.scenario, args)
+        checkpoint = args.checkpoint or checkpoint
         default_out = f"maze2d_{config.maze}{'_multi' if args.multi else ''}_scenario.json"
         return write_results(checkpoint, config, Path(args.out or ROOT / "results" / default_out), args, argv)
     config = Maze2DEvalConfig(maze=args.maze, episodes=args.episodes, seed=args.seed, multi_goal=args.multi,

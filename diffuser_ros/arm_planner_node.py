@@ -32,7 +32,7 @@ from diffuser_core.tasks.kuka.stages import StageRunner, StageSettings, grip_com
 from diffuser_core.tasks.kuka.tasks import CONTROL_DT, JOINT_COUNT, STATE_DIM, Relation, check_task, state_from_parts
 from diffuser_core.tasks.kuka.kinematics import ArmKinematics
 from diffuser_core.tasks.kuka.urdf import arm_joints, joint_limits, load_urdf
-from diffuser_core.samplers import check_sampler_name
+from diffuser_core.samplers import SAMPLER_NAMES
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.conversions import array_to_plan_msg, block_poses, joint_positions, joint_trajectory
@@ -98,10 +98,8 @@ PARAMETER_INFO = {
 def check_parameters(p: dict) -> None:
     if p["robot"] != "kuka_arm":
         raise ParameterError(f"robot='{p['robot']}' is not the arm planner's 'kuka_arm'")
-    try:
-        check_sampler_name(p["sampler"])
-    except ValueError as error:
-        raise ParameterError(str(error)) from error
+    if p["sampler"] not in SAMPLER_NAMES:
+        raise ParameterError(f"sampler='{p['sampler']}' is not one of {list(SAMPLER_NAMES)}")
     for name in ("denoising_steps", "threads", "n_guide_steps", "replan_every"):
         if p[name] < 0:
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
@@ -208,7 +206,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             self.get_logger().warning(f"ignoring joint_states: {error}", throttle_duration_sec=1.0)
             return
         with self.lock:
-            self.joints, self.joints_time = joints, time.monotonic()
+            self.joints, self.joints_time = joints, self.now()
 
     def on_blocks(self, message: Blocks) -> None:
         try:
@@ -217,14 +215,14 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             self.get_logger().warning(f"ignoring blocks: {error}", throttle_duration_sec=1.0)
             return
         with self.lock:
-            self.poses, self.poses_time = poses, time.monotonic()
+            self.poses, self.poses_time = poses, self.now()
 
     def arm_state(self) -> np.ndarray:
         """The 39-D state from the newest joint_states and blocks; ValueError when stale or unusable.
         The held block is the one the last sent trajectory ends gripping (none after a whole plan,
         whose stage ends with the grip open; possibly one when replanning mid-plan)."""
         with self.lock:
-            joints, poses, age = self.joints, self.poses, time.monotonic() - min(self.joints_time, self.poses_time)
+            joints, poses, age = self.joints, self.poses, self.now() - min(self.joints_time, self.poses_time)
         if joints is None or poses is None or age > self.p["state_timeout"]:
             raise ValueError(f"no joint_states and blocks newer than {self.p['state_timeout']} s")
         return state_from_parts(joints, poses, attached=self.held_block)
@@ -232,12 +230,12 @@ class DiffuserArmPlannerNode(ManagedPlanner):
     def wait_for_arm_state(self) -> np.ndarray:
         """arm_state(), waiting up to `state_timeout` for usable state: a goal sent right after start-up
         can arrive before the arm's first joint_states and blocks."""
-        deadline = time.monotonic() + self.p["state_timeout"]
+        deadline = self.now() + self.p["state_timeout"]
         while True:
             try:
                 return self.arm_state()
             except ValueError:
-                if time.monotonic() > deadline:
+                if self.now() > deadline:
                     raise
             time.sleep(0.02)
 
@@ -284,7 +282,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             previous, self.current = self.current, stop
         if previous is not None:
             previous.set()  # a newer goal preempts the running one
-        started, outcome, message, state = time.monotonic(), "aborted", "", None
+        started, outcome, message, state = self.now(), "aborted", "", None
         runner = StageRunner(self.planner, StageSettings.from_parameters(self.p), request.task, relations,
                              self.kinematics)
         try:
@@ -325,13 +323,14 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         return StackBlocks.Result(success=outcome == "succeeded", score=value, replans=runner.plans, message=message)
 
     def wait_for_trajectory(self, handle, stop: threading.Event, started: float, seconds: float) -> None:
-        """Wait while a sent trajectory runs; raises on cancel, preemption or the goal's timeout."""
+        """Wait while a sent trajectory runs (the node's time: simulated under use_sim_time); raises on
+        cancel, preemption or the goal's timeout."""
         request = handle.request
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        deadline = self.now() + seconds
+        while self.now() < deadline:
             if handle.is_cancel_requested or stop.is_set():
                 raise InterruptedError("canceled by the client" if handle.is_cancel_requested
                                        else "preempted by a newer goal or the planner stopped")
-            if request.timeout and time.monotonic() - started > request.timeout:
+            if request.timeout and self.now() - started > request.timeout:
                 raise TimeoutError(f"timeout after {request.timeout:.1f} s")
-            time.sleep(0.02)
+            self.sleep_for(min(0.02, deadline - self.now()), stop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import Odometry, Path
@@ -13,6 +14,12 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
 from diffuser_ros.msg import Blocks, Plan
+
+
+def seconds_to_stamp(seconds: float) -> Time:
+    """A builtin_interfaces/Time for a non-negative time in seconds (simulated time on /clock)."""
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
 def odometry_to_state(message: Odometry) -> np.ndarray:

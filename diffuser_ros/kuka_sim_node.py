@@ -29,11 +29,13 @@ import numpy as np
 from geometry_msgs.msg import Pose
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
 from diffuser_core.tasks.kuka.world import KukaBlockWorld
+from diffuser_ros.conversions import seconds_to_stamp
 from diffuser_ros.runtime import run_node
 from diffuser_ros.msg import Blocks
 from diffuser_ros.parameters import Info, declare
@@ -41,13 +43,15 @@ from diffuser_ros.parameters import Info, declare
 GRIPPER_JOINT = "gripper"  # pseudo-joint in JointTrajectory.joint_names: position > 0.5 = grip
 GRIP_THRESHOLD = 0.5
 MAX_TIMER_HZ = 250.0  # above this, several control steps run per timer tick
-PARAMETERS = {"seed": 0, "real_time_factor": 1.0, "frame_id": "world", "publish_rate": 24.0}
+PARAMETERS = {"seed": 0, "real_time_factor": 1.0, "frame_id": "world", "publish_rate": 24.0, "publish_clock": False}
 # Read once at start-up, so fixed afterwards (read-only); set them with -p or a params file.
 PARAMETER_INFO = {
     "seed": Info("seed of the blocks' start positions", read_only=True),
     "real_time_factor": Info("simulated seconds per wall-clock second", read_only=True),
     "frame_id": Info("frame of the blocks' poses (the arm's base at the origin)", read_only=True),
-    "publish_rate": Info("Hz of joint_states and blocks", read_only=True),
+    "publish_rate": Info("Hz (wall clock) of joint_states and blocks", read_only=True),
+    "publish_clock": Info("publish simulated time on /clock and stamp messages with it (for use_sim_time)",
+                          read_only=True),
 }
 
 
@@ -127,6 +131,7 @@ class KukaSim(Node):
         self.blocks_publisher = self.create_publisher(Blocks, "blocks", state_qos)
         # Commands must not be lost; only the newest trajectory matters (a new one replaces the old).
         self.create_subscription(JointTrajectory, "joint_trajectory", self.on_trajectory, QoSProfile(depth=1))
+        self.clock_publisher = self.create_publisher(Clock, "/clock", 10) if self.params["publish_clock"] else None
 
         steps_per_second = self.params["real_time_factor"] / self.control_dt
         self.steps_per_tick = max(1, math.ceil(steps_per_second / MAX_TIMER_HZ))
@@ -164,6 +169,8 @@ class KukaSim(Node):
     def tick(self) -> None:
         for _ in range(self.steps_per_tick):
             self.control_step()
+        if self.clock_publisher is not None:
+            self.clock_publisher.publish(Clock(clock=seconds_to_stamp(self.sim_steps * self.control_dt)))
 
     def control_step(self) -> None:
         """Command the trajectory's target for the end of this step, then advance the world one step."""
@@ -178,7 +185,9 @@ class KukaSim(Node):
         self.previous_joints = joints
 
     def publish_state(self) -> None:
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
+        stamp = (seconds_to_stamp(self.sim_steps * self.control_dt) if self.params["publish_clock"]
+                 else self.get_clock().now().to_msg())
+        header = Header(stamp=stamp, frame_id=self.params["frame_id"])
         self.joint_state_publisher.publish(JointState(
             header=header, name=list(self.world.joint_names),
             position=self.previous_joints.tolist(), velocity=self.joint_velocities.tolist()))

@@ -9,6 +9,8 @@ there raises ValueError with the reason (a clean exit 2 under runtime.run_node).
 """
 from __future__ import annotations
 
+import threading
+
 from rclpy.action import GoalResponse
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
@@ -18,6 +20,8 @@ from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.launcher import caused_by_interrupt
 from diffuser_ros.runtime import freeze_startup_objects
 from diffuser_ros.scenario import resolve_data_path
+
+SIM_TIME_POLL_S = 0.001  # wall-clock s between looks at a simulated clock while waiting on it
 
 
 class ParameterError(ValueError):
@@ -41,6 +45,22 @@ class ManagedPlanner(LifecycleNode):
 
     def lifecycle_state(self) -> str:
         return self._state_machine.current_state[1]
+
+    def now(self) -> float:
+        """The node's time in seconds: the wall clock, or the simulated time on /clock under
+        use_sim_time (stage timing, plan ages and control ticks all run on it)."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def sleep_for(self, seconds: float, interrupt: threading.Event) -> bool:
+        """Wait `seconds` of the node's time, or until `interrupt` is set (then True). Under
+        use_sim_time that is simulated time, however fast it runs against the wall clock."""
+        if not self.get_parameter("use_sim_time").value:
+            return interrupt.wait(max(0.0, seconds))
+        deadline = self.now() + seconds
+        while self.now() < deadline:
+            if interrupt.wait(SIM_TIME_POLL_S):
+                return True
+        return interrupt.is_set()
 
     def inactive_reason(self) -> str:
         """Why goals are refused now ("" when the node is active)."""

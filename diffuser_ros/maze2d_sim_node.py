@@ -21,7 +21,7 @@ from std_msgs.msg import Header
 
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
 from diffuser_core.tasks.maze2d.layouts import MAZES
-from diffuser_ros.conversions import wall_markers
+from diffuser_ros.conversions import seconds_to_stamp, wall_markers
 from diffuser_ros.runtime import run_node
 from diffuser_ros.parameters import Info, declare
 from visualization_msgs.msg import MarkerArray
@@ -44,7 +44,7 @@ PARAMETER_INFO = {
     "frame_id": Info("frame of odom's pose", read_only=True),
     "child_frame_id": Info("odom's child frame", read_only=True),
     "start": Info("[x, y] start position, or [0.0] for a random open cell", read_only=True),
-    "command_timeout": Info("s: an older cmd_accel is dropped (zero force)", read_only=True),
+    "command_timeout": Info("s of simulated time: an older cmd_accel is dropped (zero force)", read_only=True),
     "publish_clock": Info("publish simulated time on /clock (for use_sim_time)", read_only=True),
 }
 
@@ -61,7 +61,7 @@ class Maze2DSim(Node):
         if start:
             self.env.set_state(start[:2], (0.0, 0.0))
         self.command = np.zeros(2)
-        self.command_time = None
+        self.command_step = None  # the physics step at which the last command came
         self.sim_steps = 0
         self.rejected_commands = 0
 
@@ -96,8 +96,7 @@ class Maze2DSim(Node):
         return params
 
     def sim_time(self) -> Time:
-        nanoseconds = round(self.sim_steps * PHYSICS_DT * 1e9)
-        return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+        return seconds_to_stamp(self.sim_steps * PHYSICS_DT)
 
     def header(self) -> Header:
         stamp = self.sim_time() if self.params["publish_clock"] else self.get_clock().now().to_msg()
@@ -109,16 +108,17 @@ class Maze2DSim(Node):
             self.rejected_commands += 1
             self.get_logger().warning("rejected a non-finite cmd_accel; applying zero force",
                                    throttle_duration_sec=1.0)
-            self.command, self.command_time = np.zeros(2), self.get_clock().now()
+            self.command, self.command_step = np.zeros(2), self.sim_steps
             return
         self.command = np.clip(force, -1.0, 1.0)
-        self.command_time = self.get_clock().now()
+        self.command_step = self.sim_steps
 
     def current_force(self) -> np.ndarray:
-        """The last command, or zero once it is older than command_timeout."""
-        if self.command_time is None:
+        """The last command, or zero once it is older than command_timeout (simulated time, so the
+        rule holds at any real_time_factor)."""
+        if self.command_step is None:
             return np.zeros(2)
-        age = (self.get_clock().now() - self.command_time).nanoseconds * 1e-9
+        age = (self.sim_steps - self.command_step) * PHYSICS_DT
         return self.command if age <= self.params["command_timeout"] else np.zeros(2)
 
     def tick(self) -> None:

@@ -35,7 +35,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from diffuser_core.hierarchy import SEGMENT_FILLERS
-from diffuser_core.samplers import check_sampler_name
+from diffuser_core.samplers import SAMPLER_NAMES
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_core.replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from diffuser_ros.action import ReachGoal
@@ -123,10 +123,8 @@ def check_parameters(p: dict) -> None:
     """Raise ParameterError for the first invalid parameter."""
     if p["robot"] not in ADAPTERS:
         raise ParameterError(f"robot='{p['robot']}' is not one of {sorted(ADAPTERS)} (or 'kuka_arm', the arm planner)")
-    try:
-        check_sampler_name(p["sampler"])
-    except ValueError as error:
-        raise ParameterError(str(error)) from error
+    if p["sampler"] not in SAMPLER_NAMES:
+        raise ParameterError(f"sampler='{p['sampler']}' is not one of {list(SAMPLER_NAMES)}")
     if p["segments"] not in SEGMENT_FILLERS:
         raise ParameterError(f"segments='{p['segments']}' is not one of {list(SEGMENT_FILLERS)}")
     for name in ("horizon", "denoising_steps", "warm_start_steps", "threads"):
@@ -150,7 +148,7 @@ class GoalSession:
     goal: np.ndarray
     tolerance: float
     timeout: float
-    started: float = field(default_factory=time.monotonic)
+    started: float = 0.0  # the node's time when the goal came (its clock: wall or simulated)
     replans: int = 0
     ticks: int = 0                 # planning-loop iterations (a plan made or kept)
     plan_time_ms: float = 0.0
@@ -312,14 +310,11 @@ class DiffuserPlannerNode(ManagedPlanner):
         """Plan latency, replan rate achieved vs requested, overruns, device, checkpoint, state age."""
         with self.lock:
             session, state_time, planner = self.session, self.state_time, self.planner
-        status = planner_status(f"{self.get_name()}: planning", self.stats, time.monotonic(), self.p["replan_rate"],
+        status = planner_status(f"{self.get_name()}: planning", self.stats, self.now(), self.p["replan_rate"],
                                 str(planner.device) if planner is not None else "none", self.p["checkpoint"],
                                 self.now() - state_time, session is not None and session.active,
                                 lifecycle_state=self.lifecycle_state())
         self.diagnostics_publisher.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
-
-    def now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
 
     # ------------------------------------------------------------------ inputs
     def on_odometry(self, message: Odometry) -> None:
@@ -344,7 +339,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         if not check.ok:
             self.get_logger().error(f"goal_pose refused: {check.reason}")
             return
-        self.start_session(GoalSession(check.goal, self.p["goal_tolerance"], 0.0))
+        self.start_session(GoalSession(check.goal, self.p["goal_tolerance"], 0.0, started=self.now()))
         self.get_logger().info(f"goal_pose accepted: ({check.goal[0]:.2f}, {check.goal[1]:.2f})")
 
     def start_session(self, session: GoalSession) -> None:
@@ -361,7 +356,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         last_session = None
         while not self.stopping.is_set():
             period = 1.0 / self.p["replan_rate"]
-            started = time.monotonic()
+            started = self.now()
             with self.lock:
                 session, state, state_time, previous = self.session, self.state, self.state_time, self.plan
             fresh = state is not None and self.now() - state_time <= self.p["state_timeout"]
@@ -372,12 +367,12 @@ class DiffuserPlannerNode(ManagedPlanner):
                 session.ticks += 1
                 if self.needs_plan(session, state, state_time, previous):
                     self.replan(session, state, state_time, previous)
-            elapsed = time.monotonic() - started
+            elapsed = self.now() - started
             if elapsed > period and session is not None and session.active:
                 self.stats.overruns += 1
                 self.get_logger().warning(f"plan took {elapsed * 1e3:.0f} ms > replan period {period * 1e3:.0f} ms "
                                           f"({self.stats.overruns} overruns)", throttle_duration_sec=5.0)
-            self.wake.wait(timeout=max(0.0, period - elapsed))
+            self.sleep_for(period - elapsed, self.wake)
             self.wake.clear()
 
     def needs_plan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> bool:
@@ -409,7 +404,7 @@ class DiffuserPlannerNode(ManagedPlanner):
             session.replans += 1
             session.plan_time_ms = result.plan_time_ms
             session.status = "tracking the plan"
-        self.stats.record(result.plan_time_ms, time.monotonic())
+        self.stats.record(result.plan_time_ms, self.now())
         self.publish_plan(result, session.goal, state)
         median, p95 = self.stats.latency_ms(50), self.stats.latency_ms(95)
         self.get_logger().info(
@@ -433,7 +428,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         in Python, and with state, feedback and plans arriving that cost ~10-30 % of the 100 Hz
         command rate while a plan was being computed (measured)."""
         period = 1.0 / self.p["control_rate"]
-        next_tick = time.monotonic()
+        next_tick = self.now()
         while not self.stopping.is_set():
             try:
                 self.control_step()
@@ -441,10 +436,10 @@ class DiffuserPlannerNode(ManagedPlanner):
                 self.get_logger().error(f"control step failed: {error!r}", throttle_duration_sec=1.0)
                 self.publish_command(np.zeros(self.adapter.command_dim))
             next_tick += period
-            now = time.monotonic()
+            now = self.now()
             if next_tick < now - period:
                 next_tick = now
-            self.stopping.wait(max(0.0, next_tick - now))
+            self.sleep_for(next_tick - now, self.stopping)
 
     def control_step(self) -> None:
         """Track the newest plan (or hold a reached goal); update the goal's outcome."""
@@ -461,7 +456,7 @@ class DiffuserPlannerNode(ManagedPlanner):
             return
         if not fresh:
             self.publish_command(np.zeros(self.adapter.command_dim))
-            waited = min(now - state_time, time.monotonic() - session.started)
+            waited = min(now - state_time, now - session.started)
             if not session.status.startswith("state rejected"):
                 session.status = "no valid state: holding a zero command"
             if waited > self.p["stale_state_grace"]:
@@ -473,7 +468,7 @@ class DiffuserPlannerNode(ManagedPlanner):
                 self.holding = session.goal
             self.end_session(session, "succeeded", f"reached goal within {session.tolerance:.2f} m")
             return
-        if session.timeout > 0 and time.monotonic() - session.started > session.timeout:
+        if session.timeout > 0 and now - session.started > session.timeout:
             self.end_session(session, "aborted", f"timeout after {session.timeout:.1f} s")
             return
         if plan is None:
@@ -524,7 +519,8 @@ class DiffuserPlannerNode(ManagedPlanner):
     def execute_reach_goal(self, handle) -> ReachGoal.Result:
         request = handle.request
         check = self.adapter.check_goal(request.goal)
-        session = GoalSession(check.goal, request.tolerance or self.p["goal_tolerance"], request.timeout)
+        session = GoalSession(check.goal, request.tolerance or self.p["goal_tolerance"], request.timeout,
+                              started=self.now())
         self.start_session(session)
         self.get_logger().info(f"reach_goal: ({session.goal[0]:.2f}, {session.goal[1]:.2f}), "
                                f"tolerance {session.tolerance:.2f} m")

@@ -117,13 +117,16 @@ def load_overrides(path: str | Path | None) -> dict[str, dict]:
 def merged_parameters(nodes: list[NodeSpec], overrides: dict[str, dict] | None = None,
                       use_sim_time: bool | None = None) -> dict[str, dict]:
     """Node name -> its scenario parameters with the overrides (for every node, then its own) and
-    `use_sim_time` on top."""
+    `use_sim_time` on top. With use_sim_time, a simulator (a node with `publish_clock`) becomes the
+    clock: it publishes /clock and keeps its own wall-clock timers."""
     overrides = overrides or {}
     merged = {}
     for spec in nodes:
         parameters = {**spec.parameters, **overrides.get("/**", {}), **overrides.get(spec.name, {})}
         if use_sim_time is not None:
             parameters["use_sim_time"] = use_sim_time
+            if use_sim_time and "publish_clock" in parameters:
+                parameters["publish_clock"], parameters["use_sim_time"] = True, False
         merged[spec.name] = parameters
     return merged
 

@@ -74,6 +74,7 @@ def test_launch_arguments_namespace_sim_time_and_params_file(stand_ins, tmp_path
     by_name = {node.kwargs["name"]: node.kwargs for node in nodes}
     assert all(kwargs["namespace"] == "robot1" for kwargs in by_name.values())
     planner, sim = by_name["diffuser_planner"]["parameters"][0], by_name["maze2d_sim"]["parameters"][0]
-    assert planner["replan_rate"] == 5.0 and planner["use_sim_time"] and sim["use_sim_time"]
+    assert planner["replan_rate"] == 5.0 and planner["use_sim_time"]
+    assert sim["publish_clock"] and not sim["use_sim_time"]  # the simulator is the clock
     assert planner["frame_id"] == sim["frame_id"] == "odom"
     assert planner["checkpoint"] == load_scenario(ROOT / "config" / "maze2d_medium.yaml")[1].parameters["checkpoint"]

@@ -1,7 +1,8 @@
 """Start a scenario's nodes as processes for pip installs (where `ros2 launch` is not available).
 
 Reads the same `config/<scenario>.yaml` as `launch/*.launch.py`, starts one process per node with that
-file as its parameters, optionally records the run to MCAP, and stops everything on Ctrl-C.
+file as its parameters, optionally records the run to MCAP (--record) and serves a live view to Foxglove
+(--foxglove), and stops everything on Ctrl-C.
 """
 from __future__ import annotations
 
@@ -17,11 +18,25 @@ from diffuser_ros.scenario import (EXECUTABLES, ScenarioError, load_overrides, l
                                    resolve_config, write_params_file)
 
 
+DEFAULT_FOXGLOVE_PORT = 8765  # Foxglove's default for a WebSocket connection
+
+
+def namespace_remap(namespace: str) -> list[str]:
+    """The ROS arguments that put a node in `namespace` (none for the root)."""
+    return ["-r", f"__ns:=/{namespace.strip('/')}"] if namespace.strip("/") else []
+
+
 def node_command(executable: str, name: str, config: Path, extra_args: list[str], namespace: str = "") -> list[str]:
     """The command line that runs one node of the scenario (in `namespace`, when given)."""
-    remaps = ["-r", f"__ns:=/{namespace.strip('/')}"] if namespace.strip("/") else []
     return [sys.executable, "-m", "diffuser_ros.launcher", EXECUTABLES[executable], "--ros-args",
-            "-r", f"__node:={name}", *remaps, "--params-file", str(config), *extra_args]
+            "-r", f"__node:={name}", *namespace_remap(namespace), "--params-file", str(config), *extra_args]
+
+
+def tool_command(module: str, arguments: list[str], namespace: str, use_sim_time: bool | None) -> list[str]:
+    """The command line of a tool beside the scenario's nodes (recorder, live view), in its namespace."""
+    clock = ["-p", "use_sim_time:=true"] if use_sim_time else []
+    return [sys.executable, "-m", "diffuser_ros.launcher", module, *arguments, "--ros-args",
+            *namespace_remap(namespace), *clock]
 
 
 class Bringup:
@@ -29,7 +44,7 @@ class Bringup:
 
     def __init__(self, config: str, only: list[str] | None = None, record: str | None = None,
                  ros_args: list[str] | None = None, quiet: bool = False, namespace: str = "",
-                 params_file: str | None = None, use_sim_time: bool | None = None):
+                 params_file: str | None = None, use_sim_time: bool | None = None, foxglove_port: int | None = None):
         self.config = resolve_config(config)
         self.namespace = namespace
         self.overrides = load_overrides(params_file)
@@ -39,6 +54,7 @@ class Bringup:
             known = [spec.name for spec in load_scenario(self.config)]
             raise ScenarioError(f"--only names nodes not in {self.config.name}: {sorted(set(only) - set(known))}")
         self.record = record
+        self.foxglove_port = foxglove_port
         self.ros_args = ros_args or []
         self.output = subprocess.DEVNULL if quiet else None
         self.processes: list[subprocess.Popen] = []
@@ -49,8 +65,8 @@ class Bringup:
         params_file = write_params_file(parameters, self.namespace, Path(self.params_dir.name) / "parameters.yaml")
         commands = [node_command(spec.executable, spec.name, params_file, self.ros_args, self.namespace)
                     for spec in self.nodes]
-        if self.record:
-            commands.append([sys.executable, "-m", "diffuser_ros.launcher", "diffuser_ros.recorder", self.record])
+        for _, module, arguments in self.tools():
+            commands.append(tool_command(module, arguments, self.namespace, self.use_sim_time))
         for command in commands:
             # Children start with Ctrl-C ignored: a SIGINT while the interpreter itself initializes would
             # abort it with "Fatal Python error". The launcher turns Ctrl-C back on as its first act,
@@ -61,9 +77,23 @@ class Bringup:
 
     def failed(self) -> list[str]:
         """Names (with exit codes) of processes that have exited with an error."""
-        names = [spec.name for spec in self.nodes] + (["recorder"] if self.record else [])
+        names = [spec.name for spec in self.nodes] + [name for name, _, _ in self.tools()]
         return [f"{name} (exit {process.returncode})" for name, process in zip(names, self.processes)
                 if process.poll() not in (None, 0)]
+
+    def tools(self) -> list[tuple[str, str, list[str]]]:
+        """(name, module, arguments) of the tools asked for: the MCAP recorder, the Foxglove view."""
+        tools = [("recorder", "diffuser_ros.recorder", [self.record])] if self.record else []
+        if self.foxglove_port is not None:
+            tools.append(("foxglove_view", "diffuser_ros.foxglove_view",
+                          ["--robot", self.robot(), "--port", str(self.foxglove_port)]))
+        return tools
+
+    def robot(self) -> str:
+        """The scenario's robot (its planner's `robot` parameter)."""
+        planners = [spec.parameters.get("robot", "point_mass") for spec in load_scenario(self.config)
+                    if spec.name == "diffuser_planner"]
+        return planners[0] if planners else "point_mass"
 
     def check_running(self) -> None:
         """Raise RuntimeError naming the processes that have exited with an error (for clients that
@@ -117,6 +147,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(keys: node names, or /** for all)")
     parser.add_argument("--use-sim-time", action=argparse.BooleanOptionalAction, default=None,
                         help="every node reads time from /clock (start the simulator with publish_clock)")
+    parser.add_argument("--foxglove", nargs="?", type=int, const=DEFAULT_FOXGLOVE_PORT, metavar="PORT",
+                        help=f"serve a live view on ws://127.0.0.1:PORT for Foxglove (default port "
+                             f"{DEFAULT_FOXGLOVE_PORT}); its Publish panel or 3D pose tool sends goal_pose")
     parser.add_argument("--ros-args", nargs=argparse.REMAINDER, default=[],
                         help="extra ROS arguments for every node (e.g. -p use_sim_time:=true)")
     return parser.parse_args(argv)
@@ -132,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.autostart is not None:
             ros_args = ["-p", f"autostart:={str(args.autostart).lower()}", *ros_args]  # nodes without it ignore it
         bringup = Bringup(args.config, args.only, args.record, ros_args, namespace=args.namespace,
-                          params_file=args.params_file, use_sim_time=args.use_sim_time)
+                          params_file=args.params_file, use_sim_time=args.use_sim_time,
+                          foxglove_port=args.foxglove)
     except ScenarioError as error:
         print(f"bringup: {error}", file=sys.stderr)
         return 2

@@ -42,7 +42,7 @@ def test_executables_and_share_files_are_installed(workspace):
     executables = {path.name for path in (workspace / "lib" / "diffuser_ros").iterdir()}
     assert executables == {path.name for path in (ROOT / "scripts" / "nodes").iterdir()}
     share = workspace / "share" / "diffuser_ros"
-    for relative in ("launch/maze2d.launch.py", "config/maze2d_umaze.yaml", "rviz/maze2d.rviz",
+    for relative in ("launch/maze2d.launch.py", "config/maze2d_umaze.yaml", "rviz/maze2d.rviz", "foxglove/maze2d_umaze.json",
                      "checkpoints/maze2d_umaze.safetensors", "msg/Plan.msg", "action/ReachGoal.action"):
         assert (share / relative).is_file(), relative
 

@@ -22,7 +22,7 @@ IMPORT_TO_DEPENDENCY = {
     "safetensors": "python3-safetensors-pip", "mujoco": "python3-mujoco-pip",
     "pybullet": "python3-pybullet-pip", "pybullet_data": "python3-pybullet-pip",
     "pybullet_utils": "python3-pybullet-pip",
-    "transforms3d": "python3-transforms3d", "mcap": "python3-mcap-pip",
+    "transforms3d": "python3-transforms3d", "mcap": "python3-mcap-pip", "foxglove": "python3-foxglove-sdk-pip",
 }
 ROS_MODULES = {name for name, dep in IMPORT_TO_DEPENDENCY.items() if not dep.startswith("python3-")} | {
     "rcl_interfaces", "rosidl_runtime_py", "diffuser_ros"}

@@ -94,16 +94,17 @@ def running_umaze(*planner_parameters: str):
 
 @contextmanager
 def running_scenario(scenario: str, start, *planner_parameters: str, namespace: str = "", clock: bool = True,
-                     use_sim_time: bool | None = None, sim_parameters: tuple = ()):
+                     use_sim_time: bool | None = None, sim_parameters: tuple = (), foxglove_port: int | None = None):
     """`bringup <scenario>` (a Maze2D one) as processes with the mass at `start`, in `namespace`;
     see running_umaze. use_sim_time: `bringup --use-sim-time` (every node on the simulator's
-    /clock); sim_parameters: "name:=value" settings of maze2d_sim."""
+    /clock); sim_parameters: "name:=value" settings of maze2d_sim; foxglove_port: `bringup --foxglove`."""
     ros_args = ["-p", f"maze2d_sim:start:=[{start[0]},{start[1]}]", "-p", f"maze2d_sim:publish_clock:={str(clock).lower()}"]
     for parameter in sim_parameters:
         ros_args += ["-p", f"maze2d_sim:{parameter}"]
     for parameter in planner_parameters:
         ros_args += ["-p", f"diffuser_planner:{parameter}"]
-    bringup = Bringup(scenario, quiet=True, ros_args=ros_args, namespace=namespace, use_sim_time=use_sim_time).start()
+    bringup = Bringup(scenario, quiet=True, ros_args=ros_args, namespace=namespace, use_sim_time=use_sim_time,
+                      foxglove_port=foxglove_port).start()
     context = rclpy.context.Context()
     rclpy.init(context=context)
     client = Client(context, namespace)

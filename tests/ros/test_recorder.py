@@ -8,7 +8,8 @@ from rclpy.qos import qos_profile_sensor_data
 
 from diffuser_ros.conversions import array_to_plan_msg
 from diffuser_ros.msg import Plan
-from diffuser_ros.recorder import Recorder, schema_text
+from diffuser_ros.recorder import Recorder
+from diffuser_ros.topics import schema_text
 
 from .conftest import spin_until
 

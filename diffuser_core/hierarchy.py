@@ -168,13 +168,19 @@ class HierarchicalPlanner:
 
     def plan(self, observation: np.ndarray, goal: np.ndarray | None = None,
              goal_dims: Sequence[int] | None = None, constraints=None, guides=None,
-             executed_steps: int = 0, horizon: int | None = None) -> PlanResult:
+             executed_steps: int = 0, horizon: int | None = None, candidates: int = 1,
+             rank=None) -> PlanResult:
         """Plan subgoals from `observation` to `goal`, then fill the segments. `horizon` and
-        `executed_steps` are in env steps; `constraints` and `guides` act on the subgoals."""
+        `executed_steps` are in env steps; `constraints` and `guides` act on the subgoals;
+        `candidates` subgoal plans are sampled in one batch and `rank` scores them filled (dense)."""
         started = time.perf_counter()
         count = self.high_level.horizon if horizon is None else self.subgoal_count(horizon)
+        dense_rank = None if rank is None else (lambda subgoals: rank(np.stack([
+            self.segments.densify(plan, np.zeros((len(plan), self.high_level.action_dim), np.float32), self.stride)[0]
+            for plan in subgoals])))
         high = self.high_level.plan(observation, goal, goal_dims, constraints, guides,
-                                    executed_steps=round(executed_steps / self.stride), horizon=count)
+                                    executed_steps=round(executed_steps / self.stride), horizon=count,
+                                    candidates=candidates, rank=dense_rank)
         observations, actions, calls = self.segments.densify(high.observations, high.actions, self.stride)
         return PlanResult(observations, actions, actions[0].copy(), high.denoising_steps + calls,
                           (time.perf_counter() - started) * 1e3, high.warm_started, high.chain,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -157,12 +157,15 @@ class Planner:
 
     def plan(self, observation: np.ndarray, goal: np.ndarray | None = None,
              goal_dims: Sequence[int] | None = None, constraints: Sequence[Constraint] | None = None,
-             guides=None, executed_steps: int = 0, horizon: int | None = None) -> PlanResult:
+             guides=None, executed_steps: int = 0, horizon: int | None = None, candidates: int = 1,
+             rank: Callable[[np.ndarray], np.ndarray] | None = None) -> PlanResult:
         """Plan from `observation`; `goal` fixes `goal_dims` (default all) of the last state;
         `constraints` fix more entries (robot units); `guides` steer sampling; `executed_steps`
         says how far the robot moved along the previous plan (for the warm start). `horizon`
         overrides the configured one for this plan: the U-Net is fully convolutional in time, so
-        one model plans any length its down-sampling divides (variable-horizon replanning)."""
+        one model plans any length its down-sampling divides (variable-horizon replanning).
+        `candidates` plans are sampled in one batch; `rank(observations (N, H, obs)) -> (N,)` costs
+        picks the cheapest (default: the first)."""
         started = time.perf_counter()
         horizon = self.horizon if horizon is None else horizon
         self.diffusion.network.check_horizon(horizon)
@@ -172,17 +175,19 @@ class Planner:
         with mode:
             inpainting = Inpainting(torch.from_numpy(mask).to(self.device),
                                     torch.from_numpy(self.normalizer.normalize(targets)).to(self.device))
-            x, start_step = self._initial_sample(executed_steps, horizon)
+            x, start_step = self._initial_sample(executed_steps, horizon, _checked_candidates(candidates))
             output = self.sampler.sample(self.diffusion, x, inpainting, start_step=start_step,
                                          guide=guide, guidance=self.config.guidance(),
                                          generator=self.generator, keep_chain=self.config.keep_chain)
+            trajectories = np.where(mask, targets, self.normalizer.unnormalize(output.trajectories.cpu().numpy()))  # exact
+            best = _cheapest(trajectories[..., self.action_dim:], rank)
             if self.config.warm_start:
-                self._previous = output.trajectories.clone()
-            trajectory = self.normalizer.unnormalize(output.trajectories[0].cpu().numpy())
+                self._previous = output.trajectories[best:best + 1].clone()
+            trajectory = trajectories[best]
             chain = None
             if output.chain is not None:
-                chain = self.normalizer.unnormalize(output.chain[:, 0].cpu().numpy())[..., self.action_dim:]
-        trajectory = np.where(mask, targets, trajectory).astype(np.float32)  # exact in robot units
+                chain = self.normalizer.unnormalize(output.chain[:, best].cpu().numpy())[..., self.action_dim:]
+        trajectory = trajectory.astype(np.float32)  # start, goal and constraints exact in robot units
         actions, observations = trajectory[:, :self.action_dim], trajectory[:, self.action_dim:]
         return PlanResult(observations, actions, actions[0].copy(), output.denoising_steps,
                           (time.perf_counter() - started) * 1e3, start_step is not None, chain)
@@ -217,10 +222,10 @@ class Planner:
         return (trajectories[..., self.action_dim:], trajectories[..., :self.action_dim],
                 output.denoising_steps)
 
-    def _initial_sample(self, executed_steps: int, horizon: int) -> tuple[torch.Tensor, int | None]:
+    def _initial_sample(self, executed_steps: int, horizon: int, batch: int = 1) -> tuple[torch.Tensor, int | None]:
         """Pure noise, or the previous plan shifted by executed_steps (cut or padded with its last
-        state to `horizon`) and re-noised to step k."""
-        shape = (1, horizon, self.diffusion.transition_dim)
+        state to `horizon`) and re-noised to step k, `batch` times (independent noise)."""
+        shape = (batch, horizon, self.diffusion.transition_dim)
         noise = torch.randn(shape, generator=self.generator, device=self.device)
         if executed_steps < 0:
             raise ValueError(f"executed_steps must be >= 0, got {executed_steps}")
@@ -230,8 +235,8 @@ class Planner:
         rest = previous[:, executed_steps:executed_steps + horizon]
         shifted = torch.cat([rest, previous[:, -1:].expand(-1, horizon - rest.shape[1], -1)], dim=1)
         start_step = self.config.warm_start_steps - 1
-        t = torch.full((1,), start_step, dtype=torch.long, device=self.device)
-        return self.diffusion.schedule.q_sample(shifted, t, noise), start_step
+        t = torch.full((batch,), start_step, dtype=torch.long, device=self.device)
+        return self.diffusion.schedule.q_sample(shifted.expand(batch, -1, -1), t, noise), start_step
 
     def _inpainting_table(self, observation, goal, goal_dims, constraints, horizon):
         """(mask, targets) in robot units: start at t=0, goal at t=H-1, then the constraints."""
@@ -258,3 +263,19 @@ class Planner:
         if not np.all(np.isfinite(vector)):
             raise ValueError(f"{name} contains NaN or inf: {vector}")
         return vector
+
+
+def _checked_candidates(candidates) -> int:
+    if not isinstance(candidates, (int, np.integer)) or candidates < 1:
+        raise ValueError(f"candidates must be a positive integer, got {candidates!r}")
+    return int(candidates)
+
+
+def _cheapest(observations: np.ndarray, rank) -> int:
+    """The index of the candidate `rank` scores lowest (the first without a rank, or on ties)."""
+    if rank is None or len(observations) == 1:
+        return 0
+    costs = np.asarray(rank(observations), dtype=np.float64).reshape(-1)
+    if costs.shape != (len(observations),):
+        raise ValueError(f"rank must give one cost per candidate ({len(observations)}), got {costs.shape}")
+    return int(np.argmin(np.where(np.isnan(costs), np.inf, costs)))

@@ -13,13 +13,15 @@ OBSERVATION_DIM = 4  # (x, y, vx, vy)
 ACTION_DIM = 2  # force on x and y, in [-1, 1] (times the motor gear)
 
 
-def maze_xml(spec: L.MazeSpec) -> str:
-    """MJCF of D4RL's point_maze(): a sphere on two slide joints, one box per wall tile."""
+def maze_xml(spec: L.MazeSpec, walls: np.ndarray | None = None) -> str:
+    """MJCF of D4RL's point_maze(): a sphere on two slide joints, one box per wall tile (of
+    `walls`, default the maze's own)."""
+    wall_cells = spec.walls if walls is None else walls
     walls = "\n".join(
         f'    <geom name="wall_{i}_{j}" type="box" material="wall" conaffinity="1" '
         f'pos="{i + L.WALL_POSITION_OFFSET} {j + L.WALL_POSITION_OFFSET} 0" '
         f'size="{L.WALL_HALF_SIZE} {L.WALL_HALF_SIZE} {L.WALL_HALF_HEIGHT}"/>'
-        for i, j in zip(*np.nonzero(spec.walls))
+        for i, j in zip(*np.nonzero(wall_cells))
     )
     px, py = L.PARTICLE_BODY_POSITION
     motors = "\n".join(
@@ -69,13 +71,13 @@ class Maze2DEnv:
     observation_dim = OBSERVATION_DIM
     action_dim = ACTION_DIM
 
-    def __init__(self, maze: str = "umaze", seed=None, multi_goal: bool = False):
+    def __init__(self, maze: str = "umaze", seed=None, multi_goal: bool = False, obstacles=()):
         self.spec = L.maze_spec(maze)
         self.multi_goal = bool(multi_goal)
-        self.grid = MazeGrid(self.spec.walls)
+        self.grid = MazeGrid(self.spec.walls).with_walls(obstacles)  # obstacles: cells walled at run time
         self._walls = self.grid.walls
         self._open_cells = [tuple(int(k) for k in cell) for cell in np.argwhere(~self._walls)]
-        self.model = mujoco.MjModel.from_xml_string(maze_xml(self.spec))
+        self.model = mujoco.MjModel.from_xml_string(maze_xml(self.spec, self._walls))
         self.data = mujoco.MjData(self.model)
         self._rng = np.random.default_rng(seed)
         self._target = self.cell_to_xy(self.spec.goal_cell)

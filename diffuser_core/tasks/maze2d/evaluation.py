@@ -11,6 +11,7 @@ reference's tracker does after its one plan ends.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,9 +24,11 @@ from ...checkpoint import read_checkpoint
 from ...config import resolve_device
 from .controller import POSITION_DIMS, waypoint_tracking_action
 from .env import Maze2DEnv
+from .grid import MazeGrid
 from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
 from ...hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
 from ...planner import Planner, PlannerConfig
+from ...costmap import ObstacleCost, costmap_guide
 from ...replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from ...samplers import check_sampler_name
 from ...scores import episode_seeds, standard_error
@@ -62,6 +65,15 @@ class Maze2DEvalConfig:
     replan: ReplanSettings | None = None
     goal_tolerance: float = GOAL_RADIUS
     horizon: int | None = None
+    # obstacles placed at test time: cells blocked (walled when obstacles_physical, else keep-out
+    # zones the robot could drive through, so entries can be counted); the planner sees them, with the
+    # walls, as a costmap: costmap_weight > 0 guides every denoising step away from them (0: unguided),
+    # and of `candidates` plans sampled in one batch the cheapest that enters no occupied cell wins
+    obstacles: tuple = ()
+    obstacles_physical: bool = False
+    costmap_weight: float = 0.0
+    costmap_margin: float = 0.3
+    candidates: int = 1
 
     def __post_init__(self):
         if self.segments not in SEGMENT_FILLERS:
@@ -78,6 +90,10 @@ class Maze2DEvalConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
         check_sampler_name(self.sampler)
+        self.obstacles = tuple(tuple(int(k) for k in cell) for cell in self.obstacles)
+        _require_int("candidates", self.candidates, minimum=1)
+        if not (math.isfinite(self.costmap_weight) and self.costmap_weight >= 0 and self.costmap_margin > 0):
+            raise ValueError("eval costmap_weight must be >= 0 and costmap_margin > 0")
         if self.replan_rate is not None:
             if self.replan_every is not None or self.shrink_horizon or self.hold_at_goal:
                 raise ValueError("eval replan_rate (the node's loop) excludes replan_every, shrink_horizon "
@@ -155,6 +171,7 @@ class Maze2DEpisodeResult:
     plan_ms: list[float]
     driven_xy: np.ndarray
     first_plan: np.ndarray
+    blocked_steps: int = 0  # steps the mass spent inside an obstacle cell (keep-out zones)
 
     @property
     def plan_calls(self) -> int:
@@ -166,7 +183,8 @@ class Maze2DEpisodeResult:
         return {"seed": self.seed, "start": self.start.tolist(), "goal": self.goal.tolist(),
                 "return": self.episode_return, "normalized_score": self.normalized_score,
                 "reached": self.reached, "steps_to_goal": self.steps_to_goal,
-                "plan_calls": self.plan_calls, "plan_ms": [round(ms, 3) for ms in self.plan_ms]}
+                "plan_calls": self.plan_calls, "plan_ms": [round(ms, 3) for ms in self.plan_ms],
+                "blocked_steps": self.blocked_steps}
 
 
 @dataclass
@@ -237,6 +255,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
     loop = config.loop()
     policy = ReplanningPolicy.for_planner(planner, loop.replan, loop.goal_tolerance, POSITION_DIMS)
+    avoid = obstacle_planning(planner, config, goal)
     dt = loop.replan.plan_dt
     plan, plan_ms, first_plan, held = None, [], None, False
     driven, rewards = [observation[:2].copy()], []
@@ -245,7 +264,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
         held = held or (loop.hold_radius is not None and np.hypot(*(observation[:2] - goal[:2])) <= loop.hold_radius)
         if not held and step % loop.tick_every == 0 and policy.needs_plan(observation, now, goal, loop.goal_tolerance, plan):
             result = planner.plan(observation, goal=goal, executed_steps=policy.executed_steps(plan, now),
-                                  horizon=policy.horizon(plan, observation, now, goal))
+                                  horizon=policy.horizon(plan, observation, now, goal), **avoid)
             plan = TimedPlan(result.observations, result.actions, now, now)
             plan_ms.append(result.plan_time_ms)
             first_plan = result.observations if first_plan is None else first_plan
@@ -253,7 +272,35 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
         observation, reward, _, _ = env.step(action)
         driven.append(observation[:2].copy())
         rewards.append(reward)
-    return _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
+    result = _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
+    if config.obstacles:
+        cells = env.grid.cells_at(np.asarray(driven))
+        result.blocked_steps = int(sum(tuple(cell) in set(config.obstacles) for cell in cells))
+    return result
+
+
+def obstacle_planning(planner, config: Maze2DEvalConfig, goal: np.ndarray) -> dict:
+    """The planner arguments that avoid the config's obstacles on the way to `goal`: the costmap
+    guide, the candidates and their ranking (none without obstacles: plans are unchanged)."""
+    if not config.obstacles:
+        return {"candidates": config.candidates} if config.candidates > 1 else {}
+    cost = obstacle_cost(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), config.costmap_margin)
+    arguments = {"candidates": config.candidates, "rank": lambda plans: cost.rank(plans[..., list(POSITION_DIMS)])}
+    if config.costmap_weight > 0:
+        arguments["guides"] = [costmap_guide(cost, planner_normalizer(planner), planner.action_dim, POSITION_DIMS,
+                                             config.costmap_weight)]
+    return arguments
+
+
+@functools.lru_cache(maxsize=16)
+def obstacle_cost(maze: str, obstacles: tuple, goal_xy: tuple, margin: float) -> ObstacleCost:
+    """The cost among a maze's walls and obstacle cells (the costmap a simulator would publish)."""
+    return ObstacleCost(MazeGrid.of_maze(maze).with_walls(obstacles).occupancy_map(), goal_xy, margin)
+
+
+def planner_normalizer(planner):
+    """The normalizer of the model whose plans a guide steers (a hierarchical planner's subgoals)."""
+    return getattr(planner, "high_level", planner).normalizer
 
 
 def _node_command(policy: ReplanningPolicy, plan, state, goal, now, held, tolerance) -> np.ndarray:
@@ -270,7 +317,8 @@ def evaluate(checkpoint, config: Maze2DEvalConfig, progress: bool = True) -> Maz
     """Evaluate a diffusion checkpoint on config.episodes seeded episodes of the maze."""
     started = time.perf_counter()
     planner, step = _load_planner(checkpoint, config)
-    env = Maze2DEnv(config.maze, multi_goal=config.multi_goal)
+    env = Maze2DEnv(config.maze, multi_goal=config.multi_goal,
+                    obstacles=config.obstacles if config.obstacles_physical else ())
     results = []
     seeds = tqdm(episode_seeds(config.seed, config.episodes), desc=f"eval {config.maze}",
                  disable=not progress)

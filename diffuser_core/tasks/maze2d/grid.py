@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...costmap import OccupancyMap
 from . import layouts as L
 
 
@@ -58,6 +59,31 @@ class MazeGrid:
             return False
         return all(distance_to_box(point, center, half) >= L.PARTICLE_RADIUS
                    for center, half in self.wall_boxes())
+
+    def with_walls(self, cells) -> "MazeGrid":
+        """This grid with more cells walled (obstacles placed at run time); each must be in the maze."""
+        walls = self.walls.copy()
+        for cell in cells:
+            i, j = (int(k) for k in cell)
+            if not (0 <= i < walls.shape[0] and 0 <= j < walls.shape[1]):
+                raise ValueError(f"cell {(i, j)} is outside the {walls.shape[0]} x {walls.shape[1]} maze")
+            walls[i, j] = True
+        return MazeGrid(walls)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(x0, x1, y0, y1) the cells' squares cover."""
+        rows, cols = self.walls.shape
+        return (-0.5 + L.CELL_SQUARE_OFFSET, rows - 0.5 + L.CELL_SQUARE_OFFSET,
+                -0.5 + L.CELL_SQUARE_OFFSET, cols - 0.5 + L.CELL_SQUARE_OFFSET)
+
+    def occupancy_map(self, resolution: float = 0.1) -> OccupancyMap:
+        """The walls as an occupancy map (what a simulator publishes on `costmap`)."""
+        return OccupancyMap.from_boxes(self.wall_boxes(), self.bounds(), resolution)
+
+    def cells_at(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) integer cells of points (..., 2) (as xy_to_cell, vectorised)."""
+        shifted = np.asarray(xy, dtype=np.float64) - L.CELL_SQUARE_OFFSET
+        return np.floor(shifted + 0.5).astype(int)
 
 
 def distance_to_box(point: np.ndarray, center: np.ndarray, half: np.ndarray) -> float:

@@ -1,0 +1,225 @@
+"""Obstacles that appear at test time, as a cost on planned positions (no retraining).
+
+An occupancy map (a grid of occupied cells over the plane, nav_msgs/OccupancyGrid's layout: cell
+(ix, iy) covers [x0 + ix r, x0 + (ix + 1) r) × [y0 + iy r, ...)) becomes a signed distance field:
+the distance from a point to the nearest occupied cell, negative inside one. The cost of a plan is
+sum_t relu(margin - d(p_t))², differentiable in the positions (bilinear interpolation of the field),
+so it guides every denoising step (mu + alpha Sigma grad J, J = -cost); `rank` scores finished
+candidates: the cheapest one that enters no occupied cell wins.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .guides import CostGuide
+from .normalization import TrajectoryNormalizer
+
+DISTANCE_CHUNK = 256  # cells per block when computing the distance field (bounds memory)
+ENTRY_DEPTH = 0.3  # m: a candidate "enters" an occupied cell when a state lies this deep inside one
+# (grazing a wall's corner by less is what tracked plans do, and the robot slides along it)
+
+
+@dataclass(frozen=True)
+class OccupancyMap:
+    """occupied: (height, width) bool, row iy, column ix; resolution: m per cell; origin: the (x, y)
+    of cell (0, 0)'s outer corner."""
+
+    occupied: np.ndarray
+    resolution: float
+    origin: tuple[float, float]
+
+    def __post_init__(self):
+        occupied = np.asarray(self.occupied, dtype=bool)
+        if occupied.ndim != 2 or occupied.size == 0:
+            raise ValueError(f"an occupancy map is a non-empty 2-D grid, got shape {occupied.shape}")
+        if not (math.isfinite(self.resolution) and self.resolution > 0):
+            raise ValueError(f"resolution must be a positive number of metres, got {self.resolution}")
+        if len(self.origin) != 2 or not all(math.isfinite(v) for v in self.origin):
+            raise ValueError(f"origin must be a finite (x, y), got {self.origin}")
+        occupied.setflags(write=False)
+        object.__setattr__(self, "occupied", occupied)
+        object.__setattr__(self, "origin", (float(self.origin[0]), float(self.origin[1])))
+
+    @classmethod
+    def from_boxes(cls, boxes: Sequence[tuple[Sequence[float], Sequence[float]]], bounds: Sequence[float],
+                   resolution: float) -> "OccupancyMap":
+        """A map of axis-aligned boxes (center xy, half size xy) over bounds (x0, x1, y0, y1)."""
+        x0, x1, y0, y1 = (float(v) for v in bounds)
+        width, height = math.ceil((x1 - x0) / resolution), math.ceil((y1 - y0) / resolution)
+        xs = x0 + (np.arange(width) + 0.5) * resolution
+        ys = y0 + (np.arange(height) + 0.5) * resolution
+        occupied = np.zeros((height, width), dtype=bool)
+        for center, half in boxes:
+            inside_x = np.abs(xs - center[0]) < half[0]
+            inside_y = np.abs(ys - center[1]) < half[1]
+            occupied |= inside_y[:, None] & inside_x[None, :]
+        return cls(occupied, resolution, (x0, y0))
+
+    @property
+    def any_occupied(self) -> bool:
+        return bool(self.occupied.any())
+
+    def cell_centers(self) -> np.ndarray:
+        """(height, width, 2) xy of every cell's centre."""
+        height, width = self.occupied.shape
+        xs = self.origin[0] + (np.arange(width) + 0.5) * self.resolution
+        ys = self.origin[1] + (np.arange(height) + 0.5) * self.resolution
+        return np.stack(np.meshgrid(xs, ys), axis=-1)
+
+    def signed_distance(self) -> np.ndarray:
+        """(height, width) metres from each cell centre to the nearest occupied cell's boundary;
+        negative inside occupied cells (to the nearest free cell's boundary). Off the map is free."""
+        centers = self.cell_centers().reshape(-1, 2)
+        flat = self.occupied.reshape(-1)
+        outside = _nearest_distance(centers, centers[_edge(self.occupied).reshape(-1)]) - self.resolution / 2
+        inside = _nearest_distance(centers, centers[_edge(~self.occupied).reshape(-1)]) - self.resolution / 2
+        return np.where(flat, -np.maximum(inside, 0.0), np.maximum(outside, 0.0)).reshape(self.occupied.shape)
+
+    def occupied_at(self, xy: np.ndarray) -> np.ndarray:
+        """(...,) whether each point (..., 2) lies in an occupied cell (off the map: free)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        ix = np.floor((xy[..., 0] - self.origin[0]) / self.resolution).astype(int)
+        iy = np.floor((xy[..., 1] - self.origin[1]) / self.resolution).astype(int)
+        height, width = self.occupied.shape
+        on_map = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
+        hit = np.zeros(xy.shape[:-1], dtype=bool)
+        hit[on_map] = self.occupied[iy[on_map], ix[on_map]]
+        return hit
+
+
+def geodesic_distance(occupancy: OccupancyMap, goal_xy: Sequence[float]) -> np.ndarray:
+    """(height, width) metres from each free cell's centre to the goal through free cells (8-connected
+    Dijkstra); occupied or unreachable cells get the largest reachable distance plus the map's
+    diagonal, so the field rises into obstacles."""
+    height, width = occupancy.occupied.shape
+    goal = (int(np.clip((goal_xy[1] - occupancy.origin[1]) // occupancy.resolution, 0, height - 1)),
+            int(np.clip((goal_xy[0] - occupancy.origin[0]) // occupancy.resolution, 0, width - 1)))
+    distance = np.full((height, width), np.inf)
+    if not occupancy.occupied[goal]:
+        distance[goal] = 0.0
+        queue = [(0.0, goal)]
+        steps = [(dy, dx, math.hypot(dy, dx) * occupancy.resolution)
+                 for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+        while queue:
+            d, (y, x) = heapq.heappop(queue)
+            if d > distance[y, x]:
+                continue
+            for dy, dx, step in steps:
+                ny, nx = y + dy, x + dx
+                if 0 <= ny < height and 0 <= nx < width and not occupancy.occupied[ny, nx] and d + step < distance[ny, nx]:
+                    distance[ny, nx] = d + step
+                    heapq.heappush(queue, (d + step, (ny, nx)))
+    reachable = np.isfinite(distance)
+    ceiling = (distance[reachable].max() if reachable.any() else 0.0) + math.hypot(height, width) * occupancy.resolution
+    return np.where(reachable, distance, ceiling)
+
+
+class GridField:
+    """A field over an occupancy map's cells, bilinearly interpolated between cell centres (so
+    differentiable in the position); points off the map take the nearest edge value."""
+
+    def __init__(self, values: np.ndarray, occupancy: OccupancyMap):
+        self.values, self.occupancy = torch.from_numpy(np.asarray(values, dtype=np.float32)), occupancy
+
+    def __call__(self, xy: torch.Tensor) -> torch.Tensor:
+        """(...,) the field at points (..., 2)."""
+        field = self.values.to(xy)
+        height, width = field.shape
+        u = ((xy[..., 0] - self.occupancy.origin[0]) / self.occupancy.resolution - 0.5).clamp(0, width - 1)
+        v = ((xy[..., 1] - self.occupancy.origin[1]) / self.occupancy.resolution - 0.5).clamp(0, height - 1)
+        if width == 1 or height == 1:
+            return field[v.round().long(), u.round().long()]
+        u0, v0 = u.detach().floor().clamp(max=width - 2).long(), v.detach().floor().clamp(max=height - 2).long()
+        fu, fv = u - u0, v - v0
+        top = field[v0, u0] * (1 - fu) + field[v0, u0 + 1] * fu
+        bottom = field[v0 + 1, u0] * (1 - fu) + field[v0 + 1, u0 + 1] * fu
+        return top * (1 - fv) + bottom * fv
+
+
+class ClearanceCost:
+    """cost(positions (..., T, 2)) = sum_t relu(margin - d(p_t))², d the map's signed distance,
+    bilinearly interpolated (so differentiable); points off the map count as far from obstacles."""
+
+    def __init__(self, occupancy: OccupancyMap, margin: float):
+        if not (math.isfinite(margin) and margin > 0):
+            raise ValueError(f"margin must be a positive number of metres, got {margin}")
+        self.occupancy, self.margin = occupancy, float(margin)
+        self.clearance = GridField(occupancy.signed_distance(), occupancy)
+
+    def __call__(self, xy: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.margin - self.clearance(xy)).pow(2).sum(-1)
+
+class ObstacleCost:
+    """The cost of a plan among obstacles, toward a goal: the route cost (drawn along free routes,
+    weight 1) plus the clearance cost (kept `margin` off obstacles, weight `clearance_weight`)."""
+
+    def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float], margin: float = 0.3,
+                 clearance_weight: float = 1.0):
+        self.occupancy = occupancy
+        self.clearance = ClearanceCost(occupancy, margin)
+        self.route = RouteCost(occupancy, goal_xy)
+        self.clearance_weight = float(clearance_weight)
+
+    def __call__(self, xy: torch.Tensor) -> torch.Tensor:
+        return self.route(xy) + self.clearance_weight * self.clearance(xy)
+
+    def entered(self, positions: np.ndarray) -> np.ndarray:
+        """(N,) whether each plan (N, T, 2) goes more than ENTRY_DEPTH into an occupied cell."""
+        depth = self.clearance.clearance(torch.from_numpy(np.asarray(positions, dtype=np.float64)))
+        return (depth < -ENTRY_DEPTH).any(-1).numpy()
+
+    def rank(self, positions: np.ndarray) -> np.ndarray:
+        """(N,) ranking costs of finished candidates (N, T, 2): their cost, infinite for one that
+        enters an occupied cell (the cheapest of those still wins when all do)."""
+        costs = self(torch.from_numpy(np.asarray(positions, dtype=np.float64))).numpy()
+        return np.where(self.entered(positions), 1e6 + costs, costs)
+
+
+def costmap_guide(cost, normalizer: TrajectoryNormalizer, action_dim: int,
+                  position_dims: Sequence[int], weight: float) -> CostGuide:
+    """The guide J = -weight * cost of the plan's positions (robot units), for the sampler; `cost`
+    maps positions (..., T, 2) to (...,), e.g. an ObstacleCost."""
+    columns = [action_dim + int(d) for d in position_dims]
+    if len(columns) != 2:
+        raise ValueError(f"an occupancy map guides 2 position columns, got {list(position_dims)}")
+    return CostGuide(lambda x, t: cost(x[..., columns]), weight, normalizer)
+
+
+def _edge(cells: np.ndarray) -> np.ndarray:
+    """Cells of a set that touch a cell outside it (4-neighbours; the map's border counts as
+    outside): the only ones that can be nearest to a point outside the set."""
+    padded = np.pad(cells, 1, constant_values=False)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return cells & ~interior
+
+
+def _nearest_distance(points: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Distance from each point to its nearest target (inf without targets), in blocks."""
+    if len(targets) == 0:
+        return np.full(len(points), np.inf)
+    nearest = np.empty(len(points))
+    for start in range(0, len(points), DISTANCE_CHUNK):
+        block = points[start:start + DISTANCE_CHUNK]
+        squared = ((block[:, None, :] - targets[None, :, :]) ** 2).sum(-1)
+        nearest[start:start + DISTANCE_CHUNK] = np.sqrt(squared.min(axis=1))
+    return nearest
+
+
+class RouteCost:
+    """cost(positions (..., T, 2)) = mean_t g(p_t), g the distance to the goal through free space
+    (geodesic_distance): its gradient points every planned state along a free route to the goal, so
+    a plan whose route is blocked is drawn onto another one, which a local clearance penalty alone
+    cannot do."""
+
+    def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float]):
+        self.occupancy, self.goal_xy = occupancy, tuple(float(v) for v in goal_xy)
+        self.distance = GridField(geodesic_distance(occupancy, goal_xy), occupancy)
+
+    def __call__(self, xy: torch.Tensor) -> torch.Tensor:
+        return self.distance(xy).mean(-1)

@@ -1,0 +1,90 @@
+"""Obstacles at test time: an occupancy map as a differentiable cost, and candidates ranked by it."""
+import numpy as np
+import pytest
+import torch
+
+from diffuser_core.costmap import (ENTRY_DEPTH, ClearanceCost, ObstacleCost, OccupancyMap, costmap_guide,
+                                   geodesic_distance)
+
+@pytest.fixture
+def tiny_planner(trained_toy, toy_normalizer):
+    """The toy model (2-D states, straight lines) as a planner."""
+    from diffuser_core.planner import Planner, PlannerConfig
+
+    from .toy import HORIZON
+
+    return Planner(trained_toy[0].ema.model, toy_normalizer, PlannerConfig(horizon=HORIZON, seed=0, sampler="ddim",
+                                                                           denoising_steps=4))
+
+
+# a 4 x 4 m map at 0.1 m, one 1 x 1 m block in the middle
+BLOCK = OccupancyMap.from_boxes([((2.0, 2.0), (0.5, 0.5))], (0.0, 4.0, 0.0, 4.0), 0.1)
+
+
+def test_the_signed_distance_is_negative_inside_and_grows_away_from_the_block():
+    field = BLOCK.signed_distance()
+    centers = BLOCK.cell_centers()
+    at = lambda x, y: field[np.argmin(np.abs(centers[:, 0, 1] - y)), np.argmin(np.abs(centers[0, :, 0] - x))]
+    assert at(2.0, 2.0) < -0.3 and at(2.0, 3.0) == pytest.approx(0.45, abs=0.06)
+    assert at(2.0, 3.5) > at(2.0, 3.0) > 0
+    assert BLOCK.occupied_at(np.array([[2.0, 2.0], [0.2, 0.2], [9.0, 9.0]])).tolist() == [True, False, False]
+
+
+def test_the_clearance_cost_pushes_planned_positions_out_of_the_block():
+    cost = ClearanceCost(BLOCK, margin=0.3)
+    xy = torch.tensor([[[1.8, 2.1], [3.5, 3.5]]], dtype=torch.float64, requires_grad=True)
+    value = cost(xy)
+    value.sum().backward()
+    assert value.item() > 0
+    assert xy.grad[0, 0, 0] > 0  # left of the centre: the gradient points in, descent moves it out (left)
+    assert torch.all(xy.grad[0, 1] == 0)  # far from the block: no cost, no push
+
+
+def test_the_route_distance_goes_around_the_block():
+    field = geodesic_distance(BLOCK, (3.5, 2.0))
+    centers = BLOCK.cell_centers()
+    row = np.argmin(np.abs(centers[:, 0, 1] - 2.0))
+    west, east = field[row, np.argmin(np.abs(centers[0, :, 0] - 0.5))], field[row, np.argmin(np.abs(centers[0, :, 0] - 3.0))]
+    assert west > 3.2  # straight-line 3 m, but the block is in the way (around it: 3.3)
+    assert east == pytest.approx(0.5, abs=0.1)
+
+
+def test_candidates_that_enter_the_block_rank_last():
+    cost = ObstacleCost(BLOCK, goal_xy=(3.5, 2.0))
+    through = np.stack([np.linspace(0.5, 3.5, 30), np.full(30, 2.0)], -1)
+    around = np.concatenate([np.stack([np.linspace(0.5, 0.5, 10), np.linspace(2.0, 3.2, 10)], -1),
+                             np.stack([np.linspace(0.5, 3.5, 10), np.full(10, 3.2)], -1),
+                             np.stack([np.full(10, 3.5), np.linspace(3.2, 2.0, 10)], -1)])
+    ranks = cost.rank(np.stack([through, around]))
+    assert cost.entered(np.stack([through, around])).tolist() == [True, False] and ranks[1] < ranks[0]
+    grazing = np.stack([np.linspace(0.5, 3.5, 30), np.full(30, 2.5 + 0.5 * ENTRY_DEPTH)], -1)
+    assert not cost.entered(grazing[None])[0]  # a brush with the edge is not an entry
+
+
+def test_a_planner_samples_candidates_in_one_batch_and_keeps_the_cheapest(tiny_planner):
+    start, goal = np.zeros(tiny_planner.observation_dim), np.ones(tiny_planner.observation_dim)
+    chosen = {}
+
+    def rank(plans):
+        chosen["count"] = len(plans)
+        costs = -plans[:, 1, 0]  # prefer the candidate whose first step goes furthest in x
+        chosen["best"] = plans[np.argmin(costs)].copy()
+        return costs
+
+    result = tiny_planner.plan(start, goal=goal, candidates=5, rank=rank)
+    assert chosen["count"] == 5
+    np.testing.assert_allclose(result.observations, chosen["best"], atol=1e-6)
+    tiny_planner.reset()
+    tiny_planner.generator.manual_seed(0)
+    single = tiny_planner.plan(start, goal=goal)
+    assert single.observations.shape == result.observations.shape
+    with pytest.raises(ValueError, match="candidates"):
+        tiny_planner.plan(start, goal=goal, candidates=0)
+
+
+def test_the_costmap_guide_acts_on_the_position_columns(tiny_planner):
+    guide = costmap_guide(ClearanceCost(BLOCK, 0.3), tiny_planner.normalizer, tiny_planner.action_dim, (0, 1), 1.0)
+    x = torch.zeros(2, 8, tiny_planner.action_dim + tiny_planner.observation_dim)
+    assert guide(x, torch.zeros(2, dtype=torch.long)).shape == (2,)
+    with pytest.raises(ValueError, match="2 position columns"):
+        costmap_guide(ClearanceCost(BLOCK, 0.3), tiny_planner.normalizer, 0, (0, 1, 2), 1.0)

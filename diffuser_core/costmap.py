@@ -21,8 +21,10 @@ from .guides import CostGuide
 from .normalization import TrajectoryNormalizer
 
 DISTANCE_CHUNK = 256  # cells per block when computing the distance field (bounds memory)
-ENTRY_DEPTH = 0.3  # m: a candidate "enters" an occupied cell when a state lies this deep inside one
-# (grazing a wall's corner by less is what tracked plans do, and the robot slides along it)
+ENTERED_PENALTY = 1e6  # added to the rank of a candidate that enters an obstacle
+KEEP_OFF = 0.1  # m: a candidate "enters" an obstacle when a state comes closer to it than this (the
+# robot's radius). Cells the static map (the walls a model was trained among) already holds are walls,
+# not obstacles: plans graze wall corners, and the robot slides along them.
 
 
 @dataclass(frozen=True)
@@ -157,28 +159,43 @@ class ClearanceCost:
 
 class ObstacleCost:
     """The cost of a plan among obstacles, toward a goal: the route cost (drawn along free routes,
-    weight 1) plus the clearance cost (kept `margin` off obstacles, weight `clearance_weight`)."""
+    weight 1) plus the clearance cost (kept `margin` off every occupied cell, weight
+    `clearance_weight`). `static`: the map the model knows (its walls); the cells `occupancy` adds
+    to it are the obstacles a candidate must not enter (all of them without a static map)."""
 
     def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float], margin: float = 0.3,
-                 clearance_weight: float = 1.0):
+                 clearance_weight: float = 1.0, static: OccupancyMap | None = None):
         self.occupancy = occupancy
         self.clearance = ClearanceCost(occupancy, margin)
         self.route = RouteCost(occupancy, goal_xy)
         self.clearance_weight = float(clearance_weight)
+        obstacles = occupancy.occupied if static is None else occupancy.occupied & ~_aligned(static, occupancy)
+        self.obstacles = OccupancyMap(obstacles, occupancy.resolution, occupancy.origin)
+        self.obstacle_distance = GridField(self.obstacles.signed_distance(), self.obstacles)
 
     def __call__(self, xy: torch.Tensor) -> torch.Tensor:
         return self.route(xy) + self.clearance_weight * self.clearance(xy)
 
     def entered(self, positions: np.ndarray) -> np.ndarray:
-        """(N,) whether each plan (N, T, 2) goes more than ENTRY_DEPTH into an occupied cell."""
-        depth = self.clearance.clearance(torch.from_numpy(np.asarray(positions, dtype=np.float64)))
-        return (depth < -ENTRY_DEPTH).any(-1).numpy()
+        """(N,) whether each plan (N, T, 2) comes closer than KEEP_OFF to an obstacle."""
+        if not self.obstacles.any_occupied:
+            return np.zeros(len(positions), dtype=bool)
+        distance = self.obstacle_distance(torch.from_numpy(np.asarray(positions, dtype=np.float64)))
+        return (distance < KEEP_OFF).any(-1).numpy()
 
     def rank(self, positions: np.ndarray) -> np.ndarray:
-        """(N,) ranking costs of finished candidates (N, T, 2): their cost, infinite for one that
-        enters an occupied cell (the cheapest of those still wins when all do)."""
+        """(N,) ranking costs of finished candidates (N, T, 2): their cost, raised past every clear
+        one's for a candidate that enters an obstacle (the cheapest of those wins when all do)."""
         costs = self(torch.from_numpy(np.asarray(positions, dtype=np.float64))).numpy()
-        return np.where(self.entered(positions), 1e6 + costs, costs)
+        return np.where(self.entered(positions), ENTERED_PENALTY + costs, costs)
+
+
+def _aligned(static: OccupancyMap, occupancy: OccupancyMap) -> np.ndarray:
+    """`static`'s cells on `occupancy`'s grid (they must share resolution, origin and shape)."""
+    if (static.occupied.shape, static.resolution, static.origin) != (occupancy.occupied.shape, occupancy.resolution,
+                                                                     occupancy.origin):
+        raise ValueError("the static map and the occupancy map must share one grid")
+    return static.occupied
 
 
 def costmap_guide(cost, normalizer: TrajectoryNormalizer, action_dim: int,

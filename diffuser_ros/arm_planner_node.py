@@ -2,8 +2,9 @@
 
 Subscribes to `joint_states` (sensor_msgs/JointState) and `blocks` (diffuser_ros/Blocks), serves
 `stack_blocks` (diffuser_ros/action/StackBlocks) and commands the arm with `joint_trajectory`
-(trajectory_msgs/JointTrajectory, what a ros2_control joint_trajectory_controller takes, plus the
-"gripper" pseudo-joint), so a real arm is a remap away. A goal runs stage by stage with the
+(trajectory_msgs/JointTrajectory of the 7 arm joints, what a ros2_control joint_trajectory_controller
+takes) and the grip with `gripper_trajectory` (a JointTrajectory of `gripper_joint` alone on the same
+time base, for a gripper controller beside it), so a real arm is a remap away. A goal runs stage by stage with the
 evaluation's stage runner (diffuser_core.tasks.kuka.stages): plan H states from the current state
 (start inpainted) guided toward the next goal relation that does not hold yet, send the plan's joint
 angles as one trajectory, wait for it to finish, look at the blocks, repeat until the goal holds or
@@ -35,7 +36,7 @@ from diffuser_core.tasks.kuka.urdf import arm_joints, joint_limits, load_urdf
 from diffuser_core.samplers import SAMPLER_NAMES
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
-from diffuser_ros.conversions import array_to_plan_msg, block_poses, joint_positions, joint_trajectory
+from diffuser_ros.conversions import array_to_plan_msg, block_poses, gripper_trajectory, joint_positions, joint_trajectory
 from diffuser_ros.msg import Blocks, Plan
 from diffuser_ros.managed import ManagedPlanner, ParameterError
 from diffuser_ros.parameters import Info, ParameterGuard, declare
@@ -48,6 +49,7 @@ PARAMETERS = {
     "robot": "kuka_arm",
     "frame_id": "world",
     "robot_description": "",       # the arm's URDF (XML); "": read urdf_path
+    "gripper_joint": "gripper",    # the joint gripper_trajectory commands (1.0 grip, 0.0 release)
     "urdf_path": "",               # a URDF file; "": the iiwa the simulator uses (pybullet's data files)
     "sampler": "ddim",
     "denoising_steps": 20,         # DDIM network calls per plan; 0: all of the model's diffusion steps
@@ -75,6 +77,7 @@ PARAMETER_INFO = {
     "frame_id": Info("frame of the blocks' poses (the arm's base at the origin)"),
     "robot_description": Info("the arm's URDF (XML), for its joint names and limits; empty: read urdf_path", read_only=True),
     "urdf_path": Info("a URDF file of the arm; empty: the iiwa the simulator uses", read_only=True),
+    "gripper_joint": Info("the joint gripper_trajectory commands (1.0 grip, 0.0 release)", read_only=True),
     "sampler": Info("reverse process: ddim | ddpm"),
     "denoising_steps": Info("DDIM network calls per plan; 0: all of the model's diffusion steps", 0, 10000),
     "guide_scale": Info("alpha of the relation guides (mu + alpha Sigma grad J)", 0.0, live=True),
@@ -150,13 +153,14 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         self.planner = self.load_planner()
         self.plan_dt = self.p["plan_dt"] or CONTROL_DT
         self.trajectory_publisher = self.create_publisher(JointTrajectory, "joint_trajectory", QoSProfile(depth=1))
+        self.gripper_publisher = self.create_publisher(JointTrajectory, "gripper_trajectory", QoSProfile(depth=1))
         self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", QoSProfile(depth=1))
         inputs = MutuallyExclusiveCallbackGroup()
         subscriptions = [
             self.create_subscription(JointState, "joint_states", self.on_joint_states, qos_profile_sensor_data,
                                      callback_group=inputs),
             self.create_subscription(Blocks, "blocks", self.on_blocks, qos_profile_sensor_data, callback_group=inputs)]
-        self.robot_interfaces = ([self.trajectory_publisher, self.plan_publisher], subscriptions)
+        self.robot_interfaces = ([self.trajectory_publisher, self.gripper_publisher, self.plan_publisher], subscriptions)
         self.get_logger().info(f"configured: {self.p['checkpoint']} (horizon {self.planner.horizon}, "
                                f"device {self.planner.device})")
 
@@ -241,13 +245,15 @@ class DiffuserArmPlannerNode(ManagedPlanner):
 
     # ------------------------------------------------------------------ commands
     def send_plan(self, plan_observations: np.ndarray) -> float:
-        """Send the plan's joint angles (clipped to the limits) and grips; its duration in s."""
+        """Send the plan's joint angles (clipped to the limits) on joint_trajectory and its grips on
+        gripper_trajectory, one stamp and time base for both; its duration in s."""
         targets = np.clip(plan_observations[1:, :len(self.joint_names)], self.lower, self.upper)
         grips = [grip_command(state, self.p["grip_threshold"]) for state in plan_observations[1:]]
         self.held_block = grips[-1] or None
-        grips = [bool(grip) for grip in grips]
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
-        self.trajectory_publisher.publish(joint_trajectory(targets, grips, self.joint_names, self.plan_dt, header))
+        self.trajectory_publisher.publish(joint_trajectory(targets, self.joint_names, self.plan_dt, header))
+        self.gripper_publisher.publish(gripper_trajectory([bool(grip) for grip in grips], self.plan_dt, header,
+                                                          self.p["gripper_joint"]))
         return len(targets) * self.plan_dt
 
     def send_hold(self) -> None:
@@ -257,7 +263,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         if joints is None or self.robot_interfaces is None or self.joint_names is None:
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
-        self.trajectory_publisher.publish(joint_trajectory(np.clip(joints, self.lower, self.upper)[None], None,
+        self.trajectory_publisher.publish(joint_trajectory(np.clip(joints, self.lower, self.upper)[None],
                                                            self.joint_names, self.plan_dt, header))
 
     # ------------------------------------------------------------------ stack_blocks action

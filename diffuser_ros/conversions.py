@@ -145,16 +145,20 @@ def block_poses(message: Blocks) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             for name, p in zip(message.names, message.poses)}
 
 
-def joint_trajectory(positions: np.ndarray, grips, joint_names, dt: float, header: Header,
-                     gripper_joint: str = "gripper") -> JointTrajectory:
-    """A JointTrajectory with one point per row of `positions` (P, n_joints) at dt, 2 dt, ...,
-    plus the `gripper_joint` pseudo-joint (1.0 = grip) when `grips` is given (None: grip unchanged)."""
-    names = list(joint_names) + ([gripper_joint] if grips is not None else [])
-    message = JointTrajectory(header=header, joint_names=names)
+def joint_trajectory(positions: np.ndarray, joint_names, dt: float, header: Header) -> JointTrajectory:
+    """A JointTrajectory of the named joints with one point per row of `positions` (P, n_joints) at
+    dt, 2 dt, ... (what a ros2_control joint_trajectory_controller takes)."""
+    message = JointTrajectory(header=header, joint_names=list(joint_names))
     for index, row in enumerate(np.asarray(positions, dtype=np.float64)):
-        values = row.tolist() + ([1.0 if grips[index] else 0.0] if grips is not None else [])
         nanoseconds = round((index + 1) * dt * 1e9)
         message.points.append(JointTrajectoryPoint(
-            positions=values, time_from_start=Duration(sec=nanoseconds // 1_000_000_000,
-                                                       nanosec=nanoseconds % 1_000_000_000)))
+            positions=row.tolist(), time_from_start=Duration(sec=nanoseconds // 1_000_000_000,
+                                                             nanosec=nanoseconds % 1_000_000_000)))
     return message
+
+
+def gripper_trajectory(grips, dt: float, header: Header, gripper_joint: str = "gripper") -> JointTrajectory:
+    """The grip over the same points (1.0 = grip, 0.0 = release) as a JointTrajectory of the gripper
+    joint alone, for a gripper controller beside the arm's."""
+    return joint_trajectory(np.array([[1.0 if grip else 0.0] for grip in grips]).reshape(-1, 1),
+                            [gripper_joint], dt, header)

@@ -28,7 +28,7 @@ from diffuser_ros.topics import TopicTap, get_message, matching_qos, schema_text
 VIEWED_TOPICS = {
     "point_mass": ("odom", "plan", "plan_markers", "diffuser_plan", "maze_markers", "goal_pose", "cmd_accel",
                    "/diagnostics"),
-    "kuka_arm": ("joint_states", "blocks", "diffuser_plan", "joint_trajectory", "robot_description",
+    "kuka_arm": ("joint_states", "blocks", "diffuser_plan", "joint_trajectory", "gripper_trajectory", "robot_description",
                  "/diagnostics"),
 }
 PUBLISHABLE_TOPICS = ("goal_pose",)  # what a Foxglove client may publish into ROS (relative names)

@@ -6,9 +6,11 @@ positions, velocities) and `blocks` (diffuser_ros/Blocks, frame `frame_id`) at `
 and follows `joint_trajectory` (trajectory_msgs/JointTrajectory), as a ros2_control
 joint_trajectory_controller would:
 
-- joint_names must name each of the 7 arm joints exactly once, in any order; the extra name
-  "gripper" carries the suction grip (position > 0.5 = grip the block in reach, else release).
-  Without "gripper" the grip stays as last commanded.
+- joint_names must name each of the 7 arm joints exactly once, in any order. The suction grip
+  (position > 0.5 = grip the block in reach, else release) comes on `gripper_trajectory`, a
+  JointTrajectory of the joint "gripper" alone timed from its own arrival, as a gripper controller
+  beside the arm's takes it; "gripper" may also ride along in joint_trajectory. Without either the
+  grip stays as last commanded.
 - A trajectory is rejected whole (logged, the arm keeps its current motion) when it has no
   points, an unknown, duplicate or missing joint name, a point of the wrong length, a non-finite
   position, an arm position outside the URDF limits (rejected, never clipped: a clipped plan is
@@ -107,6 +109,25 @@ def parse_trajectory(message: JointTrajectory, joint_names, lower: np.ndarray, u
     return ArmTrajectory(times, np.array(positions), tuple(grips))
 
 
+def parse_gripper_trajectory(message: JointTrajectory) -> ArmTrajectory:
+    """A JointTrajectory of the gripper joint alone (position > 0.5 grips) as a grip schedule; raise
+    ValueError with the reason."""
+    if list(message.joint_names) != [GRIPPER_JOINT]:
+        raise ValueError(f"a gripper trajectory names the one joint '{GRIPPER_JOINT}', got {list(message.joint_names)}")
+    if not message.points:
+        raise ValueError("the gripper trajectory has no points")
+    times, grips = [], []
+    for index, point in enumerate(message.points):
+        if len(point.positions) != 1 or not math.isfinite(point.positions[0]):
+            raise ValueError(f"gripper point {index} must hold one finite position, got {list(point.positions)}")
+        times.append(point.time_from_start.sec + point.time_from_start.nanosec * 1e-9)
+        grips.append(bool(point.positions[0] > GRIP_THRESHOLD))
+    times = np.array(times)
+    if times[0] < 0 or np.any(np.diff(times) <= 0):
+        raise ValueError(f"time_from_start must be >= 0 and strictly increasing, got {times.tolist()}")
+    return ArmTrajectory(times, np.zeros((len(times), 0)), tuple(grips))
+
+
 class KukaSim(Node):
     """KUKA iiwa block-world simulator node."""
 
@@ -122,6 +143,8 @@ class KukaSim(Node):
         self.trajectory_start_joints = self.world.joint_positions()
         self.grip = False
         self.trajectory_start_grip = False
+        self.gripper: ArmTrajectory | None = None  # the newest gripper_trajectory and when it began
+        self.gripper_start_step = 0
         self.previous_joints = self.world.joint_positions()
         self.joint_velocities = np.zeros_like(self.previous_joints)
 
@@ -131,6 +154,7 @@ class KukaSim(Node):
         self.blocks_publisher = self.create_publisher(Blocks, "blocks", state_qos)
         # Commands must not be lost; only the newest trajectory matters (a new one replaces the old).
         self.create_subscription(JointTrajectory, "joint_trajectory", self.on_trajectory, QoSProfile(depth=1))
+        self.create_subscription(JointTrajectory, "gripper_trajectory", self.on_gripper_trajectory, QoSProfile(depth=1))
         self.clock_publisher = self.create_publisher(Clock, "/clock", 10) if self.params["publish_clock"] else None
 
         steps_per_second = self.params["real_time_factor"] / self.control_dt
@@ -166,6 +190,15 @@ class KukaSim(Node):
         self.trajectory_start_joints = self.world.joint_positions()
         self.trajectory_start_grip = self.grip
 
+    def on_gripper_trajectory(self, message: JointTrajectory) -> None:
+        try:
+            self.gripper = parse_gripper_trajectory(message)
+        except ValueError as reason:
+            self.rejected_trajectories += 1
+            self.get_logger().warning(f"rejected a gripper_trajectory: {reason}; keeping the grip")
+            return
+        self.gripper_start_step = self.sim_steps
+
     def tick(self) -> None:
         for _ in range(self.steps_per_tick):
             self.control_step()
@@ -177,12 +210,23 @@ class KukaSim(Node):
         if self.trajectory is not None:
             elapsed = (self.sim_steps - self.trajectory_start_step + 1) * self.control_dt
             joints, self.grip = self.trajectory.sample(elapsed, self.trajectory_start_joints, self.trajectory_start_grip)
+            self.grip = self.scheduled_grip(self.grip)
             self.world.set_joint_targets(joints, grip=self.grip)
+        elif self.gripper is not None:  # a grip without an arm trajectory: the arm keeps its targets
+            self.grip = self.scheduled_grip(self.grip)
+            self.world.set_joint_targets(self.trajectory_start_joints, grip=self.grip)
         self.world.step()
         self.sim_steps += 1
         joints = self.world.joint_positions()
         self.joint_velocities = (joints - self.previous_joints) / self.control_dt  # mean over the step
         self.previous_joints = joints
+
+    def scheduled_grip(self, grip: bool) -> bool:
+        """The grip the newest gripper_trajectory asks for at the end of this step (else `grip`)."""
+        if self.gripper is None:
+            return grip
+        elapsed = (self.sim_steps - self.gripper_start_step + 1) * self.control_dt
+        return self.gripper.sample(elapsed, np.zeros(0), grip)[1]
 
     def publish_state(self) -> None:
         stamp = (seconds_to_stamp(self.sim_steps * self.control_dt) if self.params["publish_clock"]

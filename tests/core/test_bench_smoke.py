@@ -225,3 +225,15 @@ def test_training_curve_evaluates_every_kth_checkpoint_of_a_run(tmp_path):
     assert [row["step"] for row in record["rows"]] == [1000, 2000]
     assert record["rows"][0]["score"] == record["rows"][1]["score"]  # same weights, same seeded episode
     assert out.with_suffix(".png").is_file() and "| 2000 |" in out.with_suffix(".md").read_text()
+
+
+def test_blocked_corridor_counts_entries_of_both_settings(tmp_path):
+    out = tmp_path / "blocked.json"
+    assert load_script("blocked_corridor").main(["--episodes", "2", "--candidates", "2", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    unguided, guided = record["results"]
+    assert unguided["config"]["costmap_weight"] == 0 and guided["config"]["candidates"] == 2
+    assert all(len(result["per_episode"]) == 2 for result in record["results"])
+    # the unguided model's shortest route runs through the blocked cell (it is a keep-out zone, not a wall)
+    assert unguided["episodes_entering"] >= 1 and unguided["blocked_steps"] > 0
+    assert "| unguided |" in out.with_suffix(".md").read_text() and out.with_suffix(".png").is_file()

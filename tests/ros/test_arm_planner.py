@@ -56,8 +56,9 @@ class ArmHarness:
         self.planner = DiffuserArmPlannerNode(
             context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
         self.node = rclpy.create_node("arm_test", context=context)
-        self.trajectories, self.joint_states = [], []
+        self.trajectories, self.grips, self.joint_states = [], [], []
         self.node.create_subscription(JointTrajectory, "joint_trajectory", self.trajectories.append, 10)
+        self.node.create_subscription(JointTrajectory, "gripper_trajectory", self.grips.append, 10)
         self.node.create_subscription(JointState, "joint_states", self.joint_states.append, 10)
         self.client = ActionClient(self.node, StackBlocks, "stack_blocks")
         self.executor = PooledExecutor(num_threads=6, context=context)
@@ -125,10 +126,12 @@ def test_a_goal_runs_a_stage_and_moves_the_arm_within_its_limits(arm):
     assert "0 of 1 relations hold after 1 plans" in response.result.message
     assert feedback and feedback[0].feedback.total == 1 and feedback[0].feedback.plan_time_ms > 0
     assert "placing red on green" in feedback[0].feedback.status
-    trajectory = arm.trajectories[-1]
+    trajectory, grip = arm.trajectories[-1], arm.grips[-1]
     names, lower, upper = arm_joint_limits()
-    assert trajectory.joint_names == [*names, "gripper"] and len(trajectory.points) == 15
-    positions = np.array([point.positions[:7] for point in trajectory.points])
+    assert trajectory.joint_names == list(names) and len(trajectory.points) == 15
+    assert grip.joint_names == ["gripper"] and len(grip.points) == 15 and grip.header.stamp == trajectory.header.stamp
+    assert [p.time_from_start for p in grip.points] == [p.time_from_start for p in trajectory.points]
+    positions = np.array([point.positions for point in trajectory.points])
     assert np.all(positions >= lower - 1e-9) and np.all(positions <= upper + 1e-9)
     assert np.abs(np.array(arm.joint_states[-1].position) - before).max() > 1e-3  # the arm followed it
     assert arm.sim.rejected_trajectories == 0
@@ -302,3 +305,21 @@ def test_joint_names_and_limits_come_from_the_robot_description(ros_context, kuk
         arm.close()
     with pytest.raises(ValueError, match="moving joints"):
         ArmHarness(ros_context, kuka_checkpoint, with_sim=False, robot_description="<robot name='x'/>")
+
+
+def test_every_published_arm_trajectory_names_only_the_arm_joints(ros_context, kuka_checkpoint):
+    """What a ros2_control joint_trajectory_controller accepts: no joint it does not own (the grip
+    goes on gripper_trajectory), for plans and for the hold a cancel sends."""
+    arm = ArmHarness(ros_context, kuka_checkpoint, replan_every=5, max_stages=1, settle_time=2.0)
+    try:
+        handle = arm.send("stack", [])
+        assert handle.accepted
+        arm.wait_for(lambda: len(arm.trajectories) >= 2)
+        cancel = handle.cancel_goal_async()
+        arm.wait_for(cancel.done)
+        arm.result(handle)
+        names = list(arm_joint_limits()[0])
+        assert len(arm.trajectories) >= 2 and all(t.joint_names == names for t in arm.trajectories)
+        assert arm.grips and all(g.joint_names == ["gripper"] for g in arm.grips)
+    finally:
+        arm.close()

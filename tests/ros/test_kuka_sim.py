@@ -45,6 +45,7 @@ class Probe:
         self.node.create_subscription(JointState, "joint_states", self.joint_states.append, 10)
         self.node.create_subscription(Blocks, "blocks", self.blocks.append, 10)
         self.commands = self.node.create_publisher(JointTrajectory, "joint_trajectory", 10)
+        self.gripper = self.node.create_publisher(JointTrajectory, "gripper_trajectory", 10)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.sim)
         self.executor.add_node(self.node)
@@ -147,7 +148,8 @@ def test_bad_trajectories_are_rejected_and_the_node_lives_on(probe):
     assert probe.wait_for(lambda: np.abs(probe.arm() - moved).max() < 0.01), "node stopped following after rejections"
 
 
-def test_gripper_joint_picks_up_a_block(probe):
+def pick_up_red(probe):
+    """Joint targets down to the red block and up again, and the grip at each (IK in a twin world)."""
     with KukaBlockWorld() as twin:  # a second world, for IK only
         red = probe.blocks[-1].poses[0].position
         block = np.array([red.x, red.y, red.z])
@@ -157,10 +159,36 @@ def test_gripper_joint_picks_up_a_block(probe):
         for height in heights:
             seed = twin.ik(block + (0, 0, height), seed=seed)
             joints.append(seed)
+    return joints, grips
+
+
+def test_gripper_joint_picks_up_a_block(probe):
+    joints, grips = pick_up_red(probe)
     points = [point(list(q) + [g], 0.5 * (i + 1)) for i, (q, g) in enumerate(zip(joints, grips))]
     probe.commands.publish(trajectory(IIWA_JOINTS + ("gripper",), *points))
     assert probe.wait_for(lambda: probe.blocks[-1].poses[0].position.z > 0.2), "the red block was not lifted"
     assert probe.sim.world.attached_block == BLOCK_NAMES[0]
+
+
+def test_a_gripper_trajectory_beside_the_arm_trajectory_picks_up_a_block(probe):
+    """The arm's 7 joints on joint_trajectory, the grip on gripper_trajectory, one time base."""
+    joints, grips = pick_up_red(probe)
+    rejected = probe.sim.rejected_trajectories
+    probe.gripper.publish(trajectory(["gripper"], *[point([g], 0.5 * (i + 1)) for i, g in enumerate(grips)]))
+    probe.commands.publish(trajectory(IIWA_JOINTS, *[point(list(q), 0.5 * (i + 1)) for i, q in enumerate(joints)]))
+    assert probe.wait_for(lambda: probe.blocks[-1].poses[0].position.z > 0.2), "the red block was not lifted"
+    assert probe.sim.world.attached_block == BLOCK_NAMES[0] and probe.sim.rejected_trajectories == rejected
+
+
+@pytest.mark.parametrize("names, positions, message", [
+    (["gripper", "lbr_iiwa_joint_1"], [1.0, 0.0], "names the one joint"),
+    (["gripper"], [float("nan")], "one finite position"),
+])
+def test_bad_gripper_trajectories_are_refused(names, positions, message):
+    from diffuser_ros.kuka_sim_node import parse_gripper_trajectory
+
+    with pytest.raises(ValueError, match=message):
+        parse_gripper_trajectory(trajectory(names, point(positions, 0.5)))
 
 
 def test_parse_trajectory_maps_gripper_and_interpolates():

@@ -295,7 +295,8 @@ def obstacle_planning(planner, config: Maze2DEvalConfig, goal: np.ndarray) -> di
 @functools.lru_cache(maxsize=16)
 def obstacle_cost(maze: str, obstacles: tuple, goal_xy: tuple, margin: float) -> ObstacleCost:
     """The cost among a maze's walls and obstacle cells (the costmap a simulator would publish)."""
-    return ObstacleCost(MazeGrid.of_maze(maze).with_walls(obstacles).occupancy_map(), goal_xy, margin)
+    grid = MazeGrid.of_maze(maze)
+    return ObstacleCost(grid.with_walls(obstacles).occupancy_map(), goal_xy, margin, static=grid.occupancy_map())
 
 
 def planner_normalizer(planner):

@@ -120,11 +120,12 @@ def main(argv=None) -> int:
     settings = [("unguided", replace(base, obstacles=blocked)),
                 (f"guided (weight {args.weight:g}, {args.candidates} candidates)",
                  replace(base, obstacles=blocked, costmap_weight=args.weight, candidates=args.candidates))]
+    origin = provenance([checkpoint])  # the code and model the run starts with
     results = [run_setting(name, config, checkpoint, args.episodes, args.seed) for name, config in settings]
     out = Path(args.out)
     record = {"benchmark": "blocked_corridor", "scenario": args.scenario, "blocked": list(args.blocked),
               "seed": args.seed, "command": command_line(__file__, argv), "machine": machine_info("cpu"),
-              **provenance([checkpoint]), "results": results}
+              **origin, "results": results}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_picture(results, base.maze, args.blocked, out.with_suffix(".png"))
     for result in results:

@@ -164,12 +164,13 @@ def main(argv=None) -> int:
                                       device=args.device) for mode in args.modes]
         if not Path(args.checkpoint).is_file():
             raise ValueError(f"checkpoint not found: {args.checkpoint}")
+        origin = provenance([args.checkpoint])  # the code and model the run starts with
         summaries = [evaluate(args.checkpoint, config, progress=not args.quiet) for config in configs]
         records = [summary.to_dict() for summary in summaries]
     except ValueError as error:
         print(f"eval_kuka: {error}", file=sys.stderr)
         return 2
-    command, machine, origin = command_line(__file__, argv), machine_info(args.device), provenance([args.checkpoint])
+    command, machine = command_line(__file__, argv), machine_info(args.device)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"command": command, "machine": machine, "scenario": args.scenario,

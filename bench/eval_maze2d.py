@@ -125,9 +125,10 @@ def run(args, argv=None) -> int:
 
 def write_results(checkpoint, config: Maze2DEvalConfig, out: Path, args, argv) -> int:
     """Evaluate, then write the JSON, the markdown and (optionally) the figure."""
+    origin = provenance([checkpoint, config.low_level])  # the code and models the run starts with
     summary = evaluate(checkpoint, config, progress=not args.quiet)
     record = {**summary.to_dict(), "command": command_line(__file__, argv),
-              "machine": machine_info(config.device), **provenance([checkpoint, config.low_level])}
+              "machine": machine_info(config.device), **origin}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown_report(record))

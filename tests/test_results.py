@@ -46,6 +46,27 @@ def test_shipped_scenario_results_were_made_with_its_current_settings(scenario):
         f"{result.name} was measured with another checkpoint than config/{scenario}.yaml ships"
 
 
+@pytest.mark.parametrize("mode", ["unconditional", "conditional", "rearrange"])
+def test_shipped_kuka_results_were_made_with_its_current_settings(mode):
+    from bench._report import file_sha256
+
+    result = ROOT / "results" / f"kuka_scenario_{mode}.json"
+    if not result.is_file():
+        pytest.skip(f"{result.name} not measured")
+    record = json.loads(result.read_text())
+    p = next(spec.parameters for spec in load_scenario(ROOT / "config" / "kuka_stack.yaml")
+             if spec.name == "diffuser_planner")
+    config = record["results"][0]["config"]
+    assert record["scenario"] == "kuka_stack" and config["mode"] == mode
+    assert (config["sampler"], config["denoising_steps"] or 0, config["guide_scale"], config["n_guide_steps"],
+            config["grasp_guide"], config["refine"], config["keep_built"], config["grip_threshold"],
+            config["replan_every"], config["stages"], config["stop_when_done"]) == (
+        p["sampler"], p["denoising_steps"], p["guide_scale"], p["n_guide_steps"], p["grasp_guide"], p["refine"],
+        p["keep_built"], p["grip_threshold"], p["replan_every"], p["max_stages"], True)
+    assert next(iter(record["checkpoint_sha256"].values())) == file_sha256(ROOT / p["checkpoint"]), \
+        f"{result.name} was measured with another checkpoint than config/kuka_stack.yaml ships"
+
+
 def measured_pairs() -> set[tuple[str, str]]:
     """Every (mean, standard error) a results JSON holds, as the README rounds them (one decimal)."""
     pairs = set()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffuser_core.costmap import (ENTRY_DEPTH, ClearanceCost, ObstacleCost, OccupancyMap, costmap_guide,
+from diffuser_core.costmap import (KEEP_OFF, ClearanceCost, ObstacleCost, OccupancyMap, costmap_guide,
                                    geodesic_distance)
 
 @pytest.fixture
@@ -57,8 +57,17 @@ def test_candidates_that_enter_the_block_rank_last():
                              np.stack([np.full(10, 3.5), np.linspace(3.2, 2.0, 10)], -1)])
     ranks = cost.rank(np.stack([through, around]))
     assert cost.entered(np.stack([through, around])).tolist() == [True, False] and ranks[1] < ranks[0]
-    grazing = np.stack([np.linspace(0.5, 3.5, 30), np.full(30, 2.5 + 0.5 * ENTRY_DEPTH)], -1)
-    assert not cost.entered(grazing[None])[0]  # a brush with the edge is not an entry
+    passing = lambda y: np.stack([np.linspace(0.5, 3.5, 30), np.full(30, y)], -1)[None]
+    assert not cost.entered(passing(2.5 + KEEP_OFF + 0.05))[0]  # clear of the block by more than KEEP_OFF
+    assert cost.entered(passing(2.5 + 0.5 * KEEP_OFF))[0]  # closer than the robot's radius: an entry
+
+
+def test_walls_of_the_static_map_are_not_obstacles_to_enter():
+    walls = OccupancyMap.from_boxes([((2.0, 0.5), (0.5, 0.5))], (0.0, 4.0, 0.0, 4.0), 0.1)
+    both = OccupancyMap(walls.occupied | BLOCK.occupied, 0.1, (0.0, 0.0))
+    cost = ObstacleCost(both, goal_xy=(3.5, 3.5), static=walls)
+    along_the_wall = np.stack([np.linspace(0.5, 3.5, 30), np.full(30, 1.05)], -1)[None]  # grazes the wall
+    assert not cost.entered(along_the_wall)[0] and ObstacleCost(both, (3.5, 3.5)).entered(along_the_wall)[0]
 
 
 def test_a_planner_samples_candidates_in_one_batch_and_keeps_the_cheapest(tiny_planner):

@@ -21,6 +21,7 @@ import time
 from pathlib import PurePath
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
@@ -36,6 +37,7 @@ from diffuser_core.tasks.kuka.urdf import arm_joints, joint_limits, load_urdf
 from diffuser_core.samplers import SAMPLER_NAMES
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
+from diffuser_ros.diagnostics import PlanningStats, diagnostic_array, planner_status
 from diffuser_ros.conversions import array_to_plan_msg, block_poses, gripper_trajectory, joint_positions, joint_trajectory
 from diffuser_ros.msg import Blocks, Plan
 from diffuser_ros.managed import ManagedPlanner, ParameterError
@@ -132,11 +134,14 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         self.held_block: str | None = None  # what the last sent trajectory ends gripping (the arm's belief)
         self.joints_time = self.poses_time = -math.inf
         self.current: threading.Event | None = None  # set to stop the running goal (preempt/deactivate)
+        self.stats, self.stage = PlanningStats(), "no goal"
         declare(self, PARAMETERS, PARAMETER_INFO)
         self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
         ParameterGuard(self, PARAMETER_INFO, check_parameters, lambda: self.planner is not None,
                        self.apply_live_parameters)
         self.joint_names = self.lower = self.upper = self.kinematics = None
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
         self.action_server = ActionServer(
             self, StackBlocks, "stack_blocks", execute_callback=self.execute_stack_blocks,
             goal_callback=self.accept_stack_blocks, cancel_callback=lambda _: CancelResponse.ACCEPT,
@@ -199,6 +204,17 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             raise ParameterError(f"checkpoint {PurePath(self.p['checkpoint']).name} plans {planner.observation_dim}-D observations and "
                                     f"{planner.action_dim}-D actions; the Kuka arm needs {STATE_DIM}-D states only")
         return planner
+
+    def publish_diagnostics(self) -> None:
+        """Stage plan latency, plans, the stage running, state age, device and checkpoint."""
+        with self.lock:
+            age, goal_active = self.now() - min(self.joints_time, self.poses_time), self.current is not None
+        planner = self.planner
+        status = planner_status(f"{self.get_name()}: stacking", self.stats, self.now(), 0.0,
+                                str(planner.device) if planner is not None else "none", self.p["checkpoint"],
+                                age if math.isfinite(age) else -1.0, goal_active,
+                                lifecycle_state=self.lifecycle_state(), extra={"stage": self.stage})
+        self.diagnostics_publisher.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
 
     # ------------------------------------------------------------------ state
     def on_joint_states(self, message: JointState) -> None:
@@ -296,12 +312,14 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             while (stage := runner.next_stage(state)) is not None:
                 satisfied, total, _ = runner.progress(state)
                 plan = stage.plan
+                self.stats.record(plan.plan_ms, self.now())
                 self.plan_publisher.publish(array_to_plan_msg(
                     plan.observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),
                     plan.denoising_steps, plan.plan_ms))
                 duration = self.send_plan(stage.observations)
                 settle = self.p["settle_time"] if stage.whole else 0.0  # mid-plan: go on
                 status = f"stage {runner.plans}: placing {stage.target}" if stage.target else f"stage {runner.plans}: stacking"
+                self.stage = status
                 handle.publish_feedback(StackBlocks.Feedback(satisfied=satisfied, total=total,
                                                              plan_time_ms=plan.plan_ms, status=status))
                 self.wait_for_trajectory(handle, stop, started, duration + settle)
@@ -323,6 +341,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             with self.lock:
                 if self.current is stop:
                     self.current = None
+        self.stage = f"no goal (last: {outcome}, {message})"
         self.get_logger().info(f"stack_blocks {outcome}: {message}")
         getattr(handle, {"succeeded": "succeed", "canceled": "canceled"}.get(outcome, "abort"))()
         value = runner.progress(state)[2] if state is not None else 0.0

@@ -34,9 +34,10 @@ class PlanningStats:
 
 def planner_status(name: str, stats: PlanningStats, now: float, requested_hz: float, device: str,
                    checkpoint: str, state_age_s: float, goal_active: bool,
-                   lifecycle_state: str = "active") -> DiagnosticStatus:
+                   lifecycle_state: str = "active", extra: dict | None = None) -> DiagnosticStatus:
     """OK normally; WARN when a goal runs on stale state or plans overran; ERROR after a planner fault.
-    A managed node that is not active says which lifecycle state it is in."""
+    A managed node that is not active says which lifecycle state it is in; `extra` adds values
+    (e.g. the arm planner's stage)."""
     level, message = DiagnosticStatus.OK, "planning" if goal_active else "idle"
     if lifecycle_state != "active":
         message = f"{lifecycle_state}: not accepting goals"
@@ -50,7 +51,7 @@ def planner_status(name: str, stats: PlanningStats, now: float, requested_hz: fl
         "replan_rate_achieved_hz": f"{stats.achieved_rate_hz(now):.2f}",
         "plans": str(stats.plans), "overruns": str(stats.overruns), "failures": str(stats.failures),
         "device": device, "checkpoint": checkpoint, "state_age_s": f"{state_age_s:.3f}",
-        "lifecycle_state": lifecycle_state,
+        "lifecycle_state": lifecycle_state, **(extra or {}),
     }
     return DiagnosticStatus(level=level, name=name, message=message, hardware_id=device,
                             values=[KeyValue(key=k, value=v) for k, v in values.items()])

@@ -13,6 +13,7 @@ import rclpy
 from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
 from rclpy.parameter import Parameter
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
@@ -59,6 +60,8 @@ class ArmHarness:
         self.trajectories, self.grips, self.joint_states = [], [], []
         self.node.create_subscription(JointTrajectory, "joint_trajectory", self.trajectories.append, 10)
         self.node.create_subscription(JointTrajectory, "gripper_trajectory", self.grips.append, 10)
+        self.diagnostics = []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.node.create_subscription(JointState, "joint_states", self.joint_states.append, 10)
         self.client = ActionClient(self.node, StackBlocks, "stack_blocks")
         self.executor = PooledExecutor(num_threads=6, context=context)
@@ -321,5 +324,22 @@ def test_every_published_arm_trajectory_names_only_the_arm_joints(ros_context, k
         names = list(arm_joint_limits()[0])
         assert len(arm.trajectories) >= 2 and all(t.joint_names == names for t in arm.trajectories)
         assert arm.grips and all(g.joint_names == ["gripper"] for g in arm.grips)
+    finally:
+        arm.close()
+
+
+def test_diagnostics_report_stage_latency_state_age_device_and_checkpoint(ros_context, kuka_checkpoint):
+    arm = ArmHarness(ros_context, kuka_checkpoint)
+    try:
+        response = arm.result(arm.send("rearrange", [("red", "green")]))
+        assert response.result.replans == 1
+        count = len(arm.diagnostics)
+        arm.wait_for(lambda: len(arm.diagnostics) > count + 1, timeout_s=5.0)
+        status = arm.diagnostics[-1].status[0]
+        values = {kv.key: kv.value for kv in status.values}
+        assert status.name.endswith("stacking") and values["lifecycle_state"] == "active"
+        assert int(values["plans"]) == 1 and float(values["plan_latency_median_ms"]) > 0
+        assert values["checkpoint"] == str(kuka_checkpoint) and values["device"] == "cpu"
+        assert 0 <= float(values["state_age_s"]) < 1.0 and values["stage"].startswith("no goal (last: aborted")
     finally:
         arm.close()

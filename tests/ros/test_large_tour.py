@@ -1,7 +1,7 @@
 """Over real rclpy: one `bringup maze2d_large` with the shipped hierarchical checkpoint drives a tour
 of goals across the Large maze and reaches every one, each within two of D4RL's episodes (800
 simulated steps): alone the legs take 365-469 steps, but inside the full suite on 2 cores the second
-leg has taken 929 and 1317 (its replans, timed by the wall clock, go otherwise), so a bound of one
+leg has taken 929 and 1317 (its replans fall at other simulated times), so a bound of one
 episode fails at random. The far corner (7, 1), from (1, 10), is not in the tour: in 5 runs it once took 1460
 steps and once was not reached in 30 s (the model's plans sometimes cut a wall; results/maze2d.md
 has the rates), so a test of it fails at random. The tour runs on simulated time at half real time

@@ -30,6 +30,8 @@ from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.kuka_sim_node import KukaSim
 from diffuser_ros.msg import Relation
 
+SHIPPED_GOAL = ("red", "green")  # on kuka_sim's seed-0 blocks the shipped setting stacks it (measured)
+
 
 @pytest.fixture(scope="module")
 def kuka_checkpoint(tmp_path_factory):
@@ -341,5 +343,21 @@ def test_diagnostics_report_stage_latency_state_age_device_and_checkpoint(ros_co
         assert int(values["plans"]) == 1 and float(values["plan_latency_median_ms"]) > 0
         assert values["checkpoint"] == str(kuka_checkpoint) and values["device"] == "cpu"
         assert 0 <= float(values["state_age_s"]) < 1.0 and values["stage"].startswith("no goal (last: aborted")
+    finally:
+        arm.close()
+
+
+def test_the_shipped_checkpoint_and_settings_stack_a_block_over_ros(ros_context):
+    """A guard on what ships: kuka_sim (seed 0) and the arm planner with the shipped checkpoint and
+    config/kuka_stack.yaml's settings complete a relation over rclpy."""
+    from diffuser_ros.scenario import planner_parameters, resolve_data_path
+
+    shipped = planner_parameters("kuka_stack")
+    settings = {name: value for name, value in shipped.items() if name not in ("autostart", "checkpoint", "robot")}
+    arm = ArmHarness(ros_context, resolve_data_path(shipped["checkpoint"]), **settings)
+    try:
+        response = arm.result(arm.send("rearrange", [SHIPPED_GOAL]), timeout_s=120.0)
+        assert response.result.success, response.result.message
+        assert all(t.joint_names == list(arm_joint_limits()[0]) for t in arm.trajectories)
     finally:
         arm.close()

@@ -9,7 +9,9 @@ counted: an episode succeeds when it reaches D4RL's goal, and every step inside 
 entry. Starts are the open cells from which the blocked corridor is the shortest way to the goal.
 Guided: the costmap guide (route and clearance costs of the walls plus the blocked cell, every
 denoising step) and `candidates` plans in one batch, the cheapest that keeps off the blocked cell
-kept. Writes OUT (JSON), OUT with .md, and OUT with .png (one episode of each).
+kept. Also times cold plans with 1 and with `candidates` candidates, unguided and guided (the
+target: N = 8 at most twice one's latency). Writes OUT (JSON), OUT with .md, and OUT with .png (one
+episode of each).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from bench.eval_maze2d import scenario_eval_config  # noqa: E402
 from diffuser_core.plotting import draw_plan, draw_walls, save_figure  # noqa: E402
 from diffuser_core.scores import episode_seeds, standard_error  # noqa: E402
 from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
-from diffuser_core.tasks.maze2d.evaluation import _load_planner, evaluate_episode  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import _load_planner, evaluate_episode, obstacle_planning  # noqa: E402
 from diffuser_core.tasks.maze2d.layouts import CELL_SQUARE_OFFSET  # noqa: E402
 
 STARTS = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 2), (3, 3))  # Medium: the top-left rooms, west of (3, 4)
@@ -71,6 +73,31 @@ def run_setting(name: str, config, checkpoint: str, episodes: int, seed: int) ->
             "per_episode": [r.to_dict() for r in results], "_episodes": results}
 
 
+def plan_latency(config, checkpoint: str, candidates: int, plans: int = 20) -> float:
+    """Median ms of cold plans from the start cells to the goal with `candidates` in a batch."""
+    planner, _ = _load_planner(checkpoint, config)
+    goal = np.array([6.0, 6.0, 0.0, 0.0])
+    arguments = obstacle_planning(planner, replace(config, candidates=candidates), goal)
+    times = []
+    for index in range(plans):
+        planner.reset()
+        planner.generator.manual_seed(index)
+        start = np.array([*Maze2DEnv.cell_to_xy(STARTS[index % len(STARTS)]), 0.0, 0.0])
+        times.append(planner.plan(start, goal=goal, **arguments).plan_time_ms)
+    return float(np.median(times))
+
+
+def latency_rows(base, blocked, checkpoint: str, candidates: int, weight: float) -> list[dict]:
+    """Cold-plan latency with 1 and `candidates` candidates, without and with the costmap guide."""
+    rows = []
+    for name, config_weight in (("unguided", 0.0), ("guided", weight)):
+        config = replace(base, obstacles=blocked, costmap_weight=config_weight)
+        one, many = plan_latency(config, checkpoint, 1), plan_latency(config, checkpoint, candidates)
+        rows.append({"setting": name, "candidates": candidates, "plan_ms_one": one, "plan_ms_many": many,
+                     "ratio": many / one})
+    return rows
+
+
 def markdown(record: dict) -> str:
     lines = [f"# Blocked corridor ({record['scenario']}, cell {tuple(record['blocked'])} blocked at test time)", "",
              "| setting | success | episodes entering the blocked cell | success without entering | "
@@ -80,6 +107,10 @@ def markdown(record: dict) -> str:
                      f"{result['episodes']} | {100 * result['success_without_entry']:.0f} % | "
                      f"{result['mean_normalized_score']:.1f} ± {result['standard_error']:.1f} | "
                      f"{result['plan_ms_median']:.0f} |")
+    lines += ["", "| cold plan latency | 1 candidate (ms) | N candidates (ms) | N | ratio (target: at most 2) |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {row['setting']} | {row['plan_ms_one']:.0f} | {row['plan_ms_many']:.0f} | {row['candidates']} | "
+              f"{row['ratio']:.2f} |" for row in record["latency"]]
     lines += ["", "- target: at least 90 % success with no entry, guided; the unguided model is the contrast",
               f"- loop: {record['results'][0]['config']['protocol']}",
               f"- starts: {', '.join(map(str, STARTS))} in turn; goal: D4RL's (6, 6); seed {record['seed']}",
@@ -122,8 +153,9 @@ def main(argv=None) -> int:
                  replace(base, obstacles=blocked, costmap_weight=args.weight, candidates=args.candidates))]
     origin = provenance([checkpoint])  # the code and model the run starts with
     results = [run_setting(name, config, checkpoint, args.episodes, args.seed) for name, config in settings]
+    latency = latency_rows(base, blocked, checkpoint, args.candidates, args.weight)
     out = Path(args.out)
-    record = {"benchmark": "blocked_corridor", "scenario": args.scenario, "blocked": list(args.blocked),
+    record = {"benchmark": "blocked_corridor", "latency": latency, "scenario": args.scenario, "blocked": list(args.blocked),
               "seed": args.seed, "command": command_line(__file__, argv), "machine": machine_info("cpu"),
               **origin, "results": results}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
-from diffuser_core.tasks.kuka.stages import StageRunner, StageSettings, grip_command
+from diffuser_core.tasks.kuka.stages import Stage, StageRunner, StageSettings, grip_command
 from diffuser_core.tasks.kuka.tasks import CONTROL_DT, JOINT_COUNT, STATE_DIM, Relation, check_task, state_from_parts
 from diffuser_core.tasks.kuka.kinematics import ArmKinematics
 from diffuser_core.tasks.kuka.urdf import arm_joints, joint_limits, load_urdf
@@ -260,12 +260,14 @@ class DiffuserArmPlannerNode(ManagedPlanner):
             time.sleep(0.02)
 
     # ------------------------------------------------------------------ commands
-    def send_plan(self, plan_observations: np.ndarray) -> float:
-        """Send the plan's joint angles (clipped to the limits) on joint_trajectory and its grips on
-        gripper_trajectory, one stamp and time base for both; its duration in s."""
+    def send_plan(self, stage: Stage) -> float:
+        """Send the stage's joint angles (clipped to the limits) on joint_trajectory and its grips on
+        gripper_trajectory, one stamp and time base for both; its duration in s. The block the
+        stage ends holding (the stage runner's) is what the arm holds from then on."""
+        plan_observations = stage.observations
         targets = np.clip(plan_observations[1:, :len(self.joint_names)], self.lower, self.upper)
         grips = [grip_command(state, self.p["grip_threshold"]) for state in plan_observations[1:]]
-        self.held_block = grips[-1] or None
+        self.held_block = stage.held
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
         self.trajectory_publisher.publish(joint_trajectory(targets, self.joint_names, self.plan_dt, header))
         self.gripper_publisher.publish(gripper_trajectory([bool(grip) for grip in grips], self.plan_dt, header,
@@ -316,7 +318,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                 self.plan_publisher.publish(array_to_plan_msg(
                     plan.observations, Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]),
                     plan.denoising_steps, plan.plan_ms))
-                duration = self.send_plan(stage.observations)
+                duration = self.send_plan(stage)
                 settle = self.p["settle_time"] if stage.whole else 0.0  # mid-plan: go on
                 status = f"stage {runner.plans}: placing {stage.target}" if stage.target else f"stage {runner.plans}: stacking"
                 self.stage = status

@@ -210,7 +210,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         with self.lock:
             age, goal_active = self.now() - min(self.joints_time, self.poses_time), self.current is not None
         planner = self.planner
-        status = planner_status(f"{self.get_name()}: stacking", self.stats, self.now(), 0.0,
+        status = planner_status(f"{self.get_fully_qualified_name()}: stacking", self.stats, self.now(), 0.0,
                                 str(planner.device) if planner is not None else "none", self.p["checkpoint"],
                                 age if math.isfinite(age) else -1.0, goal_active,
                                 lifecycle_state=self.lifecycle_state(), extra={"stage": self.stage})

@@ -310,7 +310,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         """Plan latency, replan rate achieved vs requested, overruns, device, checkpoint, state age."""
         with self.lock:
             session, state_time, planner = self.session, self.state_time, self.planner
-        status = planner_status(f"{self.get_name()}: planning", self.stats, self.now(), self.p["replan_rate"],
+        status = planner_status(f"{self.get_fully_qualified_name()}: planning", self.stats, self.now(), self.p["replan_rate"],
                                 str(planner.device) if planner is not None else "none", self.p["checkpoint"],
                                 self.now() - state_time, session is not None and session.active,
                                 lifecycle_state=self.lifecycle_state())

@@ -28,6 +28,7 @@ class Client:
 
     def __init__(self, context, namespace: str = ""):
         self.node = rclpy.create_node("closed_loop_test", context=context, namespace=namespace)
+        self.planner_name = f"/{namespace.strip('/')}/diffuser_planner" if namespace.strip("/") else "/diffuser_planner"
         self.action = ActionClient(self.node, ReachGoal, "reach_goal")
         self.goal_pose = self.node.create_publisher(PoseStamped, "goal_pose", 1)
         self.states, self.commands, self.paths, self.diagnostics = [], [], [], []
@@ -71,11 +72,12 @@ class Client:
         return stamp.sec + stamp.nanosec * 1e-9
 
     def planner_sees_state(self) -> bool:
-        """Whether the planner's latest /diagnostics says it is active with fresh state."""
+        """Whether this client's planner (/diagnostics is shared by every namespace: its status is
+        named after the planner's full name) says it is active with fresh state."""
         for message in reversed(self.diagnostics):
             for status in message.status:
                 values = {kv.key: kv.value for kv in status.values}
-                if values.get("lifecycle_state") == "active":
+                if status.name.startswith(f"{self.planner_name}:") and values.get("lifecycle_state") == "active":
                     return float(values["state_age_s"]) < 0.5
         return False
 

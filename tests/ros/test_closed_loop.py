@@ -163,7 +163,8 @@ def test_the_node_and_the_offline_evaluation_make_the_same_replanning_decisions(
     Slack: the node's plans take wall time (tens of ms of a 100 ms tick) and its ticks are not
     aligned with the simulator's steps, and a plan slower than the tick skips one, so counts may
     differ by a few ticks: half the offline count or 4 plans (measured: node 8, offline 12 with a
-    trainer on the other core)."""
+    trainer on the other core); the horizons follow the same rule (the model's, then shrinking),
+    their medians within a quarter of the model's horizon."""
     from argparse import Namespace
 
     from bench.eval_maze2d import scenario_eval_config
@@ -173,17 +174,26 @@ def test_the_node_and_the_offline_evaluation_make_the_same_replanning_decisions(
     client, _ = system
     drive_back_to_start(client)
     feedback = []
+    before = len(client.paths)
     response = client.wait(client.send(GOAL, timeout=30.0, feedback=feedback.append).get_result_async(), 40)
     assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.message
     node_replans = response.result.replans
+    node_horizons = [len(path.poses) for path in client.paths[before:]]
 
     config, checkpoint = scenario_eval_config("maze2d_umaze", Namespace(episodes=1, seed=0, multi=False,
                                                                          episode_steps=None, device="cpu"))
     planner, _ = _load_planner(checkpoint, config)
     env = Maze2DEnv("umaze")
     assert tuple(env.target) == GOAL  # D4RL's fixed goal; the start is cell START, within reset's 0.1 m noise
+    offline_horizons, plan = [], planner.plan
+    planner.plan = lambda *args, **kwargs: offline_horizons.append(len((result := plan(*args, **kwargs)).observations)) or result
     episode = evaluate_episode(env, planner, config, 0, start_cell=tuple(int(v) for v in START))
     assert episode.reached
     offline_replans = episode.plan_calls
-    print(f"replans before the goal: node {node_replans}, offline {offline_replans}")
+    print(f"replans before the goal: node {node_replans}, offline {offline_replans}; horizons: node {node_horizons}, "
+          f"offline {offline_horizons}")
     assert abs(node_replans - offline_replans) <= max(4, 0.5 * offline_replans), (node_replans, offline_replans)
+    # the same horizon rule: the first plan the model's horizon, then shrinking with the route left
+    assert node_horizons and node_horizons[0] == offline_horizons[0] == planner.horizon
+    assert min(node_horizons) < planner.horizon and min(offline_horizons) < planner.horizon
+    assert abs(np.median(node_horizons) - np.median(offline_horizons)) <= 0.25 * planner.horizon

@@ -54,13 +54,10 @@ class OccupancyMap:
         """A map of axis-aligned boxes (center xy, half size xy) over bounds (x0, x1, y0, y1)."""
         x0, x1, y0, y1 = (float(v) for v in bounds)
         width, height = math.ceil((x1 - x0) / resolution), math.ceil((y1 - y0) / resolution)
-        xs = x0 + (np.arange(width) + 0.5) * resolution
-        ys = y0 + (np.arange(height) + 0.5) * resolution
+        centers = cls(np.zeros((height, width), dtype=bool), resolution, (x0, y0)).cell_centers()
         occupied = np.zeros((height, width), dtype=bool)
         for center, half in boxes:
-            inside_x = np.abs(xs - center[0]) < half[0]
-            inside_y = np.abs(ys - center[1]) < half[1]
-            occupied |= inside_y[:, None] & inside_x[None, :]
+            occupied |= np.all(np.abs(centers - np.asarray(center)) < np.asarray(half), axis=-1)
         return cls(occupied, resolution, (x0, y0))
 
     @property
@@ -82,17 +79,6 @@ class OccupancyMap:
         outside = _nearest_distance(centers, centers[_edge(self.occupied).reshape(-1)]) - self.resolution / 2
         inside = _nearest_distance(centers, centers[_edge(~self.occupied).reshape(-1)]) - self.resolution / 2
         return np.where(flat, -np.maximum(inside, 0.0), np.maximum(outside, 0.0)).reshape(self.occupied.shape)
-
-    def occupied_at(self, xy: np.ndarray) -> np.ndarray:
-        """(...,) whether each point (..., 2) lies in an occupied cell (off the map: free)."""
-        xy = np.asarray(xy, dtype=np.float64)
-        ix = np.floor((xy[..., 0] - self.origin[0]) / self.resolution).astype(int)
-        iy = np.floor((xy[..., 1] - self.origin[1]) / self.resolution).astype(int)
-        height, width = self.occupied.shape
-        on_map = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
-        hit = np.zeros(xy.shape[:-1], dtype=bool)
-        hit[on_map] = self.occupied[iy[on_map], ix[on_map]]
-        return hit
 
 
 def geodesic_distance(occupancy: OccupancyMap, goal_xy: Sequence[float]) -> np.ndarray:
@@ -151,11 +137,12 @@ class ClearanceCost:
     def __init__(self, occupancy: OccupancyMap, margin: float):
         if not (math.isfinite(margin) and margin > 0):
             raise ValueError(f"margin must be a positive number of metres, got {margin}")
-        self.occupancy, self.margin = occupancy, float(margin)
+        self.margin = float(margin)
         self.clearance = GridField(occupancy.signed_distance(), occupancy)
 
     def __call__(self, xy: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.margin - self.clearance(xy)).pow(2).sum(-1)
+
 
 class ObstacleCost:
     """The cost of a plan among obstacles, toward a goal: the route cost (drawn along free routes,
@@ -165,7 +152,6 @@ class ObstacleCost:
 
     def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float], margin: float = 0.3,
                  clearance_weight: float = 1.0, static: OccupancyMap | None = None):
-        self.occupancy = occupancy
         self.clearance = ClearanceCost(occupancy, margin)
         self.route = RouteCost(occupancy, goal_xy)
         self.clearance_weight = float(clearance_weight)
@@ -235,7 +221,6 @@ class RouteCost:
     cannot do."""
 
     def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float]):
-        self.occupancy, self.goal_xy = occupancy, tuple(float(v) for v in goal_xy)
         self.distance = GridField(geodesic_distance(occupancy, goal_xy), occupancy)
 
     def __call__(self, xy: torch.Tensor) -> torch.Tensor:

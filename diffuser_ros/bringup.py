@@ -55,6 +55,7 @@ class Bringup:
             raise ScenarioError(f"--only names nodes not in {self.config.name}: {sorted(set(only) - set(known))}")
         self.record = record
         self.foxglove_port = foxglove_port
+        self.tools = self.tool_commands()
         self.ros_args = ros_args or []
         self.output = subprocess.DEVNULL if quiet else None
         self.processes: list[subprocess.Popen] = []
@@ -65,7 +66,7 @@ class Bringup:
         params_file = write_params_file(parameters, self.namespace, Path(self.params_dir.name) / "parameters.yaml")
         commands = [node_command(spec.executable, spec.name, params_file, self.ros_args, self.namespace)
                     for spec in self.nodes]
-        for _, module, arguments in self.tools():
+        for _, module, arguments in self.tools:
             commands.append(tool_command(module, arguments, self.namespace, self.use_sim_time))
         for command in commands:
             # Children start with Ctrl-C ignored: a SIGINT while the interpreter itself initializes would
@@ -77,11 +78,11 @@ class Bringup:
 
     def failed(self) -> list[str]:
         """Names (with exit codes) of processes that have exited with an error."""
-        names = [spec.name for spec in self.nodes] + [name for name, _, _ in self.tools()]
+        names = [spec.name for spec in self.nodes] + [name for name, _, _ in self.tools]
         return [f"{name} (exit {process.returncode})" for name, process in zip(names, self.processes)
                 if process.poll() not in (None, 0)]
 
-    def tools(self) -> list[tuple[str, str, list[str]]]:
+    def tool_commands(self) -> list[tuple[str, str, list[str]]]:
         """(name, module, arguments) of the tools asked for: the MCAP recorder, the Foxglove view."""
         tools = [("recorder", "diffuser_ros.recorder", [self.record])] if self.record else []
         if self.foxglove_port is not None:

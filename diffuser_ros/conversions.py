@@ -16,10 +16,15 @@ from visualization_msgs.msg import Marker, MarkerArray
 from diffuser_ros.msg import Blocks, Plan
 
 
+def seconds_parts(seconds: float) -> dict:
+    """{sec, nanosec} of a non-negative time in seconds, for builtin_interfaces Time and Duration."""
+    nanoseconds = round(seconds * 1e9)
+    return {"sec": nanoseconds // 1_000_000_000, "nanosec": nanoseconds % 1_000_000_000}
+
+
 def seconds_to_stamp(seconds: float) -> Time:
     """A builtin_interfaces/Time for a non-negative time in seconds (simulated time on /clock)."""
-    nanoseconds = round(seconds * 1e9)
-    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+    return Time(**seconds_parts(seconds))
 
 
 def odometry_to_state(message: Odometry) -> np.ndarray:
@@ -150,10 +155,8 @@ def joint_trajectory(positions: np.ndarray, joint_names, dt: float, header: Head
     dt, 2 dt, ... (what a ros2_control joint_trajectory_controller takes)."""
     message = JointTrajectory(header=header, joint_names=list(joint_names))
     for index, row in enumerate(np.asarray(positions, dtype=np.float64)):
-        nanoseconds = round((index + 1) * dt * 1e9)
-        message.points.append(JointTrajectoryPoint(
-            positions=row.tolist(), time_from_start=Duration(sec=nanoseconds // 1_000_000_000,
-                                                             nanosec=nanoseconds % 1_000_000_000)))
+        message.points.append(JointTrajectoryPoint(positions=row.tolist(),
+                                                   time_from_start=Duration(**seconds_parts((index + 1) * dt))))
     return message
 
 

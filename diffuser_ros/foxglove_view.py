@@ -23,7 +23,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from diffuser_ros.runtime import run_node
-from diffuser_ros.topics import TopicTap, get_message, matching_qos, schema_text
+from diffuser_ros.topics import TopicTap, get_message, schema_text
 
 VIEWED_TOPICS = {
     "point_mass": ("odom", "plan", "plan_markers", "diffuser_plan", "maze_markers", "goal_pose", "cmd_accel",
@@ -64,11 +64,11 @@ class FoxgloveView(TopicTap):
         self.description_publisher = self.create_publisher(String, "robot_description", latched)
         self.description_publisher.publish(String(data=load_urdf()))
 
-    def on_topic(self, topic: str, type_name: str):
+    def on_topic(self, topic: str, type_name: str, qos):
         schema = Schema(name=type_name, encoding="ros2msg", data=schema_text(type_name).encode())
         channel = Channel(topic, schema=schema, message_encoding="cdr")
         self.channels[topic] = channel
-        latched = matching_qos(self, topic).durability == DurabilityPolicy.TRANSIENT_LOCAL
+        latched = qos.durability == DurabilityPolicy.TRANSIENT_LOCAL
         self.get_logger().info(f"serving {topic} ({type_name}{', latched' if latched else ''})")
 
         def forward(data: bytes) -> None:

@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -203,7 +204,7 @@ class KukaSim(Node):
         for _ in range(self.steps_per_tick):
             self.control_step()
         if self.clock_publisher is not None:
-            self.clock_publisher.publish(Clock(clock=seconds_to_stamp(self.sim_steps * self.control_dt)))
+            self.clock_publisher.publish(Clock(clock=self.sim_time()))
 
     def control_step(self) -> None:
         """Command the trajectory's target for the end of this step, then advance the world one step."""
@@ -228,9 +229,12 @@ class KukaSim(Node):
         elapsed = (self.sim_steps - self.gripper_start_step + 1) * self.control_dt
         return self.gripper.sample(elapsed, np.zeros(0), grip)[1]
 
+    def sim_time(self) -> Time:
+        """The simulated time: control steps since the start."""
+        return seconds_to_stamp(self.sim_steps * self.control_dt)
+
     def publish_state(self) -> None:
-        stamp = (seconds_to_stamp(self.sim_steps * self.control_dt) if self.params["publish_clock"]
-                 else self.get_clock().now().to_msg())
+        stamp = self.sim_time() if self.params["publish_clock"] else self.get_clock().now().to_msg()
         header = Header(stamp=stamp, frame_id=self.params["frame_id"])
         self.joint_state_publisher.publish(JointState(
             header=header, name=list(self.world.joint_names),

@@ -30,7 +30,7 @@ class Recorder(TopicTap):
         super().__init__("diffuser_recorder", topics, **kwargs)
         self.discover()
 
-    def on_topic(self, topic: str, type_name: str):
+    def on_topic(self, topic: str, type_name: str, qos):
         schema = self.writer.register_schema(type_name.replace("/msg/", "/"), "ros2msg",
                                              schema_text(type_name).encode())
         channel = self.writer.register_channel(topic, "cdr", schema)

@@ -93,10 +93,11 @@ class TopicTap(Node):
                 self.tap(topic, types[0])
 
     def tap(self, topic: str, type_name: str) -> None:
-        handle = self.on_topic(topic, type_name)
+        qos = matching_qos(self, topic)
+        handle = self.on_topic(topic, type_name, qos)
         self.tapped[topic] = type_name
-        self.create_subscription(get_message(type_name), topic, handle, matching_qos(self, topic), raw=True)
+        self.create_subscription(get_message(type_name), topic, handle, qos, raw=True)
 
-    def on_topic(self, topic: str, type_name: str):
-        """A callback for the topic's raw messages (bytes)."""
+    def on_topic(self, topic: str, type_name: str, qos: QoSProfile):
+        """A callback for the topic's raw messages (bytes), which come with `qos`."""
         raise NotImplementedError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from diffuser_ros.scenario import load_scenario
+from diffuser_ros.scenario import planner_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,8 +33,7 @@ def test_shipped_scenario_results_were_made_with_its_current_settings(scenario):
     if not result.is_file():
         pytest.skip(f"{result.name} not measured")
     record = json.loads(result.read_text())
-    p = next(spec.parameters for spec in load_scenario(ROOT / "config" / f"{scenario}.yaml")
-             if spec.name == "diffuser_planner")
+    p = planner_parameters(scenario)
     config, replan = record["config"], record["config"]["replan"]
     assert (config["sampler"], config["denoising_steps"] or 0, config["warm_start"], config["segments"]) == (
         p["sampler"], p["denoising_steps"], p["warm_start"], p["segments"])
@@ -54,8 +53,7 @@ def test_shipped_kuka_results_were_made_with_its_current_settings(mode):
     if not result.is_file():
         pytest.skip(f"{result.name} not measured")
     record = json.loads(result.read_text())
-    p = next(spec.parameters for spec in load_scenario(ROOT / "config" / "kuka_stack.yaml")
-             if spec.name == "diffuser_planner")
+    p = planner_parameters("kuka_stack")
     config = record["results"][0]["config"]
     assert record["scenario"] == "kuka_stack" and config["mode"] == mode
     assert (config["sampler"], config["denoising_steps"] or 0, config["guide_scale"], config["n_guide_steps"],

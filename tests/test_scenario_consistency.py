@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from diffuser_ros.scenario import load_scenario
+from diffuser_ros.scenario import load_scenario, planner_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 MAZE_SCENARIOS = ("maze2d_umaze", "maze2d_medium", "maze2d_large")
@@ -22,11 +22,6 @@ def parameter_defaults(module: str) -> dict:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PARAMETERS":
             return ast.literal_eval(node.value)
     raise AssertionError(f"{module} has no PARAMETERS table")
-
-
-def planner_parameters(scenario: str) -> dict:
-    nodes = {spec.name: spec.parameters for spec in load_scenario(ROOT / "config" / f"{scenario}.yaml")}
-    return nodes["diffuser_planner"]
 
 
 @pytest.mark.parametrize("module, scenario", [("diffuser_ros/planner_node.py", "maze2d_umaze"),

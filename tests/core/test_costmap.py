@@ -27,7 +27,7 @@ def test_the_signed_distance_is_negative_inside_and_grows_away_from_the_block():
     at = lambda x, y: field[np.argmin(np.abs(centers[:, 0, 1] - y)), np.argmin(np.abs(centers[0, :, 0] - x))]
     assert at(2.0, 2.0) < -0.3 and at(2.0, 3.0) == pytest.approx(0.45, abs=0.06)
     assert at(2.0, 3.5) > at(2.0, 3.0) > 0
-    assert BLOCK.occupied_at(np.array([[2.0, 2.0], [0.2, 0.2], [9.0, 9.0]])).tolist() == [True, False, False]
+    assert at(0.2, 0.2) > 0 and BLOCK.occupied.sum() == 100  # the 1 x 1 m block covers 10 x 10 cells
 
 
 def test_the_clearance_cost_pushes_planned_positions_out_of_the_block():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from diffuser_core.tasks.maze2d.controller import PlanTracker, next_waypoint, waypoint_tracking_action
+from diffuser_core.tasks.maze2d.controller import next_waypoint, waypoint_tracking_action
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
 
 
@@ -38,27 +38,15 @@ def test_tracking_a_straight_line_plan_moves_the_mass_along_it():
     ys = np.linspace(1.0, 3.0, steps + 1)  # along the bottom corridor at 2.5 cells/s
     plan = np.stack([np.full_like(ys, 3.0), ys, np.zeros_like(ys), np.full_like(ys, 2.5)], axis=1)
     plan[-1, 3] = 0.0
-    tracker = PlanTracker(plan)
     observation, lateral = env.observation(), []
     for t in range(steps + 60):
-        observation, *_ = env.step(tracker.action(observation))
+        observation, *_ = env.step(waypoint_tracking_action(observation, plan, t))
         if t < steps:
             lateral.append(abs(observation[0] - 3.0))
             assert abs(observation[1] - ys[t + 1]) < 0.25, f"fell behind the plan at step {t}"
     assert max(lateral) < 0.05
     np.testing.assert_allclose(observation[:2], [3.0, 3.0], atol=0.05)  # holds the last waypoint
-    assert np.linalg.norm(observation[2:]) < 0.2 and tracker.steps_since_plan == steps + 60
-
-
-def test_tracker_restarts_its_clock_on_a_new_plan():
-    tracker = PlanTracker()
-    with pytest.raises(RuntimeError, match="no plan"):
-        tracker.action(np.zeros(4))
-    tracker.set_plan(np.zeros((5, 4)))
-    for _ in range(3):
-        tracker.action(np.zeros(4))
-    tracker.set_plan(np.ones((5, 4)))
-    assert tracker.steps_since_plan == 0
+    assert np.linalg.norm(observation[2:]) < 0.2
 
 
 def test_progress_index_skips_past_steps_but_not_unreached_ones():

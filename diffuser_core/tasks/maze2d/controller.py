@@ -35,38 +35,6 @@ def waypoint_tracking_action(state, plan_observations, t: int) -> np.ndarray:
     return np.clip(error[:POSITION_DIM] + error[POSITION_DIM:2 * POSITION_DIM], -1.0, 1.0)
 
 
-class PlanTracker:
-    """Time-indexed tracking for receding-horizon use: index the plan by steps since it was set.
-
-    set_plan(plan) restarts the count; each action(state) call uses t = steps since set_plan
-    and then advances it, so a plan made at env step k is tracked with t = step - k.
-    """
-
-    def __init__(self, plan_observations=None):
-        self._plan = None
-        self._steps = 0
-        if plan_observations is not None:
-            self.set_plan(plan_observations)
-
-    def set_plan(self, plan_observations) -> None:
-        """Adopt a new plan (H, state_dim) whose row 0 is the current state."""
-        self._plan = _checked_plan(plan_observations).copy()
-        self._steps = 0
-
-    @property
-    def steps_since_plan(self) -> int:
-        """Actions taken since the current plan was set."""
-        return self._steps
-
-    def action(self, state) -> np.ndarray:
-        """Tracking force for the current step; advances the step count."""
-        if self._plan is None:
-            raise RuntimeError("PlanTracker has no plan; call set_plan first")
-        force = waypoint_tracking_action(state, self._plan, self._steps)
-        self._steps += 1
-        return force
-
-
 def _checked_plan(plan_observations) -> np.ndarray:
     plan = np.asarray(plan_observations, dtype=np.float64)
     if plan.ndim != 2 or plan.shape[0] < 1 or plan.shape[1] < 2 * POSITION_DIM:

@@ -287,7 +287,7 @@ def obstacle_planning(planner, config: Maze2DEvalConfig, goal: np.ndarray) -> di
     cost = obstacle_cost(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), config.costmap_margin)
     arguments = {"candidates": config.candidates, "rank": lambda plans: cost.rank(plans[..., list(POSITION_DIMS)])}
     if config.costmap_weight > 0:
-        arguments["guides"] = [costmap_guide(cost, planner_normalizer(planner), planner.action_dim, POSITION_DIMS,
+        arguments["guides"] = [costmap_guide(cost, planner.normalizer, planner.action_dim, POSITION_DIMS,
                                              config.costmap_weight)]
     return arguments
 
@@ -297,11 +297,6 @@ def obstacle_cost(maze: str, obstacles: tuple, goal_xy: tuple, margin: float) ->
     """The cost among a maze's walls and obstacle cells (the costmap a simulator would publish)."""
     grid = MazeGrid.of_maze(maze)
     return ObstacleCost(grid.with_walls(obstacles).occupancy_map(), goal_xy, margin, static=grid.occupancy_map())
-
-
-def planner_normalizer(planner):
-    """The normalizer of the model whose plans a guide steers (a hierarchical planner's subgoals)."""
-    return getattr(planner, "high_level", planner).normalizer
 
 
 def _node_command(policy: ReplanningPolicy, plan, state, goal, now, held, tolerance) -> np.ndarray:

@@ -41,8 +41,8 @@ class MazeGrid:
     @staticmethod
     def xy_to_cell(xy) -> tuple:
         """The cell whose square contains xy (squares are centred at (i, j) - 0.2)."""
-        x, y = as_vector(xy, 2, "xy") - L.CELL_SQUARE_OFFSET
-        return (int(np.floor(x + 0.5)), int(np.floor(y + 0.5)))
+        i, j = MazeGrid.cells_at(as_vector(xy, 2, "xy"))
+        return (int(i), int(j))
 
     def wall_boxes(self) -> list:
         """Walls as (center_xy, half_size_xy) boxes in the observation frame."""
@@ -80,7 +80,8 @@ class MazeGrid:
         """The walls as an occupancy map (what a simulator publishes on `costmap`)."""
         return OccupancyMap.from_boxes(self.wall_boxes(), self.bounds(), resolution)
 
-    def cells_at(self, xy: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def cells_at(xy: np.ndarray) -> np.ndarray:
         """(..., 2) integer cells of points (..., 2) (as xy_to_cell, vectorised)."""
         shifted = np.asarray(xy, dtype=np.float64) - L.CELL_SQUARE_OFFSET
         return np.floor(shifted + 0.5).astype(int)

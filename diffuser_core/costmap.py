@@ -64,6 +64,17 @@ class OccupancyMap:
     def any_occupied(self) -> bool:
         return bool(self.occupied.any())
 
+    def inflated(self, radius: float) -> "OccupancyMap":
+        """This map with every free cell whose centre is closer than `radius` to an occupied cell
+        occupied too (nav2's inflation, as a hard margin)."""
+        return OccupancyMap(self.signed_distance() < radius, self.resolution, self.origin)
+
+    def cell_of(self, xy: Sequence[float]) -> tuple[int, int]:
+        """(row, column) of the cell holding point `xy`, clipped onto the map."""
+        height, width = self.occupied.shape
+        return (int(np.clip((xy[1] - self.origin[1]) // self.resolution, 0, height - 1)),
+                int(np.clip((xy[0] - self.origin[0]) // self.resolution, 0, width - 1)))
+
     def cell_centers(self) -> np.ndarray:
         """(height, width, 2) xy of every cell's centre."""
         height, width = self.occupied.shape
@@ -83,24 +94,22 @@ class OccupancyMap:
 
 def geodesic_distance(occupancy: OccupancyMap, goal_xy: Sequence[float]) -> np.ndarray:
     """(height, width) metres from each free cell's centre to the goal through free cells (8-connected
-    Dijkstra); occupied or unreachable cells get the largest reachable distance plus the map's
+    Dijkstra, no diagonal step between two occupied cells: walls that meet at a corner are closed); occupied or unreachable cells get the largest reachable distance plus the map's
     diagonal, so the field rises into obstacles."""
     height, width = occupancy.occupied.shape
-    goal = (int(np.clip((goal_xy[1] - occupancy.origin[1]) // occupancy.resolution, 0, height - 1)),
-            int(np.clip((goal_xy[0] - occupancy.origin[0]) // occupancy.resolution, 0, width - 1)))
+    goal = occupancy.cell_of(goal_xy)
     distance = np.full((height, width), np.inf)
     if not occupancy.occupied[goal]:
         distance[goal] = 0.0
         queue = [(0.0, goal)]
-        steps = [(dy, dx, math.hypot(dy, dx) * occupancy.resolution)
-                 for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+        steps = _neighbour_steps(occupancy.resolution)
         while queue:
             d, (y, x) = heapq.heappop(queue)
             if d > distance[y, x]:
                 continue
             for dy, dx, step in steps:
                 ny, nx = y + dy, x + dx
-                if 0 <= ny < height and 0 <= nx < width and not occupancy.occupied[ny, nx] and d + step < distance[ny, nx]:
+                if _passable(occupancy.occupied, y, x, dy, dx) and d + step < distance[ny, nx]:
                     distance[ny, nx] = d + step
                     heapq.heappush(queue, (d + step, (ny, nx)))
     reachable = np.isfinite(distance)
@@ -225,3 +234,65 @@ class RouteCost:
 
     def __call__(self, xy: torch.Tensor) -> torch.Tensor:
         return self.distance(xy).mean(-1)
+
+
+def _passable(occupied: np.ndarray, y: int, x: int, dy: int, dx: int) -> bool:
+    """Whether a step from free cell (y, x) to its neighbour (y + dy, x + dx) stays on the map and in
+    free cells; a diagonal step also needs both cells beside it free (no squeezing through a corner)."""
+    height, width = occupied.shape
+    ny, nx = y + dy, x + dx
+    if not (0 <= ny < height and 0 <= nx < width) or occupied[ny, nx]:
+        return False
+    return not (dy and dx) or not (occupied[y, nx] or occupied[ny, x])
+
+
+def _neighbour_steps(resolution: float) -> list[tuple[int, int, float]]:
+    """The 8 neighbours of a cell as (drow, dcolumn, metres)."""
+    return [(dy, dx, math.hypot(dy, dx) * resolution) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+
+
+class Route:
+    """The shortest route from any point to a goal through free cells, kept `clearance` off every
+    occupied cell where the goal stays reachable so: a global path, as nav2's planner server gives
+    its controller. `waypoint` is the point of the route a plan of bounded reach aims at, so a detour
+    longer than one plan is planned piece by piece."""
+
+    def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float], clearance: float = 0.0):
+        self.goal = np.asarray(goal_xy, dtype=np.float64)[:2]
+        roomy = occupancy.inflated(clearance) if clearance > 0 else occupancy
+        if roomy.occupied[roomy.cell_of(self.goal)]:
+            roomy = occupancy  # the goal itself lies within the clearance: route on the bare map
+        self.occupancy, self.distance = roomy, geodesic_distance(roomy, self.goal)
+        self.steps, self.centers = _neighbour_steps(roomy.resolution), roomy.cell_centers()
+
+    def length(self, xy: Sequence[float]) -> float:
+        """Metres of the route from `xy` to the goal: from the nearest cell outside the clearance."""
+        return float(self.distance[self._entry(xy)])
+
+    def _entry(self, xy: Sequence[float]) -> tuple[int, int]:
+        """The cell the route starts from: `xy`'s own, or (within the clearance, where a robot often
+        is) the nearest free cell, searched ring by ring."""
+        cell, occupied = self.occupancy.cell_of(xy), self.occupancy.occupied
+        height, width = occupied.shape
+        for ring in range(max(height, width)):
+            rows = range(max(cell[0] - ring, 0), min(cell[0] + ring, height - 1) + 1)
+            cols = range(max(cell[1] - ring, 0), min(cell[1] + ring, width - 1) + 1)
+            free = [(y, x) for y in rows for x in cols if not occupied[y, x] and max(abs(y - cell[0]), abs(x - cell[1])) == ring]
+            if free:
+                return min(free, key=lambda c: (c[0] - cell[0]) ** 2 + (c[1] - cell[1]) ** 2)
+        return cell
+
+    def waypoint(self, xy: Sequence[float], reach: float) -> np.ndarray:
+        """The point `reach` metres along the route from `xy` (the goal itself when it is nearer):
+        from the route's entry cell down the geodesic field, cell by cell, to the cheapest neighbour."""
+        cell, travelled = self._entry(xy), 0.0
+        while travelled < reach:
+            options = [(self.distance[cell[0] + dy, cell[1] + dx] + step, step, (cell[0] + dy, cell[1] + dx))
+                       for dy, dx, step in self.steps if _passable(self.occupancy.occupied, *cell, dy, dx)]
+            if not options:
+                return self.goal.copy()
+            _, step, nearer = min(options)
+            if self.distance[nearer] >= self.distance[cell]:
+                return self.goal.copy()  # the goal's cell (or no way down): aim at the goal itself
+            cell, travelled = nearer, travelled + step
+        return self.centers[cell]

@@ -55,12 +55,13 @@ class TimedPlan:
     """A plan's states and when it holds: `state_time` is the time of the state it was planned from,
     `start_time` the time its step 0 is taken to start (the state's time when the robot was already
     moving along an earlier plan, so the steps planned during the latency are skipped; the time the
-    plan became ready when the robot was waiting for its first plan)."""
+    plan became ready when the robot was waiting for its first plan); `target` what it planned to."""
 
     observations: np.ndarray
     actions: np.ndarray
     state_time: float
     start_time: float
+    target: np.ndarray | None = None  # the goal state it was planned to (a route waypoint, or the goal)
 
 
 class ReplanningPolicy:
@@ -95,7 +96,8 @@ class ReplanningPolicy:
                    plan: TimedPlan | None) -> bool:
         """Whether to replan at this tick: without a plan; every tick when replan_deviation is 0;
         when the robot strayed more than replan_deviation from the plan; when the plan is older
-        than half of max_plan_age, unless the robot is settling onto the goal with it."""
+        than half of max_plan_age, unless the robot is settling onto the goal with it; when `goal`
+        (the target of this tick) lies more than replan_deviation from the plan's target."""
         settings = self.settings
         if plan is None or settings.replan_deviation == 0:
             return True
@@ -103,9 +105,23 @@ class ReplanningPolicy:
         step = progress_index(state, plan.observations, elapsed, self.position_dims)
         if self.distance(plan.observations[step], state) > settings.replan_deviation:
             return True
+        if plan.target is not None and self.distance(plan.target, goal) > settings.replan_deviation:
+            return True  # the target moved on (a route waypoint ahead of the robot, or a new goal)
         if self.settling(state, goal, tolerance, plan):
             return False
         return state_time - plan.state_time > settings.max_plan_age / 2
+
+    def target(self, state: np.ndarray, goal: np.ndarray, route=None, reach: float = 0.0
+               ) -> tuple[np.ndarray, tuple[int, ...] | None]:
+        """(target state, goal dims) of the next plan: the goal (all dims) without a route or when the
+        route from `state` is at most `reach` long; else the route's waypoint `reach` ahead, its
+        positions only. `route` has length(xy) and waypoint(xy, reach) (diffuser_core.costmap.Route)."""
+        xy = np.asarray(state, dtype=np.float64)[list(self.position_dims)]
+        if route is None or reach <= 0 or route.length(xy) <= reach:
+            return np.asarray(goal), None
+        waypoint = np.array(goal, dtype=np.float64)
+        waypoint[list(self.position_dims)] = route.waypoint(xy, reach)
+        return waypoint, self.position_dims
 
     def settling(self, state: np.ndarray, goal: np.ndarray, tolerance: float, plan: TimedPlan) -> bool:
         """Near the goal (settle_distance) with a plan that ends within `tolerance` of it."""

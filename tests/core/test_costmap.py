@@ -97,3 +97,20 @@ def test_the_costmap_guide_acts_on_the_position_columns(tiny_planner):
     assert guide(x, torch.zeros(2, dtype=torch.long)).shape == (2,)
     with pytest.raises(ValueError, match="2 position columns"):
         costmap_guide(ClearanceCost(BLOCK, 0.3), tiny_planner.normalizer, 0, (0, 1, 2), 1.0)
+
+
+def test_the_route_goes_around_an_obstacle_and_its_waypoint_lies_on_it():
+    from diffuser_core.costmap import Route
+    wall = OccupancyMap.from_boxes([((2.0, 1.5), (0.25, 1.5))], (0.0, 4.0, 0.0, 4.0), 0.1)  # x=2, y in [0, 3)
+    route = Route(wall, goal_xy=(3.5, 0.5), clearance=0.2)
+    assert route.length((0.5, 0.5)) > 5.0  # up past the wall's end at y=3 and back down, not straight across
+    waypoint = route.waypoint((0.5, 0.5), reach=2.0)
+    assert waypoint[1] > 1.5 and waypoint[0] < 2.0  # 2 m along: heading up the near side
+    assert np.allclose(route.waypoint((0.5, 0.5), reach=50.0), (3.5, 0.5))  # far enough: the goal itself
+
+
+def test_a_diagonal_step_cannot_squeeze_between_walls_that_meet_at_a_corner():
+    corner = np.zeros((2, 2), dtype=bool)
+    corner[0, 1] = corner[1, 0] = True
+    field = geodesic_distance(OccupancyMap(corner, 1.0, (0.0, 0.0)), (0.5, 0.5))
+    assert field[1, 1] > 2.0  # unreachable: not sqrt(2) through the corner

@@ -67,3 +67,21 @@ def test_horizons_shrink_only_when_asked():
 def test_bad_settings_are_refused(changes):
     with pytest.raises(ValueError):
         ReplanSettings(**changes)
+
+
+def test_a_route_waypoint_is_the_target_until_the_goal_is_within_reach_and_a_moved_target_replans():
+    class Straight:  # a route along x to the goal
+        def length(self, xy):
+            return abs(10.0 - xy[0])
+
+        def waypoint(self, xy, reach):
+            return np.array([xy[0] + reach, xy[1]])
+
+    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.5, max_plan_age=10.0), 0.5, XY)
+    goal = np.array([10.0, 0.0, 0.0, 0.0])
+    target, dims = policy.target(np.zeros(4), goal, Straight(), reach=4.0)
+    assert np.allclose(target[:2], (4.0, 0.0)) and dims == XY
+    assert policy.target(np.array([7.0, 0, 0, 0]), goal, Straight(), reach=4.0)[1] is None  # goal within reach
+    plan = TimedPlan(np.zeros((10, 4)), np.zeros((10, 2)), 0.0, 0.0, target)
+    assert not policy.needs_plan(np.zeros(4), 0.1, target, 0.5, plan)
+    assert policy.needs_plan(np.zeros(4), 0.1, target + np.array([1.0, 0, 0, 0]), 0.5, plan)

@@ -28,7 +28,7 @@ from .grid import MazeGrid
 from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
 from ...hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
 from ...planner import Planner, PlannerConfig
-from ...costmap import ObstacleCost, costmap_guide
+from ...costmap import ObstacleCost, Route, costmap_guide
 from ...replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from ...samplers import check_sampler_name
 from ...scores import episode_seeds, standard_error
@@ -74,6 +74,8 @@ class Maze2DEvalConfig:
     costmap_weight: float = 0.0
     costmap_margin: float = 0.3
     candidates: int = 1
+    route_reach: float = 0.0  # m: with obstacles, plan to the free route's point this far ahead (0: to the goal)
+    route_horizon: int = 0  # env steps of a plan to a route point (0: the planner's horizon)
 
     def __post_init__(self):
         if self.segments not in SEGMENT_FILLERS:
@@ -94,6 +96,8 @@ class Maze2DEvalConfig:
         _require_int("candidates", self.candidates, minimum=1)
         if not (math.isfinite(self.costmap_weight) and self.costmap_weight >= 0 and self.costmap_margin > 0):
             raise ValueError("eval costmap_weight must be >= 0 and costmap_margin > 0")
+        if not (math.isfinite(self.route_reach) and self.route_reach >= 0):
+            raise ValueError(f"eval route_reach must be >= 0 m, got {self.route_reach}")
         if self.replan_rate is not None:
             if self.replan_every is not None or self.shrink_horizon or self.hold_at_goal:
                 raise ValueError("eval replan_rate (the node's loop) excludes replan_every, shrink_horizon "
@@ -256,16 +260,20 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     loop = config.loop()
     policy = ReplanningPolicy.for_planner(planner, loop.replan, loop.goal_tolerance, POSITION_DIMS)
     avoid = obstacle_planning(planner, config, goal)
+    route = obstacle_route(config, goal) if config.route_reach > 0 else None
     dt = loop.replan.plan_dt
     plan, plan_ms, first_plan, held = None, [], None, False
     driven, rewards = [observation[:2].copy()], []
     for step in range(config.episode_steps or env.max_episode_steps):
         now = step * dt
         held = held or (loop.hold_radius is not None and np.hypot(*(observation[:2] - goal[:2])) <= loop.hold_radius)
-        if not held and step % loop.tick_every == 0 and policy.needs_plan(observation, now, goal, loop.goal_tolerance, plan):
-            result = planner.plan(observation, goal=goal, executed_steps=policy.executed_steps(plan, now),
-                                  horizon=policy.horizon(plan, observation, now, goal), **avoid)
-            plan = TimedPlan(result.observations, result.actions, now, now)
+        target, target_dims = policy.target(observation, goal, route, config.route_reach)
+        if not held and step % loop.tick_every == 0 and policy.needs_plan(observation, now, target, loop.goal_tolerance, plan):
+            result = planner.plan(observation, goal=target, goal_dims=target_dims,
+                                  executed_steps=policy.executed_steps(plan, now),
+                                  horizon=(config.route_horizon or None) if target_dims else
+                                  policy.horizon(plan, observation, now, target), **avoid)
+            plan = TimedPlan(result.observations, result.actions, now, now, target)
             plan_ms.append(result.plan_time_ms)
             first_plan = result.observations if first_plan is None else first_plan
         action = _node_command(policy, plan, observation, goal, now, held, loop.goal_tolerance)
@@ -290,6 +298,19 @@ def obstacle_planning(planner, config: Maze2DEvalConfig, goal: np.ndarray) -> di
         arguments["guides"] = [costmap_guide(cost, planner.normalizer, planner.action_dim, POSITION_DIMS,
                                              config.costmap_weight)]
     return arguments
+
+
+def obstacle_route(config: Maze2DEvalConfig, goal: np.ndarray) -> Route | None:
+    """The free route to `goal` around the walls and the config's obstacles, kept costmap_margin off
+    them (None without obstacles)."""
+    if not config.obstacles:
+        return None
+    return _route(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), config.costmap_margin)
+
+
+@functools.lru_cache(maxsize=16)
+def _route(maze: str, obstacles: tuple, goal_xy: tuple, clearance: float) -> Route:
+    return Route(MazeGrid.of_maze(maze).with_walls(obstacles).occupancy_map(), goal_xy, clearance)
 
 
 @functools.lru_cache(maxsize=16)

@@ -94,8 +94,9 @@ class OccupancyMap:
 
 def geodesic_distance(occupancy: OccupancyMap, goal_xy: Sequence[float]) -> np.ndarray:
     """(height, width) metres from each free cell's centre to the goal through free cells (8-connected
-    Dijkstra, no diagonal step between two occupied cells: walls that meet at a corner are closed); occupied or unreachable cells get the largest reachable distance plus the map's
-    diagonal, so the field rises into obstacles."""
+    Dijkstra, no diagonal step past an occupied cell: walls that meet at a corner are closed);
+    occupied or unreachable cells get the largest reachable distance plus the map's diagonal, so
+    the field rises into obstacles."""
     height, width = occupancy.occupied.shape
     goal = occupancy.cell_of(goal_xy)
     distance = np.full((height, width), np.inf)
@@ -277,7 +278,8 @@ class Route:
         for ring in range(max(height, width)):
             rows = range(max(cell[0] - ring, 0), min(cell[0] + ring, height - 1) + 1)
             cols = range(max(cell[1] - ring, 0), min(cell[1] + ring, width - 1) + 1)
-            free = [(y, x) for y in rows for x in cols if not occupied[y, x] and max(abs(y - cell[0]), abs(x - cell[1])) == ring]
+            free = [(y, x) for y in rows for x in cols
+                    if not occupied[y, x] and max(abs(y - cell[0]), abs(x - cell[1])) == ring]
             if free:
                 return min(free, key=lambda c: (c[0] - cell[0]) ** 2 + (c[1] - cell[1]) ** 2)
         return cell

@@ -123,6 +123,14 @@ class ReplanningPolicy:
         waypoint[list(self.position_dims)] = route.waypoint(xy, reach)
         return waypoint, self.position_dims
 
+    def target_horizon(self, plan: TimedPlan | None, state: np.ndarray, state_time: float, target: np.ndarray,
+                       target_dims, route_horizon: int = 0) -> int | None:
+        """The horizon of a plan to `target` (as `target` gave it): a route waypoint's is
+        `route_horizon` (0: the planner's own); the goal's, `horizon`'s."""
+        if target_dims is not None:
+            return route_horizon or None
+        return self.horizon(plan, state, state_time, target)
+
     def settling(self, state: np.ndarray, goal: np.ndarray, tolerance: float, plan: TimedPlan) -> bool:
         """Near the goal (settle_distance) with a plan that ends within `tolerance` of it."""
         return (self.distance(state, goal) <= self.settings.settle_distance

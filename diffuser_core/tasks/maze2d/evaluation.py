@@ -267,12 +267,12 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     for step in range(config.episode_steps or env.max_episode_steps):
         now = step * dt
         held = held or (loop.hold_radius is not None and np.hypot(*(observation[:2] - goal[:2])) <= loop.hold_radius)
-        target, target_dims = policy.target(observation, goal, route, config.route_reach)
-        if not held and step % loop.tick_every == 0 and policy.needs_plan(observation, now, target, loop.goal_tolerance, plan):
+        ticking = not held and step % loop.tick_every == 0
+        target, target_dims = policy.target(observation, goal, route, config.route_reach) if ticking else (goal, None)
+        if ticking and policy.needs_plan(observation, now, target, loop.goal_tolerance, plan):
+            horizon = policy.target_horizon(plan, observation, now, target, target_dims, config.route_horizon)
             result = planner.plan(observation, goal=target, goal_dims=target_dims,
-                                  executed_steps=policy.executed_steps(plan, now),
-                                  horizon=(config.route_horizon or None) if target_dims else
-                                  policy.horizon(plan, observation, now, target), **avoid)
+                                  executed_steps=policy.executed_steps(plan, now), horizon=horizon, **avoid)
             plan = TimedPlan(result.observations, result.actions, now, now, target)
             plan_ms.append(result.plan_time_ms)
             first_plan = result.observations if first_plan is None else first_plan

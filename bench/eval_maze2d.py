@@ -101,8 +101,15 @@ def scenario_eval_config(scenario: str, args) -> tuple[Maze2DEvalConfig, str]:
                         horizon=p["horizon"] or None, replan_rate=float(p["replan_rate"]), replan=replan,
                         goal_tolerance=float(p["goal_tolerance"]), episode_steps=args.episode_steps,
                         device=args.device, low_level=str(resolve_data_path(low_level)) if low_level else None,
-                        segments=p["segments"])
+                        segments=p["segments"], **costmap_settings(p))
     return config, str(resolve_data_path(p["checkpoint"]))
+
+
+def costmap_settings(p: dict) -> dict:
+    """The eval fields of a scenario's obstacle avoidance (used when obstacles are placed)."""
+    return {"costmap_weight": float(p.get("costmap_weight", 0.0)), "candidates": int(p.get("candidates", 1)),
+            "costmap_margin": float(p.get("costmap_margin", 0.3)), "route_reach": float(p.get("route_reach", 0.0)),
+            "route_horizon": int(p.get("route_horizon", 0))}
 
 
 def run(args, argv=None) -> int:

@@ -165,7 +165,7 @@ class ObstacleCost:
         self.clearance = ClearanceCost(occupancy, margin)
         self.route = RouteCost(occupancy, goal_xy)
         self.clearance_weight = float(clearance_weight)
-        obstacles = occupancy.occupied if static is None else occupancy.occupied & ~_aligned(static, occupancy)
+        obstacles = occupancy.occupied if static is None else occupancy.occupied & ~aligned(static, occupancy)
         self.obstacles = OccupancyMap(obstacles, occupancy.resolution, occupancy.origin)
         self.obstacle_distance = GridField(self.obstacles.signed_distance(), self.obstacles)
 
@@ -186,7 +186,7 @@ class ObstacleCost:
         return np.where(self.entered(positions), ENTERED_PENALTY + costs, costs)
 
 
-def _aligned(static: OccupancyMap, occupancy: OccupancyMap) -> np.ndarray:
+def aligned(static: OccupancyMap, occupancy: OccupancyMap) -> np.ndarray:
     """`static`'s cells on `occupancy`'s grid (they must share resolution, origin and shape)."""
     if (static.occupied.shape, static.resolution, static.origin) != (occupancy.occupied.shape, occupancy.resolution,
                                                                      occupancy.origin):

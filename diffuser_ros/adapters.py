@@ -13,6 +13,7 @@ from geometry_msgs.msg import PoseStamped
 
 from diffuser_core.tasks.maze2d.controller import POSITION_DIMS, waypoint_tracking_action
 from diffuser_core.tasks.maze2d.grid import MazeGrid
+from diffuser_core.costmap import OccupancyMap
 from diffuser_core.hierarchy import interpolated_segments
 from diffuser_ros.conversions import is_finite_pose, odometry_to_state, pose_to_xy
 
@@ -59,6 +60,15 @@ class PointMassAdapter:
         if self.grid is not None and not self.grid.is_free(xy):
             return GoalCheck(None, f"goal ({xy[0]:.2f}, {xy[1]:.2f}) is outside the map or inside a wall")
         return GoalCheck(np.array([xy[0], xy[1], 0.0, 0.0]))
+
+    def static_map(self, like: OccupancyMap) -> OccupancyMap | None:
+        """The maze's walls on `like`'s grid (the map the model was trained among, so not obstacles),
+        or None without a maze or when the grids differ (every occupied cell is then an obstacle)."""
+        if self.grid is None:
+            return None
+        walls = self.grid.occupancy_map(like.resolution)
+        aligned = walls.occupied.shape == like.occupied.shape and np.allclose(walls.origin, like.origin)
+        return walls if aligned else None
 
     @staticmethod
     def segments(kind: str, plan_dt: float):

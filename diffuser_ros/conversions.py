@@ -7,12 +7,13 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, PoseStamped
-from nav_msgs.msg import Odometry, Path
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from sensor_msgs.msg import JointState
 from std_msgs.msg import ColorRGBA, Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
+from diffuser_core.costmap import OccupancyMap
 from diffuser_ros.msg import Blocks, Plan
 
 
@@ -165,3 +166,33 @@ def gripper_trajectory(grips, dt: float, header: Header, gripper_joint: str = "g
     joint alone, for a gripper controller beside the arm's."""
     return joint_trajectory(np.array([[1.0 if grip else 0.0] for grip in grips]).reshape(-1, 1),
                             [gripper_joint], dt, header)
+
+
+OCCUPIED_THRESHOLD = 65  # nav2 map_server's occupied_thresh (0.65): a cell this likely occupied is an obstacle
+
+
+def occupancy_grid_to_map(message: OccupancyGrid) -> OccupancyMap:
+    """An OccupancyGrid as an OccupancyMap: cells at or above OCCUPIED_THRESHOLD are occupied,
+    free and unknown (-1) cells are not. ValueError for a grid that cannot be a map (a size that
+    does not match the data, a non-positive resolution, a rotated or non-finite origin)."""
+    info = message.info
+    width, height, data = int(info.width), int(info.height), np.asarray(message.data, dtype=np.int16)
+    if width * height == 0 or data.size != width * height:
+        raise ValueError(f"costmap of {width} x {height} cells carries {data.size} values")
+    origin, rotation = info.origin.position, info.origin.orientation
+    if abs(rotation.x) + abs(rotation.y) + abs(rotation.z) > 1e-6 or abs(abs(rotation.w) - 1.0) > 1e-6:
+        raise ValueError("costmap origin is rotated; only grids aligned with their frame are supported")
+    return OccupancyMap(data.reshape(height, width) >= OCCUPIED_THRESHOLD, float(info.resolution),
+                        (float(origin.x), float(origin.y)))
+
+
+def occupancy_map_to_grid(occupancy: OccupancyMap, header: Header) -> OccupancyGrid:
+    """An OccupancyMap as an OccupancyGrid (occupied 100, free 0), row-major from its origin."""
+    message = OccupancyGrid(header=header)
+    message.info.map_load_time = header.stamp
+    message.info.resolution = float(occupancy.resolution)
+    message.info.height, message.info.width = (int(n) for n in occupancy.occupied.shape)
+    message.info.origin.position.x, message.info.origin.position.y = occupancy.origin
+    message.info.origin.orientation.w = 1.0
+    message.data = (occupancy.occupied.astype(np.int8) * 100).reshape(-1).tolist()
+    return message

@@ -2,7 +2,8 @@
 
 Steps the physics at `rate` Hz × `real_time_factor`, publishes `odom` (nav_msgs/Odometry, frame
 `map`), takes `cmd_accel` (geometry_msgs/AccelStamped, linear x/y = force in [-1, 1]) and publishes
-the walls on `maze_markers` (latched) for RViz. A command older than `command_timeout` is dropped
+the walls on `maze_markers` (latched) for RViz and, with the `obstacles` cells walled too, as a
+nav_msgs/OccupancyGrid on `costmap` (latched, nav2's QoS: reliable, transient local) for the planner. A command older than `command_timeout` is dropped
 (zero force), and a non-finite one is rejected, so the mass never runs on a stale or bad command.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import AccelStamped
-from nav_msgs.msg import Odometry
+from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -21,7 +22,7 @@ from std_msgs.msg import Header
 
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
 from diffuser_core.tasks.maze2d.layouts import MAZES
-from diffuser_ros.conversions import seconds_to_stamp, wall_markers
+from diffuser_ros.conversions import occupancy_map_to_grid, seconds_to_stamp, wall_markers
 from diffuser_ros.runtime import run_node
 from diffuser_ros.parameters import Info, declare
 from visualization_msgs.msg import MarkerArray
@@ -31,7 +32,7 @@ MAX_TIMER_HZ = 250.0  # above this, several physics steps run per timer tick
 PARAMETERS = {
     "maze": "umaze", "rate": 1.0 / PHYSICS_DT, "real_time_factor": 1.0, "seed": 0,
     "frame_id": "map", "child_frame_id": "base_link", "start": [0.0], "command_timeout": 0.2,
-    "publish_clock": False,
+    "publish_clock": False, "obstacles": "", "costmap_resolution": 0.1,
 }
 
 
@@ -46,7 +47,25 @@ PARAMETER_INFO = {
     "start": Info("[x, y] start position, or [0.0] for a random open cell", read_only=True),
     "command_timeout": Info("s of simulated time: an older cmd_accel is dropped (zero force)", read_only=True),
     "publish_clock": Info("publish simulated time on /clock (for use_sim_time)", read_only=True),
+    "obstacles": Info("maze cells walled at start-up beyond the layout, 'i,j; i,j' (the mass collides with "
+                      "them and the costmap shows them); empty: none", read_only=True),
+    "costmap_resolution": Info("m per cell of the published costmap", 0.01, 1.0, read_only=True),
 }
+
+
+def parse_cells(text: str, rows) -> tuple[tuple[int, int], ...]:
+    """Cells 'i,j; i,j' inside the maze layout; ValueError naming the bad one."""
+    cells = []
+    for part in filter(None, (piece.strip() for piece in text.split(";"))):
+        try:
+            i, j = (int(v) for v in part.split(","))
+        except ValueError:
+            raise ValueError(f"parameter obstacles: '{part}' is not a cell 'i,j'") from None
+        if not (0 <= i < len(rows) and 0 <= j < len(rows[0])):
+            raise ValueError(f"parameter obstacles: cell ({i}, {j}) is outside the {len(rows)} x "
+                             f"{len(rows[0])} maze")
+        cells.append((i, j))
+    return tuple(cells)
 
 
 class Maze2DSim(Node):
@@ -55,7 +74,7 @@ class Maze2DSim(Node):
     def __init__(self, **kwargs):
         super().__init__("maze2d_sim", **kwargs)
         self.params = self.declare_and_check_parameters()
-        self.env = Maze2DEnv(self.params["maze"], seed=self.params["seed"])
+        self.env = Maze2DEnv(self.params["maze"], seed=self.params["seed"], obstacles=self.params["obstacles"])
         start = self.params["start"]
         self.env.reset(seed=self.params["seed"])
         if start:
@@ -75,7 +94,10 @@ class Maze2DSim(Node):
         steps_per_second = self.params["rate"] * self.params["real_time_factor"]
         self.steps_per_tick = max(1, math.ceil(steps_per_second / MAX_TIMER_HZ))
         self.create_timer(self.steps_per_tick / steps_per_second, self.tick)
+        self.costmap_publisher = self.create_publisher(OccupancyGrid, "costmap", latched)
         self.marker_publisher.publish(wall_markers(self.env.wall_boxes(), self.header()))
+        self.costmap_publisher.publish(occupancy_map_to_grid(
+            self.env.grid.occupancy_map(self.params["costmap_resolution"]), self.header()))
         self.get_logger().info(
             f"maze {self.params['maze']}: {steps_per_second:.0f} physics steps/s "
             f"(real-time factor {self.params['real_time_factor']}), start {self.env.observation()[:2].round(3)}")
@@ -93,6 +115,7 @@ class Maze2DSim(Node):
         params["start"] = start if len(start) == 2 else None
         if len(start) not in (1, 2):
             raise ValueError(f"parameter start must be [x, y] (or [0.0] for a random open cell), got {start}")
+        params["obstacles"] = parse_cells(params["obstacles"], MAZES[params["maze"]].rows)
         return params
 
     def sim_time(self) -> Time:

@@ -25,22 +25,23 @@ from pathlib import PurePath
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import AccelStamped, PoseStamped
-from nav_msgs.msg import Odometry, Path
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from diffuser_core.avoidance import AvoidanceSettings, ObstacleAvoidance
 from diffuser_core.hierarchy import SEGMENT_FILLERS
 from diffuser_core.samplers import SAMPLER_NAMES
 from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_core.replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.adapters import ADAPTERS
-from diffuser_ros.conversions import array_to_plan_msg, plan_markers, xy_to_path
+from diffuser_ros.conversions import array_to_plan_msg, occupancy_grid_to_map, plan_markers, xy_to_path
 from diffuser_ros.diagnostics import PlanningStats, diagnostic_array, planner_status
 from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.msg import Plan
@@ -78,6 +79,11 @@ PARAMETERS = {
     "threads": 1,                  # torch CPU threads for planning (0: torch's default)
     "seed": 0,
     "planning_delay": 0.0,         # s added to every plan: simulates a slow planner (tests, demos)
+    "costmap_weight": 30.0,        # guide weight of the `costmap` obstacles (0: rank candidates, no guide)
+    "candidates": 8,               # plans per replan among costmap obstacles, one batch; the cheapest clear one wins
+    "costmap_margin": 0.3,         # m kept off occupied cells (cost margin and route clearance)
+    "route_reach": 5.0,            # m: among obstacles, plan to the free route's point this far ahead (0: to the goal)
+    "route_horizon": 180,          # plan steps of a plan to a route point (0: the planner's horizon)
 }
 
 
@@ -116,6 +122,17 @@ PARAMETER_INFO = {
     "threads": Info("torch CPU threads for planning; 0: torch's default", 0, 1024),
     "seed": Info("seed of the planner's noise", 0, 2**31 - 1),
     "planning_delay": Info("s added to every plan, to try a slow planner", 0.0, 60.0, live=True),
+    "costmap_weight": Info("guide weight of the obstacles a `costmap` (nav_msgs/OccupancyGrid) adds to the maze: "
+                           "J = -weight * cost at every denoising step; 0: rank candidates without guiding",
+                           0.0, live=True),
+    "candidates": Info("plans sampled in one batch per replan while the costmap has obstacles; the cheapest "
+                       "that enters none is kept", 1, 256, live=True),
+    "costmap_margin": Info("m kept off occupied costmap cells (cost margin and route clearance)", 0.001,
+                           live=True),
+    "route_reach": Info("m: among costmap obstacles, plan to the free route's point this far ahead "
+                        "(0: plan to the goal)", 0.0, live=True),
+    "route_horizon": Info("plan steps of a plan to a route point; 0: the planner's horizon", 0, 100000,
+                          live=True),
 }
 
 
@@ -127,14 +144,16 @@ def check_parameters(p: dict) -> None:
         raise ParameterError(f"sampler='{p['sampler']}' is not one of {list(SAMPLER_NAMES)}")
     if p["segments"] not in SEGMENT_FILLERS:
         raise ParameterError(f"segments='{p['segments']}' is not one of {list(SEGMENT_FILLERS)}")
-    for name in ("horizon", "denoising_steps", "warm_start_steps", "threads"):
+    for name in ("horizon", "denoising_steps", "warm_start_steps", "threads", "route_horizon"):
         if p[name] < 0:
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
-    for name in ("settle_distance", "replan_deviation", "planning_delay"):
+    if p["candidates"] < 1:
+        raise ParameterError(f"candidates must be >= 1, got {p['candidates']}")
+    for name in ("settle_distance", "replan_deviation", "planning_delay", "costmap_weight", "route_reach"):
         if not (math.isfinite(p[name]) and p[name] >= 0):
             raise ParameterError(f"{name} must be >= 0, got {p[name]}")
     for name in ("replan_rate", "control_rate", "plan_dt", "max_plan_age", "goal_tolerance",
-                 "state_timeout", "stale_state_grace", "command_limit"):
+                 "state_timeout", "stale_state_grace", "command_limit", "costmap_margin"):
         if not (math.isfinite(p[name]) and p[name] > 0):
             raise ParameterError(f"{name} must be a positive number, got {p[name]}")
     if not (p["device"] in ("auto", "cpu", "cuda") or p["device"].startswith("cuda:")):
@@ -177,6 +196,9 @@ class DiffuserPlannerNode(ManagedPlanner):
                                                                   threading.Lock(), threading.RLock())
         self.worker = self.controller = self.session = self.adapter = None
         self.stats = PlanningStats()
+        self.costmap = None          # (OccupancyMap, static walls on its grid or None) from `costmap`
+        self.costmap_changed = False
+        self.cached_avoidance = (None, None)
         self.reset_execution()
         declare(self, PARAMETERS, PARAMETER_INFO)
         self.p = self.read_parameters()
@@ -260,7 +282,7 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     def release(self) -> None:
         super().release()
-        self.adapter = None
+        self.adapter, self.costmap, self.cached_avoidance = None, None, (None, None)
 
     # ------------------------------------------------------------------ set-up
     def load_planner(self) -> Planner:
@@ -303,8 +325,12 @@ class DiffuserPlannerNode(ManagedPlanner):
         self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", reliable)
         odometry = self.create_subscription(Odometry, "odom", self.on_odometry, qos_profile_sensor_data,
                                             callback_group=MutuallyExclusiveCallbackGroup())
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)  # nav2's costmap and map QoS
+        costmap = self.create_subscription(OccupancyGrid, "costmap", self.on_costmap, latched,
+                                           callback_group=MutuallyExclusiveCallbackGroup())
         self.robot_interfaces = ([self.command_publisher, self.path_publisher, self.marker_publisher,
-                                  self.plan_publisher], [odometry])
+                                  self.plan_publisher], [odometry, costmap])
 
     def publish_diagnostics(self) -> None:
         """Plan latency, replan rate achieved vs requested, overruns, device, checkpoint, state age."""
@@ -330,6 +356,48 @@ class DiffuserPlannerNode(ManagedPlanner):
             self.state, self.state_time = state, self.now()
             if self.session is not None and self.session.status.startswith(("state rejected", "no valid state")):
                 self.session.status = "valid state again: planning"
+
+    def on_costmap(self, message: OccupancyGrid) -> None:
+        """A new costmap: the cells it adds to the maze's walls are obstacles the next plans avoid
+        (the plan being tracked is replaced at the next tick)."""
+        frame = message.header.frame_id
+        try:
+            if frame and frame.lstrip("/") != self.p["frame_id"]:
+                raise ValueError(f"it is in frame '{frame}', the planner works in '{self.p['frame_id']}'")
+            occupancy = occupancy_grid_to_map(message)
+        except ValueError as error:
+            self.get_logger().error(f"ignoring costmap: {error}", throttle_duration_sec=1.0)
+            return
+        static = self.adapter.static_map(occupancy)
+        obstacles = int((occupancy.occupied & ~static.occupied).sum()) if static is not None else int(
+            occupancy.occupied.sum())
+        with self.lock:
+            self.costmap, self.costmap_changed = (occupancy, static), True
+        self.wake.set()
+        self.get_logger().info(f"costmap: {occupancy.occupied.shape[1]} x {occupancy.occupied.shape[0]} cells of "
+                               f"{occupancy.resolution:g} m, {obstacles} obstacle cells"
+                               f"{' beyond the maze walls' if static is not None else ''}")
+
+    def avoidance(self, goal: np.ndarray) -> ObstacleAvoidance | None:
+        """The shared obstacle avoidance for the latest costmap and `goal` (built once per costmap,
+        goal and settings); None without a costmap, without obstacles in it, or when it fails."""
+        with self.lock:
+            costmap = self.costmap
+        if costmap is None:
+            return None
+        settings = AvoidanceSettings(self.p["costmap_weight"], self.p["candidates"], self.p["costmap_margin"],
+                                     self.p["route_reach"], self.p["route_horizon"])
+        key = (costmap, tuple(np.round(goal[:2], 6)), settings)
+        cached_key, avoidance = self.cached_avoidance
+        if cached_key is None or cached_key[0] is not costmap or cached_key[1:] != key[1:]:
+            try:
+                avoidance = ObstacleAvoidance(costmap[0], goal[:2], settings, static=costmap[1])
+            except Exception as error:  # a costmap that cannot be planned among leaves plans unguided
+                self.get_logger().error(f"costmap unusable, planning without it: {error!r}",
+                                        throttle_duration_sec=5.0)
+                avoidance = None
+            self.cached_avoidance = (key, avoidance)
+        return avoidance if avoidance is not None and avoidance.active else None
 
     def on_goal_pose(self, message: PoseStamped) -> None:
         if self.inactive_reason():
@@ -365,8 +433,13 @@ class DiffuserPlannerNode(ManagedPlanner):
                     self.planner.reset()
                     last_session, previous = session, None
                 session.ticks += 1
-                if self.needs_plan(session, state, state_time, previous):
-                    self.replan(session, state, state_time, previous)
+                avoidance = self.avoidance(session.goal)
+                target, dims = self.policy.target(state, session.goal, avoidance and avoidance.route,
+                                                  self.p["route_reach"])
+                with self.lock:
+                    changed, self.costmap_changed = self.costmap_changed, False
+                if changed or self.needs_plan(session, state, state_time, previous, target):
+                    self.replan(session, state, state_time, previous, avoidance, (target, dims))
             elapsed = self.now() - started
             if elapsed > period and session is not None and session.active:
                 self.stats.overruns += 1
@@ -375,16 +448,26 @@ class DiffuserPlannerNode(ManagedPlanner):
             self.sleep_for(period - elapsed, self.wake)
             self.wake.clear()
 
-    def needs_plan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> bool:
-        """Whether to replan now (diffuser_core.replanning.ReplanningPolicy.needs_plan)."""
-        return self.policy.needs_plan(state, state_time, session.goal, session.tolerance, previous)
+    def needs_plan(self, session: GoalSession, state: np.ndarray, state_time: float, previous,
+                   target: np.ndarray | None = None) -> bool:
+        """Whether to replan now toward `target` (the goal, or a route waypoint among obstacles)
+        (diffuser_core.replanning.ReplanningPolicy.needs_plan)."""
+        return self.policy.needs_plan(state, state_time, session.goal if target is None else target,
+                                      session.tolerance, previous)
 
-    def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous) -> None:
+    def replan(self, session: GoalSession, state: np.ndarray, state_time: float, previous,
+               avoidance: ObstacleAvoidance | None = None, target=None) -> None:
+        """Plan from `state` to `target` ((state, goal dims): a route waypoint, or the goal by
+        default), among the costmap's obstacles when `avoidance` is given."""
+        target, dims = target or (session.goal, None)
         executed = self.policy.executed_steps(previous, state_time)
-        horizon = self.policy.horizon(previous, state, state_time, session.goal)
+        horizon = self.policy.target_horizon(previous, state, state_time, target, dims, self.p["route_horizon"])
+        arguments = {} if avoidance is None else avoidance.planning_arguments(
+            self.planner.normalizer, self.planner.action_dim, self.adapter.position_dims)
         started = time.monotonic()
         try:
-            result = self.planner.plan(state, goal=session.goal, executed_steps=executed, horizon=horizon)
+            result = self.planner.plan(state, goal=target, goal_dims=dims, executed_steps=executed, horizon=horizon,
+                                       **arguments)
             if self.p["planning_delay"] > 0:  # a slow planner, simulated (interrupted by deactivate)
                 self.stopping.wait(self.p["planning_delay"])
                 result.plan_time_ms = (time.monotonic() - started) * 1e3
@@ -400,7 +483,7 @@ class DiffuserPlannerNode(ManagedPlanner):
             if self.session is not session or not session.active:
                 return
             start_time = state_time if previous is not None else self.now()
-            self.plan = TimedPlan(result.observations, result.actions, state_time, start_time)
+            self.plan = TimedPlan(result.observations, result.actions, state_time, start_time, target)
             session.replans += 1
             session.plan_time_ms = result.plan_time_ms
             session.status = "tracking the plan"

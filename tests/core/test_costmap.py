@@ -114,3 +114,20 @@ def test_a_diagonal_step_cannot_squeeze_between_walls_that_meet_at_a_corner():
     corner[0, 1] = corner[1, 0] = True
     field = geodesic_distance(OccupancyMap(corner, 1.0, (0.0, 0.0)), (0.5, 0.5))
     assert field[1, 1] > 2.0  # unreachable: not sqrt(2) through the corner
+
+
+def test_avoidance_plans_unchanged_without_obstacles_and_guided_batched_routed_with_them(tiny_planner):
+    from diffuser_core.avoidance import AvoidanceSettings, ObstacleAvoidance
+    walls = OccupancyMap.from_boxes([((2.0, 1.5), (0.25, 1.5))], (0.0, 4.0, 0.0, 4.0), 0.1)
+    settings = AvoidanceSettings(weight=5.0, candidates=3, route_reach=1.0)
+    known = ObstacleAvoidance(walls, (3.5, 0.5), settings, static=walls)  # only walls the model knows
+    assert not known.active and known.route is None
+    assert known.planning_arguments(tiny_planner.normalizer, tiny_planner.action_dim, (0, 1)) == {}
+    added = ObstacleAvoidance(walls, (3.5, 0.5), settings)  # every occupied cell is an obstacle
+    arguments = added.planning_arguments(tiny_planner.normalizer, tiny_planner.action_dim, (0, 1))
+    assert added.active and added.route is not None
+    assert arguments["candidates"] == 3 and len(arguments["guides"]) == 1
+    assert ObstacleAvoidance(walls, (3.5, 0.5), AvoidanceSettings(weight=0.0)).planning_arguments(
+        tiny_planner.normalizer, tiny_planner.action_dim, (0, 1)).keys() == {"candidates", "rank"}
+    with pytest.raises(ValueError, match="candidates"):
+        AvoidanceSettings(candidates=0)

@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 import rclpy
 from geometry_msgs.msg import AccelStamped
-from nav_msgs.msg import Odometry
+from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from diffuser_core.tasks.maze2d.env import Maze2DEnv
+from diffuser_ros.conversions import occupancy_grid_to_map
 
 from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.maze2d_sim_node import Maze2DSim
@@ -127,11 +130,29 @@ def test_a_wall_stops_the_mass(fresh_ros_domain, ros_context):
         harness.close()
 
 
+def test_obstacle_cells_are_walls_and_the_latched_costmap_shows_them(fresh_ros_domain, ros_context):
+    harness = SimHarness(ros_context, obstacles="3,2")  # the cell beside START, on the way to the goal
+    try:
+        grids = []
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        harness.node.create_subscription(OccupancyGrid, "costmap", grids.append, latched)
+        harness.wait_for(lambda: grids)
+        occupancy = occupancy_grid_to_map(grids[-1])
+        centres = {cell: Maze2DEnv.cell_to_xy(cell) for cell in ((3, 2), (3, 3), (0, 0))}
+        occupied = {cell: bool(occupancy.occupied[occupancy.cell_of(xy)]) for cell, xy in centres.items()}
+        assert occupied == {(3, 2): True, (3, 3): False, (0, 0): True}, occupied
+        assert harness.sim.env.grid.walls[3, 2] and not harness.sim.env.is_free(centres[(3, 2)])
+    finally:
+        harness.close()
+
+
 @pytest.mark.parametrize("name, value, reason", [
     ("maze", "mars", "maze='mars' is not one of"),
     ("rate", -5.0, "rate must be a positive number"),
     ("command_timeout", 0.0, "command_timeout must be a positive number"),
     ("start", [1.0, 2.0, 3.0], "start must be [x, y]"),
+    ("obstacles", "3", "'3' is not a cell"),
+    ("obstacles", "2,3; 9,9", "is outside the 5 x 5 maze"),
 ])
 def test_bad_parameters_are_refused_with_their_name(ros_context, name, value, reason):
     with pytest.raises(ValueError, match=reason.replace("[", r"\[").replace("]", r"\]")):

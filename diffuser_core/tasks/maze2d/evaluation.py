@@ -28,7 +28,7 @@ from .grid import MazeGrid
 from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
 from ...hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
 from ...planner import Planner, PlannerConfig
-from ...costmap import ObstacleCost, Route, costmap_guide
+from ...avoidance import AvoidanceSettings, ObstacleAvoidance
 from ...replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from ...samplers import check_sampler_name
 from ...scores import episode_seeds, standard_error
@@ -260,7 +260,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     loop = config.loop()
     policy = ReplanningPolicy.for_planner(planner, loop.replan, loop.goal_tolerance, POSITION_DIMS)
     avoid = obstacle_planning(planner, config, goal)
-    route = obstacle_route(config, goal) if config.route_reach > 0 else None
+    route = obstacle_avoidance(config, goal).route if config.obstacles else None
     dt = loop.replan.plan_dt
     plan, plan_ms, first_plan, held = None, [], None, False
     driven, rewards = [observation[:2].copy()], []
@@ -291,33 +291,26 @@ def obstacle_planning(planner, config: Maze2DEvalConfig, goal: np.ndarray) -> di
     """The planner arguments that avoid the config's obstacles on the way to `goal`: the costmap
     guide, the candidates and their ranking (none without obstacles: plans are unchanged)."""
     if not config.obstacles:
-        return {"candidates": config.candidates} if config.candidates > 1 else {}
-    cost = obstacle_cost(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), config.costmap_margin)
-    arguments = {"candidates": config.candidates, "rank": lambda plans: cost.rank(plans[..., list(POSITION_DIMS)])}
-    if config.costmap_weight > 0:
-        arguments["guides"] = [costmap_guide(cost, planner.normalizer, planner.action_dim, POSITION_DIMS,
-                                             config.costmap_weight)]
-    return arguments
+        return {}
+    avoidance = obstacle_avoidance(config, goal)
+    return avoidance.planning_arguments(planner.normalizer, planner.action_dim, POSITION_DIMS)
 
 
-def obstacle_route(config: Maze2DEvalConfig, goal: np.ndarray) -> Route | None:
-    """The free route to `goal` around the walls and the config's obstacles, kept costmap_margin off
-    them (None without obstacles)."""
+def obstacle_avoidance(config: Maze2DEvalConfig, goal: np.ndarray) -> ObstacleAvoidance | None:
+    """The shared avoidance among the maze's walls and the config's obstacles toward `goal` (the
+    costmap a simulator would publish; None without obstacles)."""
     if not config.obstacles:
         return None
-    return _route(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), config.costmap_margin)
+    settings = AvoidanceSettings(config.costmap_weight, config.candidates, config.costmap_margin,
+                                 config.route_reach, config.route_horizon)
+    return _avoidance(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), settings)
 
 
 @functools.lru_cache(maxsize=16)
-def _route(maze: str, obstacles: tuple, goal_xy: tuple, clearance: float) -> Route:
-    return Route(MazeGrid.of_maze(maze).with_walls(obstacles).occupancy_map(), goal_xy, clearance)
-
-
-@functools.lru_cache(maxsize=16)
-def obstacle_cost(maze: str, obstacles: tuple, goal_xy: tuple, margin: float) -> ObstacleCost:
-    """The cost among a maze's walls and obstacle cells (the costmap a simulator would publish)."""
+def _avoidance(maze: str, obstacles: tuple, goal_xy: tuple, settings: AvoidanceSettings) -> ObstacleAvoidance:
     grid = MazeGrid.of_maze(maze)
-    return ObstacleCost(grid.with_walls(obstacles).occupancy_map(), goal_xy, margin, static=grid.occupancy_map())
+    return ObstacleAvoidance(grid.with_walls(obstacles).occupancy_map(), goal_xy, settings,
+                             static=grid.occupancy_map())
 
 
 def _node_command(policy: ReplanningPolicy, plan, state, goal, now, held, tolerance) -> np.ndarray:

@@ -2,15 +2,20 @@
 against unguided planning with the same model, seeds and starts, in the shipped scenario's loop.
 
   python bench/blocked_corridor.py [--scenario maze2d_medium] [--episodes 100] [--blocked 3 4]
-      [--weight 30] [--candidates 8] [--out results/blocked_corridor.json]
+      [--episode-steps 1000] [--weight W] [--candidates N] [--route-reach M] [--route-horizon H]
+      [--latency-candidates 8 16] [--out results/blocked_corridor.json]
 
 The blocked cell is a keep-out zone the mass could drive through (not a wall), so entries can be
 counted: an episode succeeds when it reaches D4RL's goal, and every step inside the blocked cell is an
 entry. Starts are the open cells from which the blocked corridor is the shortest way to the goal.
-Guided: the costmap guide (route and clearance costs of the walls plus the blocked cell, every
-denoising step) and `candidates` plans in one batch, the cheapest that keeps off the blocked cell
-kept. Also times cold plans with 1 and with `candidates` candidates, unguided and guided (the
-target: N = 8 at most twice one's latency). Writes OUT (JSON), OUT with .md, and OUT with .png (one
+Guided: the scenario's obstacle avoidance, as the planner node runs it on a `costmap` (the
+options override it): the costmap guide (route and clearance costs of the walls plus the blocked
+cell, every denoising step), `candidates` plans in one batch (the cheapest that keeps off the blocked
+cell kept) and plans to the free route's waypoint `route_reach` m ahead. Unguided: the same model and
+loop, planning straight to the goal. The detour is about 12 m, so episodes last `episode_steps`
+(D4RL's Medium limit, 600, is shorter than the detour takes). Also times cold plans with 1 and with
+each of `latency_candidates` candidates, unguided and guided (the target: N = 8 at most twice one's
+latency). Writes OUT (JSON), OUT with .md, and OUT with .png (one
 episode of each).
 """
 from __future__ import annotations
@@ -45,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--blocked", type=int, nargs=2, default=(3, 4), metavar=("I", "J"))
-    parser.add_argument("--weight", type=float, default=30.0, help="costmap guide weight (J = -weight * cost)")
-    parser.add_argument("--candidates", type=int, default=8)
+    parser.add_argument("--episode-steps", type=int, default=1000)
+    parser.add_argument("--weight", type=float, help="costmap guide weight (J = -weight * cost); default: the scenario's")
+    parser.add_argument("--candidates", type=int, help="default: the scenario's")
+    parser.add_argument("--route-reach", type=float, help="m; default: the scenario's")
+    parser.add_argument("--route-horizon", type=int, help="plan steps; default: the scenario's")
+    parser.add_argument("--latency-candidates", type=int, nargs="+", default=(8, 16))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "results" / "blocked_corridor.json"))
     return parser
@@ -69,6 +78,8 @@ def run_setting(name: str, config, checkpoint: str, episodes: int, seed: int) ->
             "plan_ms_median": float(np.median(np.concatenate([r.plan_ms for r in results]))),
             "checkpoint_step": step, "wall_time_s": time.perf_counter() - started,
             "config": {"costmap_weight": config.costmap_weight, "candidates": config.candidates,
+                       "route_reach": config.route_reach, "route_horizon": config.route_horizon,
+                       "episode_steps": config.episode_steps,
                        "obstacles": [list(c) for c in config.obstacles], "protocol": config.protocol},
             "per_episode": [r.to_dict() for r in results], "_episodes": results}
 
@@ -87,14 +98,15 @@ def plan_latency(config, checkpoint: str, candidates: int, plans: int = 20) -> f
     return float(np.median(times))
 
 
-def latency_rows(base, blocked, checkpoint: str, candidates: int, weight: float) -> list[dict]:
-    """Cold-plan latency with 1 and `candidates` candidates, without and with the costmap guide."""
+def latency_rows(guided, checkpoint: str, counts) -> list[dict]:
+    """Cold-plan latency with 1 and each of `counts` candidates, without and with the costmap guide."""
     rows = []
-    for name, config_weight in (("unguided", 0.0), ("guided", weight)):
-        config = replace(base, obstacles=blocked, costmap_weight=config_weight)
-        one, many = plan_latency(config, checkpoint, 1), plan_latency(config, checkpoint, candidates)
-        rows.append({"setting": name, "candidates": candidates, "plan_ms_one": one, "plan_ms_many": many,
-                     "ratio": many / one})
+    for name, config in (("unguided", replace(guided, costmap_weight=0.0)), ("guided", guided)):
+        one = plan_latency(config, checkpoint, 1)
+        for count in counts:
+            many = plan_latency(config, checkpoint, count)
+            rows.append({"setting": name, "candidates": count, "plan_ms_one": one, "plan_ms_many": many,
+                         "ratio": many / one})
     return rows
 
 
@@ -112,6 +124,8 @@ def markdown(record: dict) -> str:
     lines += [f"| {row['setting']} | {row['plan_ms_one']:.0f} | {row['plan_ms_many']:.0f} | {row['candidates']} | "
               f"{row['ratio']:.2f} |" for row in record["latency"]]
     lines += ["", "- target: at least 90 % success with no entry, guided; the unguided model is the contrast",
+              f"- episodes of {record['results'][0]['config']['episode_steps']} steps (the detour is about 12 m; "
+              "D4RL's Medium limit is 600)",
               f"- loop: {record['results'][0]['config']['protocol']}",
               f"- starts: {', '.join(map(str, STARTS))} in turn; goal: D4RL's (6, 6); seed {record['seed']}",
               f"- checkpoint sha256 {next(iter(record['checkpoint_sha256'].values()))[:12]}...; "
@@ -147,13 +161,18 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     base, checkpoint = scenario_eval_config(args.scenario, argparse.Namespace(
         episodes=args.episodes, seed=args.seed, multi=False, episode_steps=None, device="cpu"))
-    blocked = (tuple(args.blocked),)
-    settings = [("unguided", replace(base, obstacles=blocked)),
-                (f"guided (weight {args.weight:g}, {args.candidates} candidates)",
-                 replace(base, obstacles=blocked, costmap_weight=args.weight, candidates=args.candidates))]
+    base = replace(base, obstacles=(tuple(args.blocked),), episode_steps=args.episode_steps)
+    overrides = {field: value for field, value in (("costmap_weight", args.weight), ("candidates", args.candidates),
+                                                   ("route_reach", args.route_reach),
+                                                   ("route_horizon", args.route_horizon)) if value is not None}
+    guided = replace(base, **overrides)
+    unguided = replace(base, costmap_weight=0.0, candidates=1, route_reach=0.0, route_horizon=0)
+    settings = [("unguided", unguided),
+                (f"guided (weight {guided.costmap_weight:g}, {guided.candidates} candidates, route "
+                 f"{guided.route_reach:g} m / {guided.route_horizon} steps)", guided)]
     origin = provenance([checkpoint])  # the code and model the run starts with
     results = [run_setting(name, config, checkpoint, args.episodes, args.seed) for name, config in settings]
-    latency = latency_rows(base, blocked, checkpoint, args.candidates, args.weight)
+    latency = latency_rows(guided, checkpoint, args.latency_candidates)
     out = Path(args.out)
     record = {"benchmark": "blocked_corridor", "latency": latency, "scenario": args.scenario, "blocked": list(args.blocked),
               "seed": args.seed, "command": command_line(__file__, argv), "machine": machine_info("cpu"),

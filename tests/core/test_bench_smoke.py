@@ -229,10 +229,12 @@ def test_training_curve_evaluates_every_kth_checkpoint_of_a_run(tmp_path):
 
 def test_blocked_corridor_counts_entries_of_both_settings(tmp_path):
     out = tmp_path / "blocked.json"
-    assert load_script("blocked_corridor").main(["--episodes", "2", "--candidates", "2", "--out", str(out)]) == 0
+    assert load_script("blocked_corridor").main(["--episodes", "2", "--candidates", "2", "--episode-steps", "300",
+                                                 "--latency-candidates", "2", "--out", str(out)]) == 0
     record = json.loads(out.read_text())
     unguided, guided = record["results"]
     assert unguided["config"]["costmap_weight"] == 0 and guided["config"]["candidates"] == 2
+    assert unguided["config"]["route_reach"] == 0 and guided["config"]["route_reach"] > 0
     assert all(len(result["per_episode"]) == 2 for result in record["results"])
     # the unguided model's shortest route runs through the blocked cell (it is a keep-out zone, not a wall)
     assert unguided["episodes_entering"] >= 1 and unguided["blocked_steps"] > 0

@@ -80,7 +80,7 @@ PARAMETERS = {
     "seed": 0,
     "planning_delay": 0.0,         # s added to every plan: simulates a slow planner (tests, demos)
     "costmap_weight": 15.0,        # guide weight of the `costmap` obstacles (0: rank candidates, no guide)
-    "candidates": 16,               # plans per replan among costmap obstacles, one batch; the cheapest clear one wins
+    "candidates": 16,              # plans per replan among costmap obstacles, one batch; the cheapest clear one wins
     "costmap_margin": 0.3,         # m kept off occupied cells (cost margin and route clearance)
     "route_reach": 5.0,            # m: among obstacles, plan to the free route's point this far ahead (0: to the goal)
     "route_horizon": 180,          # plan steps of a plan to a route point (0: the planner's horizon)

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from .costmap import ObstacleCost, OccupancyMap, Route, aligned, costmap_guide
+from .costmap import ObstacleCost, OccupancyMap, Route, added_cells, costmap_guide
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class ObstacleAvoidance:
     def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float], settings: AvoidanceSettings,
                  static: OccupancyMap | None = None):
         self.settings = settings
-        added = occupancy.occupied if static is None else occupancy.occupied & ~aligned(static, occupancy)
-        self.active = bool(added.any())
+        self.active = bool(added_cells(occupancy, static).any())
         self.cost = ObstacleCost(occupancy, goal_xy, settings.margin, static=static) if self.active else None
         self.route = (Route(occupancy, goal_xy, settings.margin)
                       if self.active and settings.route_reach > 0 else None)

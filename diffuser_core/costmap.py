@@ -165,7 +165,7 @@ class ObstacleCost:
         self.clearance = ClearanceCost(occupancy, margin)
         self.route = RouteCost(occupancy, goal_xy)
         self.clearance_weight = float(clearance_weight)
-        obstacles = occupancy.occupied if static is None else occupancy.occupied & ~aligned(static, occupancy)
+        obstacles = added_cells(occupancy, static)
         self.obstacles = OccupancyMap(obstacles, occupancy.resolution, occupancy.origin)
         self.obstacle_distance = GridField(self.obstacles.signed_distance(), self.obstacles)
 
@@ -184,6 +184,12 @@ class ObstacleCost:
         one's for a candidate that enters an obstacle (the cheapest of those wins when all do)."""
         costs = self(torch.from_numpy(np.asarray(positions, dtype=np.float64))).numpy()
         return np.where(self.entered(positions), ENTERED_PENALTY + costs, costs)
+
+
+def added_cells(occupancy: OccupancyMap, static: OccupancyMap | None) -> np.ndarray:
+    """The occupied cells of `occupancy` that `static` (the walls the model knows, same grid) does
+    not hold: the obstacles (every occupied cell without a static map)."""
+    return occupancy.occupied if static is None else occupancy.occupied & ~aligned(static, occupancy)
 
 
 def aligned(static: OccupancyMap, occupancy: OccupancyMap) -> np.ndarray:

@@ -35,6 +35,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from diffuser_core.avoidance import AvoidanceSettings, ObstacleAvoidance
+from diffuser_core.costmap import added_cells
 from diffuser_core.hierarchy import SEGMENT_FILLERS
 from diffuser_core.samplers import SAMPLER_NAMES
 from diffuser_core.planner import Planner, PlannerConfig
@@ -369,8 +370,7 @@ class DiffuserPlannerNode(ManagedPlanner):
             self.get_logger().error(f"ignoring costmap: {error}", throttle_duration_sec=1.0)
             return
         static = self.adapter.static_map(occupancy)
-        obstacles = int((occupancy.occupied & ~static.occupied).sum()) if static is not None else int(
-            occupancy.occupied.sum())
+        obstacles = int(added_cells(occupancy, static).sum())
         with self.lock:
             self.costmap, self.costmap_changed = (occupancy, static), True
         self.wake.set()

@@ -109,7 +109,7 @@ def costmap_settings(p: dict) -> dict:
     """The eval fields of a scenario's obstacle avoidance (used when obstacles are placed)."""
     return {"costmap_weight": float(p.get("costmap_weight", 0.0)), "candidates": int(p.get("candidates", 1)),
             "costmap_margin": float(p.get("costmap_margin", 0.3)), "route_reach": float(p.get("route_reach", 0.0)),
-            "route_horizon": int(p.get("route_horizon", 0))}
+            "route_horizon": int(p.get("route_horizon", 0)), "costmap_shield": bool(p.get("costmap_shield", False))}
 
 
 def run(args, argv=None) -> int:

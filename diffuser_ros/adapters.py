@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 
-from diffuser_core.tasks.maze2d.controller import POSITION_DIMS, waypoint_tracking_action
+from diffuser_core.tasks.maze2d.controller import (BRAKING_DECELERATION, POSITION_DIMS, SHIELD_REACTION, shielded,
+                                                   waypoint_tracking_action)
 from diffuser_core.tasks.maze2d.grid import MazeGrid
 from diffuser_core.costmap import OccupancyMap
 from diffuser_core.hierarchy import interpolated_segments
@@ -85,6 +86,15 @@ class PointMassAdapter:
         """The reference code's tracking rule toward the plan's state at `step` + 1 (time-indexed,
         the last state held after the plan ends), clipped to the force limit."""
         return self.safe_command(waypoint_tracking_action(state, plan_observations, max(0, step)))
+
+    def shield(self, avoidance):
+        """The keep-out shield of `avoidance` for the mass (its braking model), or None."""
+        return avoidance.shield(BRAKING_DECELERATION, SHIELD_REACTION, self.command_limit) if avoidance else None
+
+    @staticmethod
+    def shielded(shield, state: np.ndarray, command: np.ndarray) -> np.ndarray:
+        """`command`, braked by `shield` before the mass reaches an obstacle (unchanged without one)."""
+        return shielded(shield, state, command)
 
     def hold_command(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Hold the goal (the reference code's rule once the plan has ended)."""

@@ -85,6 +85,7 @@ PARAMETERS = {
     "costmap_margin": 0.3,         # m kept off occupied cells (cost margin and route clearance)
     "route_reach": 5.0,            # m: among obstacles, plan to the free route's point this far ahead (0: to the goal)
     "route_horizon": 180,          # plan steps of a plan to a route point (0: the planner's horizon)
+    "costmap_shield": True,        # brake before the robot comes within its radius of a costmap obstacle
 }
 
 
@@ -134,6 +135,8 @@ PARAMETER_INFO = {
                         "(0: plan to the goal)", 0.0, live=True),
     "route_horizon": Info("plan steps of a plan to a route point; 0: the planner's horizon", 0, 100000,
                           live=True),
+    "costmap_shield": Info("brake the robot before it comes within its radius of a costmap obstacle, whatever "
+                           "the plan it tracks says (diffuser_core.shield)", live=True),
 }
 
 
@@ -200,6 +203,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         self.costmap = None          # (OccupancyMap, static walls on its grid or None) from `costmap`
         self.costmap_changed = False
         self.cached_avoidance = (None, None)
+        self.shield = (None, None)   # (the avoidance it was built for, its keep-out shield or None)
         self.reset_execution()
         declare(self, PARAMETERS, PARAMETER_INFO)
         self.p = self.read_parameters()
@@ -283,7 +287,7 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     def release(self) -> None:
         super().release()
-        self.adapter, self.costmap, self.cached_avoidance = None, None, (None, None)
+        self.adapter, self.costmap, self.cached_avoidance, self.shield = None, None, (None, None), (None, None)
 
     # ------------------------------------------------------------------ set-up
     def load_planner(self) -> Planner:
@@ -386,7 +390,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         if costmap is None:
             return None
         settings = AvoidanceSettings(self.p["costmap_weight"], self.p["candidates"], self.p["costmap_margin"],
-                                     self.p["route_reach"], self.p["route_horizon"])
+                                     self.p["route_reach"], self.p["route_horizon"], self.p["costmap_shield"])
         key = (costmap, tuple(np.round(goal[:2], 6)), settings)
         cached_key, avoidance = self.cached_avoidance
         if cached_key is None or cached_key[0] is not costmap or cached_key[1:] != key[1:]:
@@ -398,6 +402,13 @@ class DiffuserPlannerNode(ManagedPlanner):
                 avoidance = None
             self.cached_avoidance = (key, avoidance)
         return avoidance if avoidance is not None and avoidance.active else None
+
+    def update_shield(self, avoidance: ObstacleAvoidance | None) -> None:
+        """The control loop's keep-out shield for the current avoidance (built once per avoidance)."""
+        if self.shield[0] is not avoidance:
+            shield = self.adapter.shield(avoidance)
+            with self.lock:
+                self.shield = (avoidance, shield)
 
     def on_goal_pose(self, message: PoseStamped) -> None:
         if self.inactive_reason():
@@ -434,6 +445,7 @@ class DiffuserPlannerNode(ManagedPlanner):
                     last_session, previous = session, None
                 session.ticks += 1
                 avoidance = self.avoidance(session.goal)
+                self.update_shield(avoidance)
                 target, dims = self.policy.target(state, session.goal, avoidance and avoidance.route,
                                                   self.p["route_reach"])
                 with self.lock:
@@ -530,12 +542,13 @@ class DiffuserPlannerNode(ManagedPlanner):
             return
         with self.lock:
             session, state, state_time, plan, holding = self.session, self.state, self.state_time, self.plan, self.holding
+            shield = self.shield[1]
         now = self.now()
         fresh = state is not None and now - state_time <= self.p["state_timeout"]
         if session is None or not session.active:
             if holding is not None:  # after success: hold the goal, or stop when the state is stale
-                self.publish_command(self.adapter.hold_command(state, holding) if fresh
-                                     else np.zeros(self.adapter.command_dim))
+                hold = self.adapter.shielded(shield, state, self.adapter.hold_command(state, holding)) if fresh else None
+                self.publish_command(hold if fresh else np.zeros(self.adapter.command_dim))
             return
         if not fresh:
             self.publish_command(np.zeros(self.adapter.command_dim))
@@ -559,11 +572,12 @@ class DiffuserPlannerNode(ManagedPlanner):
             return
         if self.policy.too_old(plan, now):  # too old to track: hold the goal or stop
             settled = self.policy.settling(state, session.goal, session.tolerance, plan)
-            self.publish_command(self.adapter.hold_command(state, session.goal) if settled
-                                 else np.zeros(self.adapter.command_dim))
+            hold = self.adapter.shielded(shield, state, self.adapter.hold_command(state, session.goal))
+            self.publish_command(hold if settled else np.zeros(self.adapter.command_dim))
             return
         step = self.policy.tracking_step(plan, now)
-        self.publish_command(self.adapter.command(state, plan.observations, step), session)
+        command = self.adapter.command(state, plan.observations, step)
+        self.publish_command(self.adapter.shielded(shield, state, command), session)
 
     def end_session(self, session: GoalSession, outcome: str, message: str) -> None:
         with self.command_lock:  # no tracking command of this goal can follow its zero command

@@ -58,8 +58,8 @@ def test_scenario_evaluation_runs_the_shipped_settings(scenario):
     assert config.segments == p["segments"] and (config.low_level or "") == (p["low_level_checkpoint"] and
                                                                             str(ROOT / p["low_level_checkpoint"]))
     assert (config.costmap_weight, config.candidates, config.costmap_margin, config.route_reach,
-            config.route_horizon) == (p["costmap_weight"], p["candidates"], p["costmap_margin"], p["route_reach"],
-                                      p["route_horizon"])
+            config.route_horizon, config.costmap_shield) == (p["costmap_weight"], p["candidates"], p["costmap_margin"],
+                                                             p["route_reach"], p["route_horizon"], p["costmap_shield"])
     replan = config.replan
     assert (replan.replan_deviation, replan.settle_distance, replan.max_plan_age, replan.plan_dt,
             replan.shrink_horizon) == (p["replan_deviation"], p["settle_distance"], p["max_plan_age"],

@@ -227,13 +227,15 @@ def test_training_curve_evaluates_every_kth_checkpoint_of_a_run(tmp_path):
     assert out.with_suffix(".png").is_file() and "| 2000 |" in out.with_suffix(".md").read_text()
 
 
-def test_blocked_corridor_counts_entries_of_both_settings(tmp_path):
+def test_blocked_corridor_counts_entries_of_every_setting(tmp_path):
     out = tmp_path / "blocked.json"
     assert load_script("blocked_corridor").main(["--episodes", "2", "--candidates", "2", "--episode-steps", "300",
                                                  "--latency-candidates", "2", "--out", str(out)]) == 0
     record = json.loads(out.read_text())
-    unguided, guided = record["results"]
+    unguided, guided, guided_unshielded, unguided_shielded = record["results"]
     assert unguided["config"]["costmap_weight"] == 0 and guided["config"]["candidates"] == 2
+    assert guided["config"]["costmap_shield"] and not guided_unshielded["config"]["costmap_shield"]
+    assert unguided_shielded["config"]["costmap_shield"] and unguided_shielded["episodes_entering"] == 0
     assert unguided["config"]["route_reach"] == 0 and guided["config"]["route_reach"] > 0
     assert all(len(result["per_episode"]) == 2 for result in record["results"])
     # the unguided model's shortest route runs through the blocked cell (it is a keep-out zone, not a wall)

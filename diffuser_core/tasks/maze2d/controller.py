@@ -8,6 +8,12 @@ import numpy as np
 
 POSITION_DIM = 2  # the first two state entries are xy, the next two the velocity
 POSITION_DIMS = (0, 1)  # the point mass's position columns, for the replanning policy
+VELOCITY_DIMS = (2, 3)
+# The keep-out shield's braking model: under a full force the mass decelerates at 26-36 m/s^2
+# (measured from 1-5 m/s); the shield counts on less than half of that, and on a command reacting
+# 50 ms late (a control period plus the state's age over ROS).
+BRAKING_DECELERATION = 12.0
+SHIELD_REACTION = 0.05
 
 
 def next_waypoint(plan_observations, t: int) -> np.ndarray:
@@ -33,6 +39,15 @@ def waypoint_tracking_action(state, plan_observations, t: int) -> np.ndarray:
         raise ValueError(f"state must be finite, got {state.tolist()}")
     error = next_waypoint(plan, t) - state
     return np.clip(error[:POSITION_DIM] + error[POSITION_DIM:2 * POSITION_DIM], -1.0, 1.0)
+
+
+def shielded(shield, state, command) -> np.ndarray:
+    """`command` through a keep-out shield (diffuser_core.shield) for the mass at `state`; unchanged
+    without one."""
+    if shield is None:
+        return command
+    state = np.asarray(state, dtype=np.float64)
+    return shield.filter(state[list(POSITION_DIMS)], state[list(VELOCITY_DIMS)], command)
 
 
 def _checked_plan(plan_observations) -> np.ndarray:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ...checkpoint import read_checkpoint
 from ...config import resolve_device
-from .controller import POSITION_DIMS, waypoint_tracking_action
+from .controller import BRAKING_DECELERATION, POSITION_DIMS, SHIELD_REACTION, shielded, waypoint_tracking_action
 from .env import Maze2DEnv
 from .grid import MazeGrid
 from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
@@ -76,6 +76,7 @@ class Maze2DEvalConfig:
     candidates: int = 1
     route_reach: float = 0.0  # m: with obstacles, plan to the free route's point this far ahead (0: to the goal)
     route_horizon: int = 0  # env steps of a plan to a route point (0: the planner's horizon)
+    costmap_shield: bool = False  # with obstacles, brake the mass before it reaches one (diffuser_core.shield)
 
     def __post_init__(self):
         if self.segments not in SEGMENT_FILLERS:
@@ -88,7 +89,7 @@ class Maze2DEvalConfig:
         for name in ("denoising_steps", "replan_every", "episode_steps"):
             if getattr(self, name) is not None:
                 _require_int(name, getattr(self, name), minimum=1)
-        for name in ("multi_goal", "warm_start", "shrink_horizon", "hold_at_goal"):
+        for name in ("multi_goal", "warm_start", "shrink_horizon", "hold_at_goal", "costmap_shield"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
         check_sampler_name(self.sampler)
@@ -260,7 +261,9 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     loop = config.loop()
     policy = ReplanningPolicy.for_planner(planner, loop.replan, loop.goal_tolerance, POSITION_DIMS)
     avoid = obstacle_planning(planner, config, goal)
-    route = obstacle_avoidance(config, goal).route if config.obstacles else None
+    avoidance = obstacle_avoidance(config, goal)
+    route = avoidance.route if avoidance else None
+    shield = avoidance.shield(BRAKING_DECELERATION, SHIELD_REACTION) if avoidance else None
     dt = loop.replan.plan_dt
     plan, plan_ms, first_plan, held = None, [], None, False
     driven, rewards = [observation[:2].copy()], []
@@ -276,7 +279,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
             plan = TimedPlan(result.observations, result.actions, now, now, target)
             plan_ms.append(result.plan_time_ms)
             first_plan = result.observations if first_plan is None else first_plan
-        action = _node_command(policy, plan, observation, goal, now, held, loop.goal_tolerance)
+        action = _node_command(policy, plan, observation, goal, now, held, loop.goal_tolerance, shield)
         observation, reward, _, _ = env.step(action)
         driven.append(observation[:2].copy())
         rewards.append(reward)
@@ -302,7 +305,7 @@ def obstacle_avoidance(config: Maze2DEvalConfig, goal: np.ndarray) -> ObstacleAv
     if not config.obstacles:
         return None
     settings = AvoidanceSettings(config.costmap_weight, config.candidates, config.costmap_margin,
-                                 config.route_reach, config.route_horizon)
+                                 config.route_reach, config.route_horizon, config.costmap_shield)
     return _avoidance(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), settings)
 
 
@@ -313,14 +316,15 @@ def _avoidance(maze: str, obstacles: tuple, goal_xy: tuple, settings: AvoidanceS
                              static=grid.occupancy_map())
 
 
-def _node_command(policy: ReplanningPolicy, plan, state, goal, now, held, tolerance) -> np.ndarray:
+def _node_command(policy: ReplanningPolicy, plan, state, goal, now, held, tolerance, shield=None) -> np.ndarray:
     """The node's control tick: hold a reached goal; track the plan; hold the goal with a plan too
-    old to track when settling onto it, else stop."""
+    old to track when settling onto it, else stop. A keep-out shield brakes the hold and tracking
+    commands before the mass reaches an obstacle."""
     if held or (plan is not None and policy.too_old(plan, now) and policy.settling(state, goal, tolerance, plan)):
-        return waypoint_tracking_action(state, goal[None, :], 0)
+        return shielded(shield, state, waypoint_tracking_action(state, goal[None, :], 0))
     if plan is None or policy.too_old(plan, now):
         return np.zeros(2)
-    return waypoint_tracking_action(state, plan.observations, policy.tracking_step(plan, now))
+    return shielded(shield, state, waypoint_tracking_action(state, plan.observations, policy.tracking_step(plan, now)))
 
 
 def evaluate(checkpoint, config: Maze2DEvalConfig, progress: bool = True) -> Maze2DEvalSummary:

@@ -163,6 +163,21 @@ def load_value_checkpoint(path: str | Path, device="cpu"
     return objective.value_model, normalizer, config
 
 
+def load_value_guide(path: str | Path, normalizer: TrajectoryNormalizer, n_timesteps: int, device="cpu"):
+    """The guide J = the value checkpoint's predicted return, for plans of a diffusion model with
+    `normalizer` and `n_timesteps` diffusion steps (the value model must be trained on that schedule)."""
+    from .guides import ValueGuide
+
+    value_model, value_normalizer, config = load_value_checkpoint(path, device)
+    if config.diffusion.n_timesteps != n_timesteps:
+        raise CheckpointError(f"{path} was trained on {config.diffusion.n_timesteps} diffusion steps, the planner's "
+                              f"model has {n_timesteps}")
+    if (value_normalizer.observation_dim, value_normalizer.action_dim) != (normalizer.observation_dim,
+                                                                           normalizer.action_dim):
+        raise CheckpointError(f"{path} values trajectories of other dimensions than the planner's")
+    return ValueGuide(value_model, normalizer, value_normalizer)
+
+
 def load_training_state(path: str | Path, device="cpu") -> tuple[TrainingState, dict, CheckpointConfig]:
     """(raw-weight training state, EMA state dict, config) to resume training from a checkpoint."""
     tensors, metadata, config = read_checkpoint(path)

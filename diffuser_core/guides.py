@@ -25,12 +25,19 @@ class Guide(Protocol):
 
 
 class ValueGuide:
-    """J = a learned value model's predicted return of the (noisy) trajectory."""
+    """J = a learned value model's predicted return of the (noisy) trajectory. With `normalizer`
+    (the diffusion model's) and `value_normalizer` (the value model's), x is moved from the first's
+    units into the second's; without, both models share one normalization."""
 
-    def __init__(self, value_model: nn.Module):
-        self.value_model = value_model.eval()
+    def __init__(self, value_model: nn.Module, normalizer: TrajectoryNormalizer | None = None,
+                 value_normalizer: TrajectoryNormalizer | None = None):
+        if (normalizer is None) != (value_normalizer is None):
+            raise ValueError("ValueGuide needs both normalizers or neither")
+        self.value_model, self.normalizer, self.value_normalizer = value_model.eval(), normalizer, value_normalizer
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.normalizer is not None:
+            x = self.value_normalizer.normalize(self.normalizer.unnormalize(x))
         return self.value_model(x, t)
 
 

@@ -117,3 +117,26 @@ def test_learned_value_guide_steers_plans_towards_higher_return(trained_toy, toy
     guided = sample_final_x(diffusion, DDPMSampler(), guide, scale=0.3)
     assert loss.item() < 0.5 * dataset_return_variance(dataset)  # the value model learned something
     assert guided.mean() > free.mean() + 0.1
+
+
+def test_a_value_guide_reads_plans_in_the_value_models_own_units():
+    """A value model fitted with another normalization than the diffusion model's sees each plan as
+    its own normalizer writes it (and neither normalizer alone is refused)."""
+    from diffuser_core.normalization import TrajectoryNormalizer
+
+    rng = np.random.default_rng(0)
+    observations, actions = rng.normal(size=(200, OBS_DIM)), rng.normal(size=(200, ACT_DIM))
+    planner_units = TrajectoryNormalizer.fit(observations, actions)
+    value_units = TrajectoryNormalizer.fit(3.0 * observations + 1.0, 2.0 * actions)
+    seen = []
+
+    def value_model(x, t):
+        seen.append(x)
+        return x.sum(dim=(1, 2))
+
+    value_model.eval = lambda: value_model
+    x = torch.randn(2, HORIZON, D)
+    ValueGuide(value_model, planner_units, value_units)(x, torch.zeros(2, dtype=torch.long))
+    torch.testing.assert_close(seen[0], value_units.normalize(planner_units.unnormalize(x)))
+    with pytest.raises(ValueError, match="both normalizers"):
+        ValueGuide(value_model, planner_units)

@@ -114,7 +114,10 @@ def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_ste
     action_dim = normalizer.action_dim
 
     def cost(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return grasp_cost(x, kinematics, action_dim, block_names) * (t < below_step).to(x.dtype)
+        acting = t < below_step
+        if not bool(acting.any()):  # zero, still a function of x: no kinematics to differentiate
+            return x[:, 0, 0] * 0.0
+        return grasp_cost(x, kinematics, action_dim, block_names) * acting.to(x.dtype)
 
     return CostGuide(cost, weight, normalizer)
 

@@ -32,8 +32,17 @@ class ArmKinematics:
     """tool_positions(joints): differentiable forward kinematics of the 7-joint chain."""
 
     def __init__(self, path: str | Path | None = None, tool_offset: float = TOOL_OFFSET):
-        self.origins = torch.from_numpy(joint_origins(path)).float()
+        origins = torch.from_numpy(joint_origins(path)).float()
+        self.origins = origins
         self.tool_offset = float(tool_offset)
+        self.translations = origins[:, :3, 3]
+        # joint i's origin rotation turned by q about its z axis is linear in (cos q, sin q):
+        # O_i Rz(q) = cos_part * cos q + sin_part * sin q + fixed_part
+        rotations = origins[:, :3, :3]
+        self.cos_part, self.sin_part, self.fixed_part = (torch.zeros_like(rotations) for _ in range(3))
+        self.cos_part[..., :2] = rotations[..., :2]
+        self.sin_part[..., 0], self.sin_part[..., 1] = rotations[..., 1], -rotations[..., 0]
+        self.fixed_part[..., 2] = rotations[..., 2]
 
     def tool_positions(self, joints: torch.Tensor) -> torch.Tensor:
         """(..., 3) tool point in the world for (..., 7) joint angles (radians)."""
@@ -41,20 +50,20 @@ class ArmKinematics:
 
     def tool_frames(self, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(..., 3) tool point and (..., 3, 3) flange orientation in the world for (..., 7) joint angles
-        (radians); the orientation's last column is the way the tool points."""
+        (radians); the orientation's last column is the way the tool points. Every joint's turned
+        rotation is formed at once, then chained: few, larger tensor operations (guides and the
+        refinement differentiate this hundreds of times per plan)."""
         if joints.shape[-1] != JOINT_COUNT:
             raise ValueError(f"expected (..., {JOINT_COUNT}) joint angles, got {tuple(joints.shape)}")
-        origins = self.origins.to(joints)
-        cos, sin = joints.cos(), joints.sin()
-        rotation = torch.eye(3, dtype=joints.dtype, device=joints.device).expand(*joints.shape[:-1], 3, 3)
-        position = torch.zeros(*joints.shape[:-1], 3, dtype=joints.dtype, device=joints.device)
-        for i in range(JOINT_COUNT):
-            position = position + rotation @ origins[i, :3, 3]
-            rotation = rotation @ origins[i, :3, :3]
-            c, s = cos[..., i, None, None], sin[..., i, None, None]  # rotate about the joint's z axis
-            rotation = torch.cat([rotation[..., :1] * c + rotation[..., 1:2] * s,
-                                  -rotation[..., :1] * s + rotation[..., 1:2] * c,
-                                  rotation[..., 2:]], dim=-1)
+        cos, sin = joints.cos()[..., None, None], joints.sin()[..., None, None]
+        turned = (self.cos_part.to(joints) * cos + self.sin_part.to(joints) * sin
+                  + self.fixed_part.to(joints))  # (..., 7, 3, 3)
+        translations = self.translations.to(joints)
+        position = translations[0].expand(*joints.shape[:-1], 3)
+        rotation = turned[..., 0, :, :]
+        for i in range(1, JOINT_COUNT):
+            position = position + (rotation @ translations[i, :, None])[..., 0]
+            rotation = rotation @ turned[..., i, :, :]
         return position + rotation[..., 2] * self.tool_offset, rotation
 
 

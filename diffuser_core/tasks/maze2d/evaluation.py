@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from ...checkpoint import read_checkpoint
+from ...checkpoint import load_value_guide, read_checkpoint
 from ...config import resolve_device
 from .controller import BRAKING_DECELERATION, POSITION_DIMS, SHIELD_REACTION, shielded, waypoint_tracking_action
 from .env import Maze2DEnv
@@ -77,6 +77,13 @@ class Maze2DEvalConfig:
     route_reach: float = 0.0  # m: with obstacles, plan to the free route's point this far ahead (0: to the goal)
     route_horizon: int = 0  # env steps of a plan to a route point (0: the planner's horizon)
     costmap_shield: bool = False  # with obstacles, brake the mass before it reaches one (diffuser_core.shield)
+    # learned value guidance (paper §3.2): every denoising step follows guide_scale * Sigma * grad J, J the
+    # value checkpoint's predicted return; goal_inpainting=False plans from the start alone, so the value
+    # (or nothing) draws plans to the goal
+    value_checkpoint: str | None = None
+    guide_scale: float = 0.1
+    n_guide_steps: int = 1
+    goal_inpainting: bool = True
 
     def __post_init__(self):
         if self.segments not in SEGMENT_FILLERS:
@@ -89,7 +96,7 @@ class Maze2DEvalConfig:
         for name in ("denoising_steps", "replan_every", "episode_steps"):
             if getattr(self, name) is not None:
                 _require_int(name, getattr(self, name), minimum=1)
-        for name in ("multi_goal", "warm_start", "shrink_horizon", "hold_at_goal", "costmap_shield"):
+        for name in ("multi_goal", "warm_start", "shrink_horizon", "hold_at_goal", "costmap_shield", "goal_inpainting"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
         check_sampler_name(self.sampler)
@@ -116,7 +123,8 @@ class Maze2DEvalConfig:
         """The planner settings this evaluation implies (the seed is set per episode)."""
         return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps,
                              horizon=horizon or self.horizon, warm_start=self.warm_start,
-                             warm_start_steps=self.warm_start_steps)
+                             warm_start_steps=self.warm_start_steps, guide_scale=self.guide_scale,
+                             n_guide_steps=self.n_guide_steps)
 
     def loop(self) -> "EpisodeLoop":
         """How episodes replan, as the planner node's loop: the node's own settings (replan_rate),
@@ -260,7 +268,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
     loop = config.loop()
     policy = ReplanningPolicy.for_planner(planner, loop.replan, loop.goal_tolerance, POSITION_DIMS)
-    avoid = obstacle_planning(planner, config, goal)
+    avoid = with_value_guide(obstacle_planning(planner, config, goal), planner, config)
     avoidance = obstacle_avoidance(config, goal)
     route = avoidance.route if avoidance else None
     shield = avoidance.shield(BRAKING_DECELERATION, SHIELD_REACTION) if avoidance else None
@@ -274,7 +282,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
         target, target_dims = policy.target(observation, goal, route, config.route_reach) if ticking else (goal, None)
         if ticking and policy.needs_plan(observation, now, target, loop.goal_tolerance, plan):
             horizon = policy.target_horizon(plan, observation, now, target, target_dims, config.route_horizon)
-            result = planner.plan(observation, goal=target, goal_dims=target_dims,
+            result = planner.plan(observation, goal=target if config.goal_inpainting else None, goal_dims=target_dims,
                                   executed_steps=policy.executed_steps(plan, now), horizon=horizon, **avoid)
             plan = TimedPlan(result.observations, result.actions, now, now, target)
             plan_ms.append(result.plan_time_ms)
@@ -297,6 +305,19 @@ def obstacle_planning(planner, config: Maze2DEvalConfig, goal: np.ndarray) -> di
         return {}
     avoidance = obstacle_avoidance(config, goal)
     return avoidance.planning_arguments(planner.normalizer, planner.action_dim, POSITION_DIMS)
+
+
+def with_value_guide(arguments: dict, planner, config: Maze2DEvalConfig) -> dict:
+    """The planner arguments with the config's learned value guide added to their guides (if any)."""
+    if config.value_checkpoint is None:
+        return arguments
+    guide = _value_guide(config.value_checkpoint, planner.normalizer, planner.diffusion.n_timesteps)
+    return {**arguments, "guides": [*arguments.get("guides", ()), guide]}
+
+
+@functools.lru_cache(maxsize=4)
+def _value_guide(path: str, normalizer, n_timesteps: int):
+    return load_value_guide(path, normalizer, n_timesteps)
 
 
 def obstacle_avoidance(config: Maze2DEvalConfig, goal: np.ndarray) -> ObstacleAvoidance | None:

@@ -127,3 +127,25 @@ def test_plans_without_holds_and_bad_input():
         RefineConfig(grip_weight=float("nan"))
     with pytest.raises(ValueError, match="grip_threshold"):
         RefineConfig(grip_threshold=1.0)
+
+
+def test_refined_joints_stay_within_the_arm_limits(stage):
+    """A plan pushed past joint 4's limit comes back inside every limit (the controller would clip it)."""
+    kinematics = ArmKinematics()
+    pushed = stage.copy()
+    pushed[60:90, 3] = kinematics.lower[3].item() - 0.2  # joint 4 past its lower limit mid-carry
+    refined = refine_plan(pushed, Relation("green", "red"))
+    joints = refined.observations[1:, :7]
+    assert np.all(joints >= kinematics.lower.numpy() - 1e-6) and np.all(joints <= kinematics.upper.numpy() + 1e-6)
+    assert refined.costs["limits"] == 0.0
+
+
+@pytest.mark.parametrize("optimiser", ["adam", "lbfgs"])
+def test_both_optimisers_bring_a_knocked_grip_back_onto_the_block(stage, optimiser):
+    """Either optimiser refines a stage whose joints were knocked off (its grip 6 cm from the block) into one
+    that grips within 1 mm."""
+    knocked = stage.copy()
+    knocked[1:, :7] += 0.05
+    iterations = 600 if optimiser == "adam" else 100
+    refined = refine_plan(knocked, Relation("green", "red"), RefineConfig(optimiser=optimiser, iterations=iterations))
+    assert refined.costs["grip"] < 1e-6

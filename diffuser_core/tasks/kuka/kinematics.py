@@ -18,21 +18,30 @@ from .urdf import arm_joints, load_urdf
 TOOL_OFFSET = 0.05  # KukaWorldConfig.tool_offset: the tool point lies this far along the flange axis
 
 
-def joint_origins(source: str | Path | None = None) -> np.ndarray:
-    """(7, 4, 4) parent-to-joint transforms of the arm's joints, base first; every axis must be z."""
+def revolute_z_joints(source: str | Path | None = None) -> list:
+    """The arm's 7 joints (urdf.Joint, base first); every one must be revolute about its z axis."""
     joints = arm_joints(load_urdf(source), JOINT_COUNT)
     for joint in joints:
         if joint.type != "revolute" or joint.axis.tolist() != [0.0, 0.0, 1.0]:
             raise ValueError(f"joint {joint.name} is {joint.type} about {joint.axis.tolist()}; "
                              "this model expects revolute z axes")
-    return np.stack([joint.origin for joint in joints])
+    return joints
+
+
+def joint_origins(source: str | Path | None = None) -> np.ndarray:
+    """(7, 4, 4) parent-to-joint transforms of the arm's joints, base first; every axis must be z."""
+    return np.stack([joint.origin for joint in revolute_z_joints(source)])
 
 
 class ArmKinematics:
-    """tool_positions(joints): differentiable forward kinematics of the 7-joint chain."""
+    """tool_positions(joints): differentiable forward kinematics of the 7-joint chain; `lower` and
+    `upper`: the joints' position limits (radians)."""
 
     def __init__(self, path: str | Path | None = None, tool_offset: float = TOOL_OFFSET):
-        origins = torch.from_numpy(joint_origins(path)).float()
+        joints = revolute_z_joints(path)
+        origins = torch.from_numpy(np.stack([joint.origin for joint in joints])).float()
+        self.lower = torch.tensor([joint.lower for joint in joints], dtype=torch.float32)
+        self.upper = torch.tensor([joint.upper for joint in joints], dtype=torch.float32)
         self.origins = origins
         self.tool_offset = float(tool_offset)
         self.translations = origins[:, :3, 3]

@@ -8,6 +8,7 @@ so that
 
 - each planned grip puts the tool on the block's top face, where the block is at that time;
 - the block the relation moves is released one block above the block it goes on;
+- no joint goes past its limit (the arm's controller would clip it, and the grip with it);
 - the tool comes down onto and leaves a grip or a release vertically, pointing down while it holds
   a block (a tilted or sideways carry knocks blocks over), and does not turn about the vertical while
   it holds one (a block put down turned is a state the demonstrations never show: the model's later
@@ -55,6 +56,7 @@ class RefineConfig:
     vertical_weight: float = 30.0
     tool_down_weight: float = 1.0
     keep_yaw_weight: float = 10.0
+    limits_weight: float = 100.0
     smooth_weight: float = 0.1
     stay_weight: float = 0.01
     grip_steps: int = 3
@@ -172,7 +174,7 @@ def refine_plan(plan: np.ndarray, relation: Relation | None = None, config: Refi
     if runs and config.iterations:
         _minimise(costs.total, offset, config)
     with torch.no_grad():
-        joints = torch.cat([sampled[:1], sampled[1:] + offset])
+        joints = torch.cat([sampled[:1], torch.clamp(sampled[1:] + offset, kinematics.lower, kinematics.upper)])
         terms, paths = costs.terms(joints)
     refined = plan.copy()
     refined[1:, :JOINT_COUNT] = joints[1:].numpy()
@@ -238,8 +240,10 @@ class _RefineCosts:
         tool_down = (self.holding * ((rotation[..., 2] - tool.new_tensor(TOOL_DOWN)) ** 2).sum(-1)).sum()
         change = joints - self.sampled
         smooth = ((change[2:] - 2 * change[1:-1] + change[:-2]) ** 2).sum()
+        kinematics = self.kinematics
+        limits = (torch.relu(joints[1:] - kinematics.upper) ** 2 + torch.relu(kinematics.lower - joints[1:]) ** 2).sum()
         terms = {"grip": grip, "place": place, "vertical": vertical, "tool_down": tool_down,
-                 "keep_yaw": keep_yaw, "smooth": smooth, "stay": (change ** 2).sum()}
+                 "keep_yaw": keep_yaw, "limits": limits, "smooth": smooth, "stay": (change ** 2).sum()}
         return terms, paths
 
     def total(self, offset: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,135 @@
+"""Over rclpy, how soon a StackBlocks goal's first JointTrajectory reaches the arm: `kuka_sim` and the
+arm planner with the kuka_stack scenario's shipped checkpoint and settings in one process, goals sent
+one after another (each canceled once its first trajectory came), timed from the goal's acceptance.
+
+  python bench/kuka_first_trajectory.py [--goals 5] [--out results/kuka_first_trajectory.json]
+
+Writes OUT (JSON) and OUT with .md. The target (issue): the first trajectory within 1 s of acceptance.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.action import ActionClient
+from rclpy.parameter import Parameter
+from trajectory_msgs.msg import JointTrajectory
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout
+
+from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
+from diffuser_ros.action import StackBlocks  # noqa: E402
+from diffuser_ros.arm_planner_node import DiffuserArmPlannerNode  # noqa: E402
+from diffuser_ros.executors import PooledExecutor  # noqa: E402
+from diffuser_ros.kuka_sim_node import KukaSim  # noqa: E402
+from diffuser_ros.msg import Relation  # noqa: E402
+from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
+
+GOALS = (("rearrange", [("red", "green")]), ("rearrange", [("blue", "yellow")]), ("stack", []),
+         ("rearrange", [("green", "blue")]), ("rearrange", [("yellow", "red")]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", default="kuka_stack")
+    parser.add_argument("--goals", type=int, default=5)
+    parser.add_argument("--out", default=str(ROOT / "results" / "kuka_first_trajectory.json"))
+    return parser
+
+
+def wait_for(predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return predicate()
+
+
+def measure(scenario: str, goals: int) -> list[dict]:
+    """Per goal: seconds from acceptance to the first JointTrajectory, and the stage's plan ms."""
+    shipped = planner_parameters(scenario)
+    settings = {k: v for k, v in shipped.items() if k not in ("autostart", "checkpoint", "robot")}
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    sim = KukaSim(context=context)
+    planner = DiffuserArmPlannerNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in {"autostart": True, "checkpoint": str(resolve_data_path(shipped["checkpoint"])),
+                                           **settings}.items()])
+    node = rclpy.create_node("first_trajectory_client", context=context)
+    arrivals: list[float] = []
+    def on_trajectory(message: JointTrajectory) -> None:
+        if len(message.points) > 1:  # a stage's plan (a hold is one point)
+            arrivals.append(time.monotonic())
+
+    node.create_subscription(JointTrajectory, "joint_trajectory", on_trajectory, 10)
+    client = ActionClient(node, StackBlocks, "stack_blocks")
+    executor = PooledExecutor(num_threads=6, context=context)
+    for each in (sim, planner, node):
+        executor.add_node(each)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    rows = []
+    try:
+        assert client.wait_for_server(timeout_sec=30) and wait_for(lambda: planner.joints is not None, 30)
+        for index in range(goals):
+            task, relations = GOALS[index % len(GOALS)]
+            before = len(arrivals)
+            future = client.send_goal_async(StackBlocks.Goal(
+                task=task, relations=[Relation(top=t, bottom=b) for t, b in relations]))
+            wait_for(future.done, 30)
+            accepted = time.monotonic()
+            handle = future.result()
+            came = wait_for(lambda: len(arrivals) > before, 60)
+            rows.append({"goal": f"{task} {relations}", "first_trajectory_s": arrivals[before] - accepted if came else None,
+                         "stage_plan_ms": planner.stats.latencies_ms[-1] if planner.stats.latencies_ms else None})
+            cancel = handle.cancel_goal_async()
+            wait_for(cancel.done, 30)
+            wait_for(lambda: planner.current is None, 30)
+    finally:
+        executor.shutdown()
+        for each in (sim, planner, node):
+            each.destroy_node()
+        rclpy.shutdown(context=context)
+    return rows
+
+
+def markdown(record: dict) -> str:
+    times = [row["first_trajectory_s"] for row in record["rows"] if row["first_trajectory_s"] is not None]
+    lines = ["# Kuka over ROS: first trajectory of a goal", "",
+             "| goal | first JointTrajectory after acceptance (s) | stage plan (ms) |", "|---|---|---|"]
+    lines += [f"| {row['goal']} | {row['first_trajectory_s']:.2f} | {row['stage_plan_ms']:.0f} |"
+              if row["first_trajectory_s"] is not None else f"| {row['goal']} | none in 60 s | – |"
+              for row in record["rows"]]
+    lines += ["", f"- median {np.median(times):.2f} s, largest {max(times):.2f} s over {len(times)} goals "
+              "(target: within 1 s of acceptance)" if times else "- no trajectory came",
+              f"- `kuka_sim` and the arm planner in one process, the {record['scenario']} scenario's settings; "
+              "goals one after another, each canceled once its first trajectory came (the first goal "
+              "includes the process's first plan)",
+              f"- checkpoint sha256 {next(iter(record['checkpoint_sha256'].values()))[:12]}...; git commit "
+              f"{record['git_commit'][:12]}", f"- command: `{record['command']}`",
+              f"- machine: {machine_line(record['machine'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    origin = provenance([resolve_data_path(planner_parameters(args.scenario)["checkpoint"])])
+    rows = measure(args.scenario, args.goals)
+    record = {"benchmark": "kuka_first_trajectory", "scenario": args.scenario, "seed": 0, "rows": rows,
+              "command": command_line(__file__, argv), "machine": machine_info("cpu"), **origin}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(record))
+    print(markdown(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -163,6 +163,12 @@ def load_value_checkpoint(path: str | Path, device="cpu"
     return objective.value_model, normalizer, config
 
 
+def load_planning_checkpoint(path: str | Path, device="cpu") -> tuple[nn.Module, TrajectoryNormalizer, CheckpointConfig]:
+    """(EMA module in eval mode, normalizer, config) of a checkpoint of either kind (what export keeps)."""
+    _, _, config = read_checkpoint(path)
+    return _load_planning_module(path, config.kind, device)
+
+
 def load_value_guide(path: str | Path, normalizer: TrajectoryNormalizer, n_timesteps: int, device="cpu"):
     """The guide J = the value checkpoint's predicted return, for plans of a diffusion model with
     `normalizer` and `n_timesteps` diffusion steps (the value model must be trained on that schedule)."""

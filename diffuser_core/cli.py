@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointConfig, load_planning_checkpoint, save_checkpoint
 from .config import ExperimentConfig
 from .datasets import SequenceDataset, ValueDataset, fit_normalizer
 from .tasks import resolve_loader
@@ -136,8 +136,9 @@ def run_train(args) -> None:
 
 
 def run_export(args) -> None:
-    """Keep what planning needs: the EMA weights, the normalizer and the config."""
-    model, normalizer, config = load_checkpoint(args.checkpoint)
+    """Keep what planning needs: the EMA weights, the normalizer and the config (a diffusion or a
+    value checkpoint)."""
+    model, normalizer, config = load_planning_checkpoint(args.checkpoint)
     path = save_checkpoint(args.out, model, normalizer, config,
                            weight_dtype=torch.float16 if args.half else None)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, step {config.step})")

@@ -1,5 +1,5 @@
 """How long one Kuka stage takes to plan with the shipped settings: sampling with the guides, then
-the refinement, old (Adam, 600 steps) against new (L-BFGS, at most 100 iterations) on the same
+the refinement, old (Adam, 600 steps) against new (L-BFGS, at most 150 iterations) on the same
 sampled plans, with what each refinement leaves of the costs that make grips and placements physical.
 
   python bench/kuka_stage_latency.py [--scenario kuka_stack] [--stages 30] [--seed 0] [--threads 2]
@@ -34,7 +34,7 @@ from diffuser_core.tasks.kuka.world import KukaBlockWorld  # noqa: E402
 from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
 
 REFINEMENTS = {"old: Adam, 600 steps": RefineConfig(optimiser="adam", iterations=600),
-               "new: L-BFGS, at most 100 iterations": RefineConfig()}
+               "new: L-BFGS, at most 150 iterations": RefineConfig()}
 PHYSICAL_TERMS = ("grip", "place", "vertical")
 
 

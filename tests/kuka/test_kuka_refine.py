@@ -146,6 +146,6 @@ def test_both_optimisers_bring_a_knocked_grip_back_onto_the_block(stage, optimis
     that grips within 1 mm."""
     knocked = stage.copy()
     knocked[1:, :7] += 0.05
-    iterations = 600 if optimiser == "adam" else 100
+    iterations = 600 if optimiser == "adam" else 150
     refined = refine_plan(knocked, Relation("green", "red"), RefineConfig(optimiser=optimiser, iterations=iterations))
     assert refined.costs["grip"] < 1e-6

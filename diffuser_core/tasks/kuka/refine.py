@@ -35,7 +35,7 @@ from .tasks import (BLOCK_NAMES, BLOCK_SIZE, GRIP_THRESHOLD, JOINT_COUNT, STATE_
 
 TOOL_DOWN = (0.0, 0.0, -1.0)
 OPTIMISERS = ("adam", "lbfgs")
-LBFGS_HISTORY = 20
+LBFGS_HISTORY = 100  # past steps L-BFGS keeps: the smoothness term is ill-conditioned, 20 left it unconverged
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class RefineConfig:
     the steps before and after a grip or release in which the tool stays over that point, and not
     below it. release_gap: the held block's bottom is released this far above its support."""
 
-    iterations: int = 100
+    iterations: int = 150
     optimiser: str = "lbfgs"
     learning_rate: float = 0.02
     grip_weight: float = 100.0

@@ -65,6 +65,7 @@ def markdown(record: dict) -> str:
     sha = record["checkpoint_sha256"]
     lines += ["", f"- protocol: {record['results'][0]['protocol']}; DDPM, all diffusion steps; "
               f"{record['guide_steps']} guide step(s) per denoising step; seed {record['seed']}",
+              "- picture: the first plan of episode 0 in each setting (o start, * end, X the goal)",
               "- value: J = the value model's predicted discounted return (discount 0.99) of D4RL's sparse reward "
               "(1 within 0.5 m of the goal), trained on trajectories noised by the diffusion schedule",
               f"- diffusion checkpoint sha256 {sha[record['checkpoint']][:12]}..., value checkpoint sha256 "
@@ -86,7 +87,7 @@ def save_picture(summaries, names, maze: str, path: Path) -> None:
         episode = summary.episodes[0]
         draw_walls(ax, env.layout, extent)
         draw_plan(ax, episode.first_plan)
-        ax.plot(*episode.goal, "r*", markersize=12)
+        ax.plot(*episode.goal, "kX", markersize=10, label="goal")
         ax.set(title=f"{name}\nscore {episode.normalized_score:.0f}", aspect="equal", xticks=[], yticks=[],
                xlim=extent[:2], ylim=extent[2:])
     save_figure(figure, path)

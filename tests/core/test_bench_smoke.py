@@ -241,3 +241,13 @@ def test_blocked_corridor_counts_entries_of_every_setting(tmp_path):
     # the unguided model's shortest route runs through the blocked cell (it is a keep-out zone, not a wall)
     assert unguided["episodes_entering"] >= 1 and unguided["blocked_steps"] > 0
     assert "| unguided |" in out.with_suffix(".md").read_text() and out.with_suffix(".png").is_file()
+
+
+def test_value_guidance_compares_inpainting_start_only_and_each_scale(tmp_path):
+    out = tmp_path / "value.json"
+    assert load_script("value_guidance").main(["--episodes", "1", "--scales", "300", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert [row["setting"] for row in record["results"]] == [
+        "goal inpainting", "start only (no goal, no guide)", "value guidance, scale 300"]
+    assert record["results"][2]["guide_scale"] == 300 and len(record["checkpoint_sha256"]) == 2
+    assert "| value guidance, scale 300 |" in out.with_suffix(".md").read_text() and out.with_suffix(".png").is_file()

@@ -19,15 +19,13 @@ class AvoidanceSettings:
     """weight: costmap guide weight (J = -weight * cost; 0 ranks candidates without guiding them);
     candidates: plans sampled in one batch; margin: m kept off occupied cells; route_reach: m of the
     free route a plan aims along (0: plan to the goal); route_horizon: plan steps of a plan to a
-        route waypoint (0: the planner's horizon); shield: brake the robot before it comes within its
-    radius (KEEP_OFF) of an obstacle cell (diffuser_core.shield)."""
+        route waypoint (0: the planner's horizon)."""
 
     weight: float = 30.0
     candidates: int = 8
     margin: float = 0.3
     route_reach: float = 0.0
     route_horizon: int = 0
-    shield: bool = False
 
     def __post_init__(self):
         if not (math.isfinite(self.weight) and self.weight >= 0):
@@ -40,8 +38,18 @@ class AvoidanceSettings:
             raise ValueError(f"route reach must be >= 0 m, got {self.route_reach}")
         if isinstance(self.route_horizon, bool) or not isinstance(self.route_horizon, int) or self.route_horizon < 0:
             raise ValueError(f"route horizon must be an integer >= 0, got {self.route_horizon!r}")
-        if not isinstance(self.shield, bool):
-            raise ValueError(f"shield must be true or false, got {self.shield!r}")
+
+
+def keep_out_shield(occupancy: OccupancyMap, static: OccupancyMap | None, deceleration: float, tick: float,
+                    limit: float = 1.0) -> KeepOutShield | None:
+    """The shield that keeps a robot (braking surely at `deceleration` m/s^2 under a full command
+    lasting `tick` s) its radius (KEEP_OFF) off the cells `occupancy` adds to `static`; None without
+    any. It needs no goal and no route, so it is ready the moment a costmap comes."""
+    obstacles = added_cells(occupancy, static)
+    if not obstacles.any():
+        return None
+    return KeepOutShield(OccupancyMap(obstacles, occupancy.resolution, occupancy.origin), KEEP_OFF, deceleration,
+                         tick, limit)
 
 
 class ObstacleAvoidance:
@@ -56,13 +64,6 @@ class ObstacleAvoidance:
         self.cost = ObstacleCost(occupancy, goal_xy, settings.margin, static=static) if self.active else None
         self.route = (Route(occupancy, goal_xy, settings.margin)
                       if self.active and settings.route_reach > 0 else None)
-
-    def shield(self, deceleration: float, tick: float, limit: float = 1.0) -> KeepOutShield | None:
-        """The keep-out shield for a robot that surely brakes at `deceleration` (m/s^2) under a full
-        command lasting `tick` s (None when the settings leave it off or there is no obstacle)."""
-        if not (self.active and self.settings.shield):
-            return None
-        return KeepOutShield(self.cost.obstacles, KEEP_OFF, deceleration, tick, limit)
 
     def planning_arguments(self, normalizer, action_dim: int, position_dims: Sequence[int]) -> dict:
         """The planner's keyword arguments: guides, candidates and rank (none when no obstacle)."""

@@ -14,6 +14,7 @@ from geometry_msgs.msg import PoseStamped
 from diffuser_core.tasks.maze2d.controller import (BRAKING_DECELERATION, POSITION_DIMS, SHIELD_REACTION, shielded,
                                                    waypoint_tracking_action)
 from diffuser_core.tasks.maze2d.grid import MazeGrid
+from diffuser_core.avoidance import keep_out_shield
 from diffuser_core.costmap import OccupancyMap
 from diffuser_core.hierarchy import interpolated_segments
 from diffuser_ros.conversions import is_finite_pose, odometry_to_state, pose_to_xy
@@ -87,9 +88,9 @@ class PointMassAdapter:
         the last state held after the plan ends), clipped to the force limit."""
         return self.safe_command(waypoint_tracking_action(state, plan_observations, max(0, step)))
 
-    def shield(self, avoidance):
-        """The keep-out shield of `avoidance` for the mass (its braking model), or None."""
-        return avoidance.shield(BRAKING_DECELERATION, SHIELD_REACTION, self.command_limit) if avoidance else None
+    def shield(self, occupancy: OccupancyMap, static: OccupancyMap | None):
+        """The keep-out shield of the cells `occupancy` adds to `static`, for the mass's braking, or None."""
+        return keep_out_shield(occupancy, static, BRAKING_DECELERATION, SHIELD_REACTION, self.command_limit)
 
     @staticmethod
     def shielded(shield, state: np.ndarray, command: np.ndarray) -> np.ndarray:

@@ -203,7 +203,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         self.costmap = None          # (OccupancyMap, static walls on its grid or None) from `costmap`
         self.costmap_changed = False
         self.cached_avoidance = (None, None)
-        self.shield = (None, None)   # (the avoidance it was built for, its keep-out shield or None)
+        self.shield = None           # the keep-out shield of the costmap's obstacles (diffuser_core.shield)
         self.reset_execution()
         declare(self, PARAMETERS, PARAMETER_INFO)
         self.p = self.read_parameters()
@@ -287,7 +287,7 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     def release(self) -> None:
         super().release()
-        self.adapter, self.costmap, self.cached_avoidance, self.shield = None, None, (None, None), (None, None)
+        self.adapter, self.costmap, self.cached_avoidance, self.shield = None, None, (None, None), None
 
     # ------------------------------------------------------------------ set-up
     def load_planner(self) -> Planner:
@@ -375,8 +375,9 @@ class DiffuserPlannerNode(ManagedPlanner):
             return
         static = self.adapter.static_map(occupancy)
         obstacles = int(added_cells(occupancy, static).sum())
+        shield = self.adapter.shield(occupancy, static)  # at once: the plans that avoid the cells come later
         with self.lock:
-            self.costmap, self.costmap_changed = (occupancy, static), True
+            self.costmap, self.costmap_changed, self.shield = (occupancy, static), True, shield
         self.wake.set()
         self.get_logger().info(f"costmap: {occupancy.occupied.shape[1]} x {occupancy.occupied.shape[0]} cells of "
                                f"{occupancy.resolution:g} m, {obstacles} obstacle cells"
@@ -390,7 +391,7 @@ class DiffuserPlannerNode(ManagedPlanner):
         if costmap is None:
             return None
         settings = AvoidanceSettings(self.p["costmap_weight"], self.p["candidates"], self.p["costmap_margin"],
-                                     self.p["route_reach"], self.p["route_horizon"], self.p["costmap_shield"])
+                                     self.p["route_reach"], self.p["route_horizon"])
         key = (costmap, tuple(np.round(goal[:2], 6)), settings)
         cached_key, avoidance = self.cached_avoidance
         if cached_key is None or cached_key[0] is not costmap or cached_key[1:] != key[1:]:
@@ -402,13 +403,6 @@ class DiffuserPlannerNode(ManagedPlanner):
                 avoidance = None
             self.cached_avoidance = (key, avoidance)
         return avoidance if avoidance is not None and avoidance.active else None
-
-    def update_shield(self, avoidance: ObstacleAvoidance | None) -> None:
-        """The control loop's keep-out shield for the current avoidance (built once per avoidance)."""
-        if self.shield[0] is not avoidance:
-            shield = self.adapter.shield(avoidance)
-            with self.lock:
-                self.shield = (avoidance, shield)
 
     def on_goal_pose(self, message: PoseStamped) -> None:
         if self.inactive_reason():
@@ -445,7 +439,6 @@ class DiffuserPlannerNode(ManagedPlanner):
                     last_session, previous = session, None
                 session.ticks += 1
                 avoidance = self.avoidance(session.goal)
-                self.update_shield(avoidance)
                 target, dims = self.policy.target(state, session.goal, avoidance and avoidance.route,
                                                   self.p["route_reach"])
                 with self.lock:
@@ -542,7 +535,7 @@ class DiffuserPlannerNode(ManagedPlanner):
             return
         with self.lock:
             session, state, state_time, plan, holding = self.session, self.state, self.state_time, self.plan, self.holding
-            shield = self.shield[1]
+            shield = self.shield if self.p["costmap_shield"] else None
         now = self.now()
         fresh = state is not None and now - state_time <= self.p["state_timeout"]
         if session is None or not session.active:

@@ -3,7 +3,7 @@ and leaves commands alone away from obstacles."""
 import numpy as np
 import pytest
 
-from diffuser_core.avoidance import AvoidanceSettings, ObstacleAvoidance
+from diffuser_core.avoidance import keep_out_shield
 from diffuser_core.costmap import OccupancyMap
 from diffuser_core.shield import KeepOutShield
 
@@ -55,14 +55,10 @@ def test_near_an_obstacle_the_push_toward_it_goes_and_the_sideways_part_stays():
     assert resting[0] == pytest.approx(0.0) and resting[1] == pytest.approx(0.6)
 
 
-def test_the_shield_comes_only_with_obstacles_and_the_setting():
-    walls = wall_at(3.5)
-    with_obstacle = wall_at(3.0)
-    on = ObstacleAvoidance(with_obstacle, (0.5, 1.0), AvoidanceSettings(shield=True), static=walls)
-    assert on.shield(12.0, 0.05) is not None
-    assert ObstacleAvoidance(with_obstacle, (0.5, 1.0), AvoidanceSettings(), static=walls).shield(12.0, 0.05) is None
-    assert ObstacleAvoidance(walls, (0.5, 1.0), AvoidanceSettings(shield=True), static=walls).shield(12.0, 0.05) is None
-    with pytest.raises(ValueError, match="shield"):
-        AvoidanceSettings(shield="yes")
+def test_a_shield_comes_only_with_cells_beyond_the_static_map():
+    walls, with_obstacle = wall_at(3.5), wall_at(3.0)
+    shield = keep_out_shield(with_obstacle, walls, 12.0, 0.05)
+    assert shield is not None and shield.clearance((2.9, 1.0))[0] == pytest.approx(0.1, abs=0.02)
+    assert keep_out_shield(walls, walls, 12.0, 0.05) is None  # the walls the model knows are no obstacles
     with pytest.raises(ValueError, match="deceleration"):
         KeepOutShield(with_obstacle, 0.1, 0.0, 0.05)

@@ -28,7 +28,7 @@ from .grid import MazeGrid
 from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
 from ...hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
 from ...planner import Planner, PlannerConfig
-from ...avoidance import AvoidanceSettings, ObstacleAvoidance
+from ...avoidance import AvoidanceSettings, ObstacleAvoidance, keep_out_shield
 from ...replanning import ReplanningPolicy, ReplanSettings, TimedPlan
 from ...samplers import check_sampler_name
 from ...scores import episode_seeds, standard_error
@@ -271,7 +271,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     avoid = with_value_guide(obstacle_planning(planner, config, goal), planner, config)
     avoidance = obstacle_avoidance(config, goal)
     route = avoidance.route if avoidance else None
-    shield = avoidance.shield(BRAKING_DECELERATION, SHIELD_REACTION) if avoidance else None
+    shield = obstacle_shield(config)
     dt = loop.replan.plan_dt
     plan, plan_ms, first_plan, held = None, [], None, False
     driven, rewards = [observation[:2].copy()], []
@@ -326,8 +326,20 @@ def obstacle_avoidance(config: Maze2DEvalConfig, goal: np.ndarray) -> ObstacleAv
     if not config.obstacles:
         return None
     settings = AvoidanceSettings(config.costmap_weight, config.candidates, config.costmap_margin,
-                                 config.route_reach, config.route_horizon, config.costmap_shield)
+                                 config.route_reach, config.route_horizon)
     return _avoidance(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), settings)
+
+
+def obstacle_shield(config: Maze2DEvalConfig):
+    """The keep-out shield of the config's obstacles (None without obstacles or with costmap_shield off)."""
+    return _shield(config.maze, config.obstacles) if config.obstacles and config.costmap_shield else None
+
+
+@functools.lru_cache(maxsize=16)
+def _shield(maze: str, obstacles: tuple):
+    grid = MazeGrid.of_maze(maze)
+    return keep_out_shield(grid.with_walls(obstacles).occupancy_map(), grid.occupancy_map(),
+                           BRAKING_DECELERATION, SHIELD_REACTION)
 
 
 @functools.lru_cache(maxsize=16)

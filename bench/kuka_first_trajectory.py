@@ -1,6 +1,6 @@
-"""Over rclpy, how soon a StackBlocks goal's first JointTrajectory reaches the arm: `kuka_sim` and the
-arm planner with the kuka_stack scenario's shipped checkpoint and settings in one process, goals sent
-one after another (each canceled once its first trajectory came), timed from the goal's acceptance.
+"""Over rclpy, how soon a StackBlocks goal's first JointTrajectory reaches the arm: `bringup kuka_stack`
+(kuka_sim and the arm planner as processes, the shipped checkpoint and settings), goals sent one after
+another from a client process (each canceled once its first trajectory came), timed from acceptance.
 
   python bench/kuka_first_trajectory.py [--goals 5] [--out results/kuka_first_trajectory.json]
 
@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from rclpy.action import ActionClient
-from rclpy.parameter import Parameter
 from trajectory_msgs.msg import JointTrajectory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +25,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
 from diffuser_ros.action import StackBlocks  # noqa: E402
-from diffuser_ros.arm_planner_node import DiffuserArmPlannerNode  # noqa: E402
+from diffuser_ros.bringup import Bringup  # noqa: E402
 from diffuser_ros.executors import PooledExecutor  # noqa: E402
-from diffuser_ros.kuka_sim_node import KukaSim  # noqa: E402
 from diffuser_ros.msg import Relation  # noqa: E402
 from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
 
@@ -52,50 +50,49 @@ def wait_for(predicate, timeout_s: float) -> bool:
 
 
 def measure(scenario: str, goals: int) -> list[dict]:
-    """Per goal: seconds from acceptance to the first JointTrajectory, and the stage's plan ms."""
-    shipped = planner_parameters(scenario)
-    settings = {k: v for k, v in shipped.items() if k not in ("autostart", "checkpoint", "robot")}
+    """Per goal: seconds from acceptance to the first JointTrajectory, and the stage's plan ms (feedback)."""
+    bringup = Bringup(scenario, quiet=True).start()
     context = rclpy.Context()
     rclpy.init(context=context)
-    sim = KukaSim(context=context)
-    planner = DiffuserArmPlannerNode(context=context, parameter_overrides=[
-        Parameter(k, value=v) for k, v in {"autostart": True, "checkpoint": str(resolve_data_path(shipped["checkpoint"])),
-                                           **settings}.items()])
     node = rclpy.create_node("first_trajectory_client", context=context)
     arrivals: list[float] = []
+
     def on_trajectory(message: JointTrajectory) -> None:
         if len(message.points) > 1:  # a stage's plan (a hold is one point)
             arrivals.append(time.monotonic())
 
     node.create_subscription(JointTrajectory, "joint_trajectory", on_trajectory, 10)
     client = ActionClient(node, StackBlocks, "stack_blocks")
-    executor = PooledExecutor(num_threads=6, context=context)
-    for each in (sim, planner, node):
-        executor.add_node(each)
+    executor = PooledExecutor(num_threads=2, context=context)
+    executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()
     rows = []
     try:
-        assert client.wait_for_server(timeout_sec=30) and wait_for(lambda: planner.joints is not None, 30)
+        if not client.wait_for_server(timeout_sec=120):
+            raise RuntimeError(f"the arm planner never came up (bringup failed: {bringup.failed()})")
+        time.sleep(3.0)  # the planner's first joint_states and blocks
         for index in range(goals):
             task, relations = GOALS[index % len(GOALS)]
-            before = len(arrivals)
+            before, feedback = len(arrivals), []
             future = client.send_goal_async(StackBlocks.Goal(
-                task=task, relations=[Relation(top=t, bottom=b) for t, b in relations]))
+                task=task, relations=[Relation(top=t, bottom=b) for t, b in relations]),
+                feedback_callback=lambda message: feedback.append(message.feedback.plan_time_ms))
             wait_for(future.done, 30)
             accepted = time.monotonic()
             handle = future.result()
             came = wait_for(lambda: len(arrivals) > before, 60)
+            wait_for(lambda: feedback, 5)
             rows.append({"goal": f"{task} {relations}", "first_trajectory_s": arrivals[before] - accepted if came else None,
-                         "stage_plan_ms": planner.stats.latencies_ms[-1] if planner.stats.latencies_ms else None})
-            cancel = handle.cancel_goal_async()
-            wait_for(cancel.done, 30)
-            wait_for(lambda: planner.current is None, 30)
+                         "stage_plan_ms": feedback[0] if feedback else None})
+            wait_for(handle.cancel_goal_async().done, 30)
+            wait_for(handle.get_result_async().done, 30)
+            time.sleep(1.0)  # the hold after the cancel settles
     finally:
         executor.shutdown()
-        for each in (sim, planner, node):
-            each.destroy_node()
+        node.destroy_node()
         rclpy.shutdown(context=context)
+        bringup.stop()
     return rows
 
 
@@ -103,14 +100,13 @@ def markdown(record: dict) -> str:
     times = [row["first_trajectory_s"] for row in record["rows"] if row["first_trajectory_s"] is not None]
     lines = ["# Kuka over ROS: first trajectory of a goal", "",
              "| goal | first JointTrajectory after acceptance (s) | stage plan (ms) |", "|---|---|---|"]
-    lines += [f"| {row['goal']} | {row['first_trajectory_s']:.2f} | {row['stage_plan_ms']:.0f} |"
+    lines += [f"| {row['goal']} | {row['first_trajectory_s']:.2f} | {row['stage_plan_ms'] or float('nan'):.0f} |"
               if row["first_trajectory_s"] is not None else f"| {row['goal']} | none in 60 s | – |"
               for row in record["rows"]]
     lines += ["", f"- median {np.median(times):.2f} s, largest {max(times):.2f} s over {len(times)} goals "
               "(target: within 1 s of acceptance)" if times else "- no trajectory came",
-              f"- `kuka_sim` and the arm planner in one process, the {record['scenario']} scenario's settings; "
-              "goals one after another, each canceled once its first trajectory came (the first goal "
-              "includes the process's first plan)",
+              f"- `bringup {record['scenario']}` (kuka_sim and the arm planner as processes, the shipped settings); "
+              "goals one after another, each canceled once its first trajectory came",
               f"- checkpoint sha256 {next(iter(record['checkpoint_sha256'].values()))[:12]}...; git commit "
               f"{record['git_commit'][:12]}", f"- command: `{record['command']}`",
               f"- machine: {machine_line(record['machine'])}"]

@@ -4,7 +4,7 @@ another from a client process (each canceled once its first trajectory came), ti
 
   python bench/kuka_first_trajectory.py [--goals 5] [--out results/kuka_first_trajectory.json]
 
-Writes OUT (JSON) and OUT with .md. The target (issue): the first trajectory within 1 s of acceptance.
+Writes OUT (JSON) and OUT with .md. The target: the first trajectory within 1 s of acceptance.
 """
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ def markdown(record: dict) -> str:
                      f"{row['stage_ms']['median']:.0f} / {row['stage_ms']['p95']:.0f} | {cost} |")
     lines += ["", f"- {record['stages']} stages: the first of episodes seeded from {record['seed']}, tasks "
               f"{', '.join(EVAL_MODES)} in turn; both refinements refine the same sampled plans",
-              "- target (issue): a stage (sampling + guides + refinement) at most 500 ms median on 2 CPU cores",
+              "- target: a stage (sampling + guides + refinement) at most 500 ms median on 2 CPU cores",
               f"- checkpoint sha256 {next(iter(record['checkpoint_sha256'].values()))[:12]}...; git commit "
               f"{record['git_commit'][:12]}", f"- command: `{record['command']}`",
               f"- machine: {machine_line(record['machine'])}"]

@@ -76,6 +76,13 @@ def provenance(checkpoints) -> dict:
             "checkpoint_sha256": {str(path): file_sha256(path) for path in checkpoints if path}}
 
 
+def provenance_lines(record: dict) -> list[str]:
+    """Markdown lines of a one-checkpoint record: checkpoint hash and git commit, command, machine."""
+    return [f"- checkpoint sha256 {next(iter(record['checkpoint_sha256'].values()))[:12]}...; git commit "
+            f"{record['git_commit'][:12]}", f"- command: `{record['command']}`",
+            f"- machine: {machine_line(record['machine'])}"]
+
+
 def machine_line(machine: dict) -> str:
     """One markdown line describing the machine of a record."""
     gpu = machine.get("gpu") or ("no GPU used" if machine["cuda_available"] else "no GPU available")

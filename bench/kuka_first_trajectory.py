@@ -9,7 +9,6 @@ Writes OUT (JSON) and OUT with .md. The target: the first trajectory within 1 s 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ from trajectory_msgs.msg import JointTrajectory
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
+from bench._report import command_line, machine_info, provenance, provenance_lines, write_json  # noqa: E402
 from diffuser_ros.action import StackBlocks  # noqa: E402
 from diffuser_ros.bringup import Bringup  # noqa: E402
 from diffuser_ros.executors import PooledExecutor  # noqa: E402
@@ -107,9 +106,7 @@ def markdown(record: dict) -> str:
               "(target: within 1 s of acceptance)" if times else "- no trajectory came",
               f"- `bringup {record['scenario']}` (kuka_sim and the arm planner as processes, the shipped settings); "
               "goals one after another, each canceled once its first trajectory came",
-              f"- checkpoint sha256 {next(iter(record['checkpoint_sha256'].values()))[:12]}...; git commit "
-              f"{record['git_commit'][:12]}", f"- command: `{record['command']}`",
-              f"- machine: {machine_line(record['machine'])}"]
+              *provenance_lines(record)]
     return "\n".join(lines) + "\n"
 
 
@@ -119,9 +116,7 @@ def main(argv=None) -> int:
     rows = measure(args.scenario, args.goals)
     record = {"benchmark": "kuka_first_trajectory", "scenario": args.scenario, "seed": 0, "rows": rows,
               "command": command_line(__file__, argv), "machine": machine_info("cpu"), **origin}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    out = write_json(args.out, record)
     out.with_suffix(".md").write_text(markdown(record))
     print(markdown(record))
     return 0

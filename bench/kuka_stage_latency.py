@@ -12,7 +12,6 @@ refinement and their sum, for both refinements.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
+from bench._report import command_line, machine_info, provenance, provenance_lines, write_json  # noqa: E402
 from diffuser_core.planner import Planner  # noqa: E402
 from diffuser_core.scores import episode_seeds  # noqa: E402
 from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig  # noqa: E402
@@ -112,9 +111,7 @@ def markdown(record: dict) -> str:
     lines += ["", f"- {record['stages']} stages: the first of episodes seeded from {record['seed']}, tasks "
               f"{', '.join(EVAL_MODES)} in turn; both refinements refine the same sampled plans",
               "- target: a stage (sampling + guides + refinement) at most 500 ms median on 2 CPU cores",
-              f"- checkpoint sha256 {next(iter(record['checkpoint_sha256'].values()))[:12]}...; git commit "
-              f"{record['git_commit'][:12]}", f"- command: `{record['command']}`",
-              f"- machine: {machine_line(record['machine'])}"]
+              *provenance_lines(record)]
     return "\n".join(lines) + "\n"
 
 
@@ -126,9 +123,7 @@ def main(argv=None) -> int:
     record = {"benchmark": "kuka_stage_latency", "scenario": args.scenario, "stages": args.stages, "seed": args.seed,
               "command": command_line(__file__, argv), "machine": machine_info("cpu"), **origin,
               "rows": summary_rows(measured), "measured": measured}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    out = write_json(args.out, record)
     out.with_suffix(".md").write_text(markdown(record))
     print(markdown(record))
     return 0

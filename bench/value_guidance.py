@@ -15,7 +15,6 @@ Writes OUT (JSON), OUT with .md and OUT with .png (the first plan of one episode
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
+from bench._report import command_line, machine_info, machine_line, provenance, write_json  # noqa: E402
 from diffuser_core.plotting import draw_plan, draw_walls, save_figure  # noqa: E402
 from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
 from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, evaluate  # noqa: E402
@@ -107,9 +106,7 @@ def main(argv=None) -> int:
     record = {"benchmark": "value_guidance", "maze": args.maze, "checkpoint": args.checkpoint, "value": args.value,
               "seed": args.seed, "guide_steps": args.guide_steps, "command": command_line(__file__, argv),
               "machine": machine_info("cpu"), **origin, "results": results}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    out = write_json(args.out, record)
     out.with_suffix(".md").write_text(markdown(record))
     save_picture(summaries, [name for name, _ in rows], args.maze, out.with_suffix(".png"))
     for row in results:

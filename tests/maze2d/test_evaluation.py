@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
 from diffuser_core.tasks.maze2d.evaluation import (Maze2DEpisodeResult, Maze2DEvalConfig, Maze2DEvalSummary, episode_seeds,
@@ -18,13 +17,7 @@ CHECKPOINT = ROOT / "checkpoints" / "maze2d_umaze.safetensors"
 FAST = dict(sampler="ddim", denoising_steps=4, episode_steps=20)  # a cheap, short episode
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine is shared: plan on one core, then restore the setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/maze2d/conftest.py
 
 
 def planner_for(config: Maze2DEvalConfig) -> Planner:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from diffuser_core.checkpoint import CheckpointError, load_value_guide
 from diffuser_core.planner import Planner, PlannerConfig
@@ -19,12 +18,7 @@ VALUE = ROOT / "checkpoints" / "maze2d_umaze_value.safetensors"
 GOAL_XY = np.array(Maze2DEnv.cell_to_xy((1, 1)))  # U-Maze's D4RL goal, whose reward the value model learned
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/maze2d/conftest.py
 
 
 def closest_approaches(planner: Planner, guides, seeds=range(4)) -> np.ndarray:

@@ -71,7 +71,7 @@ class ArmHarness:
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
-        assert self.client.wait_for_server(timeout_sec=10)
+        assert self.client.wait_for_server(timeout_sec=30)  # discovery on a loaded 2-core machine
         if with_sim:
             self.wait_for(lambda: self.planner.joints is not None and self.planner.poses is not None)
 

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from .costmap import KEEP_OFF, ObstacleCost, OccupancyMap, Route, added_cells, costmap_guide
+from .costmap import KEEP_OFF, ObstacleCost, OccupancyMap, Route, added_cells, costmap_guide, obstacle_map
 from .shield import KeepOutShield
 
 
@@ -19,7 +19,7 @@ class AvoidanceSettings:
     """weight: costmap guide weight (J = -weight * cost; 0 ranks candidates without guiding them);
     candidates: plans sampled in one batch; margin: m kept off occupied cells; route_reach: m of the
     free route a plan aims along (0: plan to the goal); route_horizon: plan steps of a plan to a
-        route waypoint (0: the planner's horizon)."""
+    route waypoint (0: the planner's horizon)."""
 
     weight: float = 30.0
     candidates: int = 8
@@ -45,11 +45,8 @@ def keep_out_shield(occupancy: OccupancyMap, static: OccupancyMap | None, decele
     """The shield that keeps a robot (braking surely at `deceleration` m/s^2 under a full command
     lasting `tick` s) its radius (KEEP_OFF) off the cells `occupancy` adds to `static`; None without
     any. It needs no goal and no route, so it is ready the moment a costmap comes."""
-    obstacles = added_cells(occupancy, static)
-    if not obstacles.any():
-        return None
-    return KeepOutShield(OccupancyMap(obstacles, occupancy.resolution, occupancy.origin), KEEP_OFF, deceleration,
-                         tick, limit)
+    obstacles = obstacle_map(occupancy, static)
+    return KeepOutShield(obstacles, KEEP_OFF, deceleration, tick, limit) if obstacles.any_occupied else None
 
 
 class ObstacleAvoidance:

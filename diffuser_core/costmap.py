@@ -165,8 +165,7 @@ class ObstacleCost:
         self.clearance = ClearanceCost(occupancy, margin)
         self.route = RouteCost(occupancy, goal_xy)
         self.clearance_weight = float(clearance_weight)
-        obstacles = added_cells(occupancy, static)
-        self.obstacles = OccupancyMap(obstacles, occupancy.resolution, occupancy.origin)
+        self.obstacles = obstacle_map(occupancy, static)
         self.obstacle_distance = GridField(self.obstacles.signed_distance(), self.obstacles)
 
     def __call__(self, xy: torch.Tensor) -> torch.Tensor:
@@ -190,6 +189,11 @@ def added_cells(occupancy: OccupancyMap, static: OccupancyMap | None) -> np.ndar
     """The occupied cells of `occupancy` that `static` (the walls the model knows, same grid) does
     not hold: the obstacles (every occupied cell without a static map)."""
     return occupancy.occupied if static is None else occupancy.occupied & ~aligned(static, occupancy)
+
+
+def obstacle_map(occupancy: OccupancyMap, static: OccupancyMap | None) -> OccupancyMap:
+    """The map of the obstacles alone: the cells `occupancy` adds to `static`, on `occupancy`'s grid."""
+    return OccupancyMap(added_cells(occupancy, static), occupancy.resolution, occupancy.origin)
 
 
 def aligned(static: OccupancyMap, occupancy: OccupancyMap) -> np.ndarray:

@@ -540,8 +540,8 @@ class DiffuserPlannerNode(ManagedPlanner):
         fresh = state is not None and now - state_time <= self.p["state_timeout"]
         if session is None or not session.active:
             if holding is not None:  # after success: hold the goal, or stop when the state is stale
-                hold = self.adapter.shielded(shield, state, self.adapter.hold_command(state, holding)) if fresh else None
-                self.publish_command(hold if fresh else np.zeros(self.adapter.command_dim))
+                self.publish_command(self.adapter.shielded(shield, state, self.adapter.hold_command(state, holding))
+                                     if fresh else np.zeros(self.adapter.command_dim))
             return
         if not fresh:
             self.publish_command(np.zeros(self.adapter.command_dim))
@@ -565,8 +565,8 @@ class DiffuserPlannerNode(ManagedPlanner):
             return
         if self.policy.too_old(plan, now):  # too old to track: hold the goal or stop
             settled = self.policy.settling(state, session.goal, session.tolerance, plan)
-            hold = self.adapter.shielded(shield, state, self.adapter.hold_command(state, session.goal))
-            self.publish_command(hold if settled else np.zeros(self.adapter.command_dim))
+            self.publish_command(self.adapter.shielded(shield, state, self.adapter.hold_command(state, session.goal))
+                                 if settled else np.zeros(self.adapter.command_dim))
             return
         step = self.policy.tracking_step(plan, now)
         command = self.adapter.command(state, plan.observations, step)

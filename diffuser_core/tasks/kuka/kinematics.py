@@ -42,7 +42,6 @@ class ArmKinematics:
         origins = torch.from_numpy(np.stack([joint.origin for joint in joints])).float()
         self.lower = torch.tensor([joint.lower for joint in joints], dtype=torch.float32)
         self.upper = torch.tensor([joint.upper for joint in joints], dtype=torch.float32)
-        self.origins = origins
         self.tool_offset = float(tool_offset)
         self.translations = origins[:, :3, 3]
         # joint i's origin rotation turned by q about its z axis is linear in (cos q, sin q):

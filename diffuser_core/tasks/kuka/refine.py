@@ -43,10 +43,10 @@ class RefineConfig:
     """Weights (costs in metres², radians² or unit-vector²) and steps of the refinement.
     optimiser: "adam" (`iterations` steps of learning_rate) or "lbfgs" (L-BFGS with a strong Wolfe
     line search, at most `iterations` iterations: the costs are sums of squares, which it minimises in
-    far fewer evaluations). iterations 0 turns it off. grip_steps: how many held steps at the start of a grip must have the
-    tool on the block (the demonstrations hold still 3 steps while the grip closes). vertical_steps:
-    the steps before and after a grip or release in which the tool stays over that point, and not
-    below it. release_gap: the held block's bottom is released this far above its support."""
+    far fewer evaluations). iterations 0 turns it off. grip_steps: how many held steps at the start
+    of a grip must have the tool on the block (the demonstrations hold still 3 steps while the grip
+    closes). vertical_steps: the steps before and after a grip or release in which the tool stays
+    over that point, and not below it. release_gap: the held block's bottom is released this far above its support."""
 
     iterations: int = 150
     optimiser: str = "lbfgs"

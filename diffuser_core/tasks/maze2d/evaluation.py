@@ -311,6 +311,8 @@ def with_value_guide(arguments: dict, planner, config: Maze2DEvalConfig) -> dict
     """The planner arguments with the config's learned value guide added to their guides (if any)."""
     if config.value_checkpoint is None:
         return arguments
+    if not hasattr(planner, "diffusion"):
+        raise ValueError("value guidance needs a flat checkpoint (a hierarchical planner has no one diffusion schedule)")
     guide = _value_guide(config.value_checkpoint, planner.normalizer, planner.diffusion.n_timesteps)
     return {**arguments, "guides": [*arguments.get("guides", ()), guide]}
 

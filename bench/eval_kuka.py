@@ -2,7 +2,7 @@
 
   python bench/eval_kuka.py --checkpoint checkpoints/kuka_stack.safetensors \
       [--modes unconditional conditional rearrange] [--episodes 100] [--seed 0] \
-      [--sampler ddim|ddpm] [--steps N] [--guide-scale A] [--out results/kuka.json] [--picture PNG]
+      [--sampler ddim|ddpm] [--steps N] [--guide-scale A] [--out results/kuka_project_world.json] [--picture PNG]
   python bench/eval_kuka.py --scenario kuka_stack --episodes 100   # what config/kuka_stack.yaml ships
 
 One model, three tasks by test-time conditions only (diffuser_core/tasks/kuka/evaluation.py has the
@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
-from diffuser_core.tasks.kuka.evaluation import PAPER_SCORES, KukaEvalConfig, evaluate, render_episode  # noqa: E402
+from diffuser_core.tasks.kuka.evaluation import (PAPER_SCORES, WORLDS, KukaEvalConfig, evaluate,  # noqa: E402
+                                                 render_episode)
 from diffuser_core.samplers import SAMPLER_NAMES  # noqa: E402
 from diffuser_core.tasks.kuka.tasks import EVAL_MODES  # noqa: E402
 from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-grasp", action="store_true",
                         help="a planned grip takes the block wherever it is, as the reference code does "
                              "(default: only within 2 cm of its top, this project's world)")
+    parser.add_argument("--world", default="project", choices=WORLDS,
+                        help="project: 5 cm cubes gripped within 2 cm, this project's on-top rule; reference: the "
+                             "reference code's slabs, grip from anywhere, released blocks stopped, its 'above' rule")
     parser.add_argument("--guide-steps", type=int, default=KukaEvalConfig.n_guide_steps,
                         help="gradient steps of the guides per denoising step")
     parser.add_argument("--grasp-guide", type=float, default=0.0,
@@ -61,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(diffuser_core/tasks/kuka/refine.py; this project's addition)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default=str(ROOT / "results" / "kuka.json"))
+    parser.add_argument("--out", default=str(ROOT / "results" / "kuka_project_world.json"))
     parser.add_argument("--picture", help="save a filmstrip (PNG) of the best-scoring episode here")
     parser.add_argument("--quiet", action="store_true")
     return parser
@@ -72,7 +76,11 @@ def execution_line(config: dict) -> str:
         else f"{config['sampler']}, all diffusion steps"
     runs = (f"each plan's first {config['replan_every']} steps, then a replan" if config["replan_every"]
             else "each of the plans whole, open loop (the paper's protocol)")
-    if config["grasp_distance"] == "inf":
+    if config.get("world") == "reference":
+        grasp = ("the reference's world: 0.2 x 0.2 x 0.06 m slabs, a planned grip takes the block wherever it is, "
+                 "released blocks stopped at every step, a block counts above another within 0.2 m in xy and "
+                 "more than 0.05 m higher")
+    elif config["grasp_distance"] == "inf":
         grasp = "a planned grip takes the block wherever it is (the reference's rule)"
     else:
         grasp = f"a planned grip takes a block within {100 * config['grasp_distance']:.0f} cm of the tool"
@@ -89,7 +97,8 @@ def execution_line(config: dict) -> str:
 
 
 def markdown(records: list[dict], command: str, machine: dict, origin: dict, scenario: str | None = None) -> str:
-    lines = ["# Kuka block stacking (paper §5.3, Table 3)", "",
+    world = "the reference code's world" if records[0]["config"].get("world") == "reference" else "this project's world"
+    lines = [f"# Kuka block stacking (paper §5.3, Table 3), {world}", "",
              "| task | paper: Diffuser (Janner et al. 2022, Table 3) | measured (mean ± s.e.) | episodes "
              "| final-scene score | full successes |",
              "|---|---|---|---|---|---|"]
@@ -119,7 +128,8 @@ def save_filmstrip(summaries, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     summary, episode = max(((s, e) for s in summaries for e in s.episodes), key=lambda pair: pair[1].score)
-    pictures = render_episode(episode.states, frames=summary.config.stages + 1)
+    pictures = render_episode(episode.states, frames=summary.config.stages + 1,
+                              world_config=summary.config.world_config())
     figure, axes = plt.subplots(1, len(pictures), figsize=(3.2 * len(pictures), 2.8))
     for index, (ax, picture) in enumerate(zip(axes, pictures)):
         ax.imshow(picture)
@@ -134,6 +144,8 @@ def save_filmstrip(summaries, path: Path) -> None:
 
 def grasp_distance(args) -> float:
     """The reference's attach-from-anywhere grasp, or this project's world's."""
+    if args.reference_grasp and args.world == "reference":
+        raise ValueError("--reference-grasp is part of --world reference already")
     return float("inf") if args.reference_grasp else KukaEvalConfig.grasp_distance
 
 
@@ -143,7 +155,8 @@ def scenario_configs(args) -> tuple[list[KukaEvalConfig], str]:
     if p.get("robot") != "kuka_arm":
         raise ValueError(f"scenario {args.scenario} is not a Kuka arm scenario")
     configs = [KukaEvalConfig.from_parameters(p, mode=mode, episodes=args.episodes, seed=args.seed,
-                                              grasp_distance=grasp_distance(args), device=args.device)
+                                              grasp_distance=grasp_distance(args), world=args.world,
+                                              device=args.device)
                for mode in args.modes]
     return configs, str(resolve_data_path(p["checkpoint"]))
 
@@ -161,7 +174,7 @@ def main(argv=None) -> int:
                                       replan_every=args.replan_every, grasp_guide=args.grasp_guide, refine=args.refine,
                                       keep_built=args.keep_built, stop_when_done=args.stop_when_done,
                                       n_guide_steps=args.guide_steps, grasp_distance=grasp_distance(args),
-                                      device=args.device) for mode in args.modes]
+                                      world=args.world, device=args.device) for mode in args.modes]
         if not Path(args.checkpoint).is_file():
             raise ValueError(f"checkpoint not found: {args.checkpoint}")
         origin = provenance([args.checkpoint])  # the code and model the run starts with

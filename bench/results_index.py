@@ -42,10 +42,12 @@ def kuka_rows(path: Path, record: dict) -> list[str]:
     rows = []
     for result in results:
         config = result["config"]
-        setting = (f"`config/{record['scenario']}.yaml` as shipped" if record.get("scenario") else
+        world = ", reference world" if config.get("world") == "reference" else ""
+        setting = (f"`config/{record['scenario']}.yaml` as shipped{world}" if record.get("scenario") else
                    f"{config['stages']} stages, guide {config['guide_scale']}"
                    f"{', refined' if config.get('refine') else ''}{', grasp guide' if config.get('grasp_guide') else ''}"
-                   f"{', reference grasp' if config.get('grasp_distance') == 'inf' else ''}")
+                   f"{', reference grasp' if config.get('grasp_distance') == 'inf' else ''}"
+                   f"{', reference world' if config.get('world') == 'reference' else ''}")
         rows.append(f"| [{path.name}]({path.name}) | {config['mode']} | {result['mean_score']:.1f} ± "
                     f"{result['standard_error']:.1f} | {result['episodes']} | {setting} | "
                     f"`{Path(result['checkpoint']).name}` step {result['checkpoint_step']}"

@@ -166,6 +166,11 @@ class HierarchicalPlanner:
         """Forget the previous high-level plan."""
         self.high_level.reset()
 
+    def fill(self, subgoals: np.ndarray) -> np.ndarray:
+        """The dense plan (one state per env step) of (n, obs_dim) subgoals, e.g. after they were edited."""
+        subgoals = np.asarray(subgoals, dtype=np.float32)
+        return self.segments.densify(subgoals, np.zeros((len(subgoals), self.action_dim), np.float32), self.stride)[0]
+
     def plan(self, observation: np.ndarray, goal: np.ndarray | None = None,
              goal_dims: Sequence[int] | None = None, constraints=None, guides=None,
              executed_steps: int = 0, horizon: int | None = None, candidates: int = 1,

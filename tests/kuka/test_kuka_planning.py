@@ -42,12 +42,13 @@ def world():
         yield world
 
 
-def tiny_kuka_checkpoint(path, demo_file, horizon=16):
-    """An untrained 39-D state-only model with the demos' normalizer."""
+def tiny_kuka_checkpoint(path, demo_file, horizon=16, stride=1):
+    """An untrained 39-D state-only model with the demos' normalizer (of states `stride` steps apart)."""
     unet, diffusion = UnetConfig(dim=8, dim_mults=(1, 2)), DiffusionConfig(n_timesteps=4, condition_on="start")
     normalizer = fit_normalizer(load_kuka_state_episodes(str(demo_file)))
     model = build_diffusion(STATE_DIM, 0, unet, diffusion)
-    config = CheckpointConfig("diffusion", STATE_DIM, 0, horizon=horizon, diffusion=diffusion, unet=unet, env="kuka-stack")
+    config = CheckpointConfig("diffusion", STATE_DIM, 0, horizon=horizon, diffusion=diffusion, unet=unet, env="kuka-stack",
+                              stride=stride)
     return save_checkpoint(path, model, normalizer, config)
 
 
@@ -160,7 +161,7 @@ def test_stop_when_done_ends_the_episode_once_the_goal_holds(tmp_path, demo_file
 
     path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
     planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
-    monkeypatch.setattr(stages, "score", lambda state, task, relations=(): (3, 3, 100.0))
+    monkeypatch.setattr(stages, "score", lambda state, task, relations=(), rule=None: (3, 3, 100.0))
     done = evaluate_episode(world, planner, KukaEvalConfig(stages=2, stop_when_done=True), seed=5)
     assert len(done.states) == 1 and done.plan_ms == []
     every_stage = evaluate_episode(world, planner, KukaEvalConfig(stages=2), seed=5)
@@ -249,3 +250,41 @@ def test_the_shipped_checkpoint_guided_and_refined_puts_the_goal_block_on_its_ta
     results = [evaluate_episode(world, planner, config, seed) for seed in episode_seeds(0, 3)]
     placed = [result.satisfied for result in results]
     assert sum(placed) >= 2, placed
+
+
+def test_a_strided_model_plans_through_the_hierarchical_planner_one_state_per_control_step(tmp_path, demo_file):
+    from diffuser_core.tasks.kuka.evaluation import evaluate
+
+    path = tiny_kuka_checkpoint(tmp_path / "strided.safetensors", demo_file, horizon=8, stride=4)
+    summary = evaluate(path, KukaEvalConfig(stages=2, episodes=1, denoising_steps=2), progress=False)
+    assert summary.stride == 4 and summary.episodes[0].states.shape == (1 + 2 * 28, STATE_DIM)
+
+
+def test_the_reference_world_is_selectable_and_refuses_a_grasp_distance(tmp_path, demo_file):
+    config = KukaEvalConfig(world="reference", stages=1)
+    assert config.world_config().block_size == (0.2, 0.2, 0.06) and config.score_rule().xy == 0.2
+    with KukaBlockWorld(config=config.world_config()) as reference_world:
+        path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
+        planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
+        result = evaluate_episode(reference_world, planner, config, seed=3)
+        assert abs(result.states[0, 9] - 0.03) < 1e-3  # slabs rest 3 cm high
+    with pytest.raises(ValueError, match="reference world"):
+        KukaEvalConfig(world="reference", grasp_distance=0.05)
+    with pytest.raises(ValueError, match="world"):
+        KukaEvalConfig(world="moon")
+
+
+def test_a_strided_model_is_guided_and_refined_on_its_own_states_then_filled_in(tmp_path, demo_file, world):
+    from diffuser_core.hierarchy import load_planner
+    from diffuser_core.tasks.kuka.refine import RefineConfig
+    from diffuser_core.tasks.kuka.stages import plan_stage
+
+    path = tiny_kuka_checkpoint(tmp_path / "strided.safetensors", demo_file, horizon=8, stride=4)
+    planner = load_planner(path, PlannerConfig(sampler="ddim", denoising_steps=2))
+    state = world.reset(seed=1)
+    plan = plan_stage(planner, state, Relation("red", "green"), grasp_guide=10.0, refine=True)
+    assert plan.observations.shape == (29, STATE_DIM) and np.allclose(plan.observations[0], state, atol=1e-5)
+    strided = RefineConfig.at_stride(4)
+    assert (strided.grip_steps, strided.vertical_steps) == (1, 2) and strided.smooth_weight < RefineConfig().smooth_weight
+    with pytest.raises(ValueError, match="stride"):
+        RefineConfig.at_stride(0)

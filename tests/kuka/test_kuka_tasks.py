@@ -187,3 +187,26 @@ def test_sampled_goals_are_valid():
     assert sample_goal(rng, "rearrange")[0] == "rearrange"
     with pytest.raises(ValueError, match="unknown evaluation mode"):
         sample_goal(rng, "stack")
+
+
+def test_the_reference_above_rule_counts_any_block_higher_within_a_slab_width():
+    from diffuser_core.tasks.kuka.tasks import REFERENCE_RULE, stacked_relations
+
+    offset = scene(red=(0.55, 0.0, 0), green=(0.70, 0.0, 2))  # 15 cm aside, two blocks up, floating
+    assert stacked_relations(offset, REFERENCE_RULE) == {Relation("green", "red")}
+    assert not stacked_relations(offset)  # this project's rule wants it resting directly on top
+    assert not stacked_relations(scene(red=(0.55, 0.0, 0), green=(0.76, 0.0, 2)), REFERENCE_RULE)  # 21 cm aside
+    assert not stacked_relations(scene(red=(0.55, 0.0, 0), green=(0.55, 0.0, 0.9)), REFERENCE_RULE)  # 4.5 cm up
+    # Unconditional: the most blocks one block is above; a tower of four is above three.
+    assert score(tower(["red", "green", "blue", "yellow"]), "stack", (), REFERENCE_RULE) == (3, 3, 100.0)
+    bridge = scene(red=(0.55, 0.0, 0), green=(0.65, 0.0, 0), blue=(0.60, 0.0, 1))  # blue over two blocks
+    assert score(bridge, "stack", (), REFERENCE_RULE)[:2] == (2, 3)
+    assert score(bridge, "stack")[:2] == (0, 3)
+    held = state_from_poses(tower(["red", "green"]), attached="green")
+    assert not stacked_relations(held, REFERENCE_RULE)
+
+
+def state_from_poses(poses, attached=None):
+    from diffuser_core.tasks.kuka.tasks import state_from_parts
+
+    return state_from_parts(np.zeros(7), poses, attached)

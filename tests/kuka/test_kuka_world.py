@@ -139,3 +139,24 @@ def test_show_places_arm_and_blocks_and_render_draws_them():
         tower = world.render(160, 120)
     assert tower.shape == (120, 160, 3) and tower.dtype == np.uint8
     assert np.abs(tower.astype(int) - empty_table.astype(int)).sum(axis=2).astype(bool).mean() > 0.01
+
+
+def test_the_reference_world_has_slabs_grips_from_anywhere_and_stops_released_blocks():
+    config = KukaWorldConfig.reference()
+    assert config.block_size == (0.2, 0.2, 0.06) and config.grasp_distance == float("inf") and config.stop_released
+    with KukaBlockWorld(seed=0, config=config) as world:
+        for seed in range(3):
+            poses, _ = poses_from_state(world.reset(seed=seed))
+            xy = np.array([position[:2] for position, _ in poses.values()])
+            gaps = np.abs(xy[:, None] - xy[None]).max(-1) + np.eye(4)
+            assert gaps.min() >= 0.2 and all(abs(position[2] - 0.03) < 1e-3 for position, _ in poses.values())
+        world.reset(block_positions={"red": (0.6, 0.0, 0.25), "green": (0.6, 0.05), "blue": (0.5, 0.35),
+                                     "yellow": (0.5, -0.35)})
+        heights = [world.step(1)[7 + 2] for _ in range(4)]
+        # Stopped every step, a released slab sinks about 1 cm per step instead of accelerating.
+        assert np.allclose(np.diff(heights), np.diff(heights)[0], atol=2e-3) and -0.015 < np.diff(heights)[0] < -0.005
+        world.set_joint_targets(HOME_JOINTS, grip="blue")  # far from the tool: taken all the same
+        world.step(1)
+        assert world.attached_block == "blue"
+    with pytest.raises(ValueError, match="footprints"):
+        KukaWorldConfig(block_size=(0.2, 0.2, 0.06))  # 15 cm apart would overlap 20 cm slabs

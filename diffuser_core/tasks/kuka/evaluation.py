@@ -24,7 +24,10 @@ from ...scores import episode_seeds, standard_error
 from . import PAPER_SCORES
 from .world import KukaBlockWorld, KukaWorldConfig
 from .stages import GRIP_THRESHOLD, StageRunner, StageSettings, grip_command
-from .tasks import EVAL_MODES, JOINT_COUNT, STATE_DIM, Relation, poses_from_state, sample_goal, score, score_trajectory
+from .tasks import (DEFAULT_TOLERANCE, EVAL_MODES, JOINT_COUNT, REFERENCE_RULE, STATE_DIM, Relation, StackRule,
+                    poses_from_state, sample_goal, score, score_trajectory)
+
+WORLDS = ("project", "reference")  # this project's world and rule; the reference code's (docs/kuka.md)
 
 
 
@@ -35,7 +38,10 @@ class KukaEvalConfig:
     replan_every: 0 runs each of the `stages` plans whole (the paper); k > 0 executes only the first k
     steps of each plan and replans from the state reached, for the same stages × (H − 1) steps in all.
     grasp_distance: how close the tool must be to a block's top for the planned grip to take it (this
-    project's world: 2 cm); inf attaches the planned block wherever it is, as the reference does."""
+    project's world: 2 cm); inf attaches the planned block wherever it is, as the reference does.
+    world: "project" (5 cm cubes, gripped within grasp_distance, scored by this project's on-top rule)
+    or "reference" (the reference code's slabs, grip from anywhere, released blocks stopped, scored
+    by its "above" rule)."""
 
     mode: str = "unconditional"
     episodes: int = 10
@@ -53,7 +59,7 @@ class KukaEvalConfig:
     refine: bool = False  # kuka_refine.refine_plan on every plan (this project's addition; off in the paper protocol)
     keep_built: bool = False  # unconditional stacking: kuka_guides.keep_built_guide (this project's addition)
     stop_when_done: bool = False  # end the episode once the goal holds, as the arm planner does (the paper: all stages)
-
+    world: str = "project"
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
@@ -65,6 +71,10 @@ class KukaEvalConfig:
             raise ValueError(f"kuka eval guide_scale must be >= 0, got {self.guide_scale}")
         if not self.grasp_distance > 0:
             raise ValueError(f"kuka eval grasp_distance must be > 0 (inf allowed), got {self.grasp_distance}")
+        if self.world not in WORLDS:
+            raise ValueError(f"kuka eval world must be one of {WORLDS}, got {self.world!r}")
+        if self.world == "reference" and self.grasp_distance != KukaWorldConfig.grasp_distance:
+            raise ValueError("the reference world grips from anywhere: leave grasp_distance at its default")
         self.stage_settings()  # refuses bad stage settings
 
     @classmethod
@@ -83,7 +93,17 @@ class KukaEvalConfig:
         return StageSettings(self.grasp_guide, self.keep_built, self.refine, self.grip_threshold,
                              self.replan_every, self.stages, self.stop_when_done)
 
-    def planner_config(self, horizon: int) -> PlannerConfig:
+    def world_config(self) -> KukaWorldConfig:
+        """The simulated world the episodes run in."""
+        if self.world == "reference":
+            return KukaWorldConfig.reference()
+        return KukaWorldConfig(grasp_distance=self.grasp_distance)
+
+    def score_rule(self) -> StackRule:
+        """When a block counts as on another: this project's on-top rule or the reference's "above"."""
+        return REFERENCE_RULE if self.world == "reference" else DEFAULT_TOLERANCE
+
+    def planner_config(self, horizon: int | None = None) -> PlannerConfig:
         return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps, horizon=horizon,
                              guide_scale=self.guide_scale, n_guide_steps=self.n_guide_steps)
 
@@ -126,14 +146,15 @@ def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalCo
     task, relations = sample_goal(np.random.default_rng(seed), config.mode)
     planner.reset()
     planner.generator.manual_seed(seed)
-    runner = StageRunner(planner, config.stage_settings(), task, relations)
+    rule = config.score_rule()
+    runner = StageRunner(planner, config.stage_settings(), task, relations, rule=rule)
     states, plan_ms = [world.reset(seed=seed)], []
     while (stage := runner.next_stage(states[-1])) is not None:
         plan_ms.append(stage.plan.plan_ms)
         states += execute_plan(world, stage.observations, config.grip_threshold)
-    satisfied, total, value = score_trajectory(states, task, relations)
-    return KukaEpisodeResult(seed, task, relations, satisfied, total, value, score(states[-1], task, relations)[2],
-                             plan_ms, np.array(states))
+    satisfied, total, value = score_trajectory(states, task, relations, rule)
+    return KukaEpisodeResult(seed, task, relations, satisfied, total, value,
+                             score(states[-1], task, relations, rule)[2], plan_ms, np.array(states))
 
 
 @dataclass
@@ -141,6 +162,7 @@ class KukaEvalSummary:
     checkpoint: str
     checkpoint_step: int
     config: KukaEvalConfig
+    stride: int
     episodes: list[KukaEpisodeResult]
     wall_time_s: float
 
@@ -153,7 +175,7 @@ class KukaEvalSummary:
         config = asdict(self.config)
         if math.isinf(config["grasp_distance"]):
             config["grasp_distance"] = "inf"  # JSON has no infinity
-        return {"checkpoint": self.checkpoint, "checkpoint_step": self.checkpoint_step,
+        return {"checkpoint": self.checkpoint, "checkpoint_step": self.checkpoint_step, "stride": self.stride,
                 "config": config, "episodes": len(self.episodes),
                 "mean_score": float(self.scores.mean()), "standard_error": standard_error(self.scores),
                 "mean_final_score": float(np.mean([e.final_score for e in self.episodes])),
@@ -165,28 +187,32 @@ class KukaEvalSummary:
 
 
 def evaluate(checkpoint, config: KukaEvalConfig, progress: bool = True) -> KukaEvalSummary:
-    """Evaluate a Kuka state-model checkpoint on config.episodes seeded episodes of one task."""
-    from ...checkpoint import load_checkpoint
+    """Evaluate a Kuka state-model checkpoint on config.episodes seeded episodes of one task. A
+    model of states `stride` control steps apart plans through hierarchy.load_planner, as the arm
+    planner's does: its plans are filled in linearly to one state per control step."""
+    from ...checkpoint import read_checkpoint
+    from ...hierarchy import load_planner
 
     started = time.perf_counter()
-    diffusion, normalizer, saved = load_checkpoint(checkpoint, config.device)
+    saved = read_checkpoint(checkpoint)[2]
     if saved.observation_dim != STATE_DIM:
         raise ValueError(f"checkpoint {checkpoint} plans {saved.observation_dim}-D states, not the Kuka {STATE_DIM}-D")
-    planner = Planner(diffusion, normalizer, config.planner_config(saved.horizon), config.device)
+    planner = load_planner(checkpoint, config.planner_config(None), config.device)
     results = []
-    with KukaBlockWorld(config=KukaWorldConfig(grasp_distance=config.grasp_distance)) as world:
+    with KukaBlockWorld(config=config.world_config()) as world:
         seeds = tqdm(episode_seeds(config.seed, config.episodes), desc=f"kuka {config.mode}", disable=not progress)
         for seed in seeds:
             results.append(evaluate_episode(world, planner, config, seed))
             seeds.set_postfix(score=f"{np.mean([r.score for r in results]):.1f}")
-    return KukaEvalSummary(str(checkpoint), saved.step, config, results, time.perf_counter() - started)
+    return KukaEvalSummary(str(checkpoint), saved.step, config, saved.stride, results, time.perf_counter() - started)
 
 
-def render_episode(states: np.ndarray, frames: int = 4, width: int = 320, height: int = 240) -> list[np.ndarray]:
+def render_episode(states: np.ndarray, frames: int = 4, width: int = 320, height: int = 240,
+                   world_config: KukaWorldConfig | None = None) -> list[np.ndarray]:
     """Pictures of an executed episode at `frames` evenly spaced steps, the first and last included
     (with 3 stages of 128 steps and 4 frames: the start and the scene after each stage)."""
     indices = np.linspace(0, len(states) - 1, frames).round().astype(int)
-    with KukaBlockWorld() as world:
+    with KukaBlockWorld(config=world_config) as world:
         pictures = []
         for index in indices:
             poses, _ = poses_from_state(states[index])

@@ -85,7 +85,7 @@ GRIP_STEPS = 3  # the demonstrations hold still this long while the grip closes 
 
 
 def grasp_cost(x: torch.Tensor, kinematics: ArmKinematics, action_dim: int,
-               block_names: Sequence[str] = BLOCK_NAMES) -> torch.Tensor:
+               block_names: Sequence[str] = BLOCK_NAMES, grip_steps: int = GRIP_STEPS) -> torch.Tensor:
     """(batch,) sum over plan steps where a block's planned attached flag is above 0.5 of the squared
     distance (metres²) from the tool point (forward kinematics of the planned joints) to that block's
     planned top-face centre, on robot-unit x. Only the joints receive its gradient: the arm is moved
@@ -95,9 +95,9 @@ def grasp_cost(x: torch.Tensor, kinematics: ArmKinematics, action_dim: int,
     for name in block_names:
         centre = x[..., position_columns(name, action_dim, block_names)].detach()
         gripped = (x[..., attached_column(name, action_dim, block_names)].detach() > GRIP_THRESHOLD).to(x.dtype)
-        # the first GRIP_STEPS gripped steps take the block where it starts (plan step 0, exact by
+        # the first grip_steps gripped steps take the block where it starts (plan step 0, exact by
         # inpainting), not where the plan has drifted it; later steps follow the planned carry
-        picking = (gripped * (gripped.cumsum(-1) <= GRIP_STEPS)).unsqueeze(-1)
+        picking = (gripped * (gripped.cumsum(-1) <= grip_steps)).unsqueeze(-1)
         centre = picking * centre[:, :1] + (1 - picking) * centre
         top = centre + centre.new_tensor([0.0, 0.0, BLOCK_SIZE / 2])
         cost = cost + (gripped * ((tool - top) ** 2).sum(-1)).sum(-1)
@@ -105,11 +105,13 @@ def grasp_cost(x: torch.Tensor, kinematics: ArmKinematics, action_dim: int,
 
 
 def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_step: int = 10,
-                kinematics: ArmKinematics | None = None, block_names: Sequence[str] = BLOCK_NAMES) -> CostGuide:
+                kinematics: ArmKinematics | None = None, block_names: Sequence[str] = BLOCK_NAMES,
+                grip_steps: int = GRIP_STEPS) -> CostGuide:
     """A test-time cost that keeps planned grips physical: wherever the plan holds a block, its
     joints put the tool on that block (the world grips only within 2 cm). It acts only at diffusion
     steps below `below_step`, once the plan has settled which block it grips when: earlier, noisy
-    attached flags would pull the arm toward every block at once. Composes with relation guides."""
+    attached flags would pull the arm toward every block at once. Composes with relation guides.
+    grip_steps: plan steps the grip takes (fewer for a model of states several control steps apart)."""
     kinematics = kinematics or iiwa_kinematics()
     action_dim = normalizer.action_dim
 
@@ -117,7 +119,7 @@ def grasp_guide(normalizer: TrajectoryNormalizer, weight: float = 1.0, below_ste
         acting = t < below_step
         if not bool(acting.any()):  # zero, still a function of x: no kinematics to differentiate
             return x[:, 0, 0] * 0.0
-        return grasp_cost(x, kinematics, action_dim, block_names) * acting.to(x.dtype)
+        return grasp_cost(x, kinematics, action_dim, block_names, grip_steps) * acting.to(x.dtype)
 
     return CostGuide(cost, weight, normalizer)
 
@@ -135,14 +137,15 @@ def keep_built_guide(state, normalizer: TrajectoryNormalizer, weight: float = 1.
 
 
 def stage_guides(target: Relation | None, normalizer: TrajectoryNormalizer, grasp_weight: float = 0.0,
-                 keep_built_state=None, kinematics: ArmKinematics | None = None) -> list[CostGuide]:
+                 keep_built_state=None, kinematics: ArmKinematics | None = None, stride: int = 1) -> list[CostGuide]:
     """The guides of one stage's plan: the relation guide toward `target` (none for unconditional
     stacking), with grasp_weight > 0 the grasp guide, and for unconditional stacking with
     `keep_built_state` (the current state) the keep-built guide. `kinematics`: the arm's (default the
-    simulated iiwa's)."""
+    simulated iiwa's); `stride`: control steps between the plan's states."""
     guides = [relation_guide([target], normalizer)] if target is not None else []
     if target is None and keep_built_state is not None:
         guides.append(keep_built_guide(keep_built_state, normalizer))
     if grasp_weight > 0:
-        guides.append(grasp_guide(normalizer, grasp_weight, kinematics=kinematics))
+        guides.append(grasp_guide(normalizer, grasp_weight, kinematics=kinematics,
+                                  grip_steps=max(1, round(GRIP_STEPS / stride))))
     return [guide for guide in guides if guide is not None]

@@ -22,7 +22,7 @@ those positions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -75,6 +75,18 @@ class RefineConfig:
             raise ValueError(f"refine optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
         if not 0.0 < self.grip_threshold < 1.0:
             raise ValueError(f"refine grip_threshold must be in (0, 1), got {self.grip_threshold}")
+
+    @classmethod
+    def at_stride(cls, stride: int, **fields) -> "RefineConfig":
+        """The refinement for plans whose states are `stride` control steps apart: the step counts
+        shortened to as much time, and the smoothness and stay weights rescaled so a change of the
+        same shape in time costs the same (second differences grow as stride², terms shrink as 1/stride)."""
+        if not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"refine stride must be a positive integer, got {stride!r}")
+        base = cls(**fields)
+        return replace(base, grip_steps=max(1, round(base.grip_steps / stride)),
+                       vertical_steps=max(1, round(base.vertical_steps / stride)),
+                       smooth_weight=base.smooth_weight / stride ** 3, stay_weight=base.stay_weight * stride)
 
 
 class HeldRun(NamedTuple):

@@ -19,7 +19,8 @@ from ...planner import Planner
 from .guides import stage_guides
 from .kinematics import ArmKinematics
 from .refine import RefineConfig, refine_plan
-from .tasks import BLOCK_NAMES, GRIP_THRESHOLD, Relation, held_blocks, placement_order, score, stacked_relations
+from .tasks import (BLOCK_NAMES, DEFAULT_TOLERANCE, GRIP_THRESHOLD, Relation, StackRule, held_blocks, placement_order,
+                    score, stacked_relations)
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,11 @@ def grip_command(planned_state: np.ndarray, threshold: float) -> str | bool:
     return BLOCK_NAMES[index] if index >= 0 else False
 
 
-def next_relation(relations: list[Relation], state: np.ndarray) -> Relation | None:
-    """The first goal relation, in placement order, that does not hold in `state` (None: all hold)."""
-    holding = stacked_relations(state)
+def next_relation(relations: list[Relation], state: np.ndarray, rule: StackRule = DEFAULT_TOLERANCE
+                  ) -> Relation | None:
+    """The first goal relation, in placement order, that does not hold in `state` under `rule`
+    (None: all hold)."""
+    holding = stacked_relations(state, rule)
     return next((relation for relation in placement_order(relations) if relation not in holding), None)
 
 
@@ -78,16 +81,20 @@ def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, 
                kinematics: ArmKinematics | None = None) -> StagePlan:
     """One stage's plan from `state` toward `target` (None: unconditional stacking) with the stage's
     guides (guides.stage_guides), refined (refine.refine_plan) when asked; `kinematics`: the arm's
-    (default the simulated iiwa's)."""
+    (default the simulated iiwa's). A planner of states several control steps apart (a
+    hierarchy.HierarchicalPlanner) is guided and refined on those states, then filled in."""
     started = time.perf_counter()
+    stride = getattr(planner, "stride", 1)
     guides = stage_guides(target, planner.normalizer, grasp_guide, keep_built_state=state if keep_built else None,
-                          kinematics=kinematics)
-    observations = planner.plan(state, guides=guides)
-    denoising_steps, observations = observations.denoising_steps, observations.observations
+                          kinematics=kinematics, stride=stride)
+    result = planner.plan(state, guides=guides)
+    observations = result.observations if stride == 1 else result.subgoals
     if refine:
-        observations = refine_plan(observations, target, RefineConfig(grip_threshold=grip_threshold),
+        observations = refine_plan(observations, target, RefineConfig.at_stride(stride, grip_threshold=grip_threshold),
                                    kinematics=kinematics).observations
-    return StagePlan(observations, denoising_steps, 1000 * (time.perf_counter() - started))
+    if stride > 1:
+        observations = planner.fill(observations)
+    return StagePlan(observations, result.denoising_steps, 1000 * (time.perf_counter() - started))
 
 
 class Stage(NamedTuple):
@@ -102,9 +109,9 @@ class StageRunner:
     """The stages of one goal: next_stage(state) plans the next one, or says the goal has ended."""
 
     def __init__(self, planner: Planner, settings: StageSettings, task: str, relations: list[Relation],
-                 kinematics: ArmKinematics | None = None):
+                 kinematics: ArmKinematics | None = None, rule: StackRule = DEFAULT_TOLERANCE):
         self.planner, self.settings, self.task, self.relations = planner, settings, task, list(relations)
-        self.kinematics = kinematics
+        self.kinematics, self.rule = kinematics, rule
         self.steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
         self.budget = settings.stages * self.steps_per_plan
         self.executed_steps = 0
@@ -112,7 +119,7 @@ class StageRunner:
 
     def progress(self, state: np.ndarray) -> tuple[int, int, float]:
         """(satisfied, total, score 0-100) of the goal in `state`."""
-        return score(state, self.task, self.relations)
+        return score(state, self.task, self.relations, self.rule)
 
     def next_stage(self, state: np.ndarray) -> Stage | None:
         """The next stage from `state`, or None once the step budget is spent (or the goal holds,
@@ -122,7 +129,7 @@ class StageRunner:
             return None
         if settings.stop_when_done and self.progress(state)[2] == 100.0:
             return None
-        target = next_relation(self.relations, state) if self.relations else None
+        target = next_relation(self.relations, state, self.rule) if self.relations else None
         plan = plan_stage(self.planner, state, target, grasp_guide=settings.grasp_guide,
                           keep_built=settings.keep_built, refine=settings.refine,
                           grip_threshold=settings.grip_threshold, kinematics=self.kinematics)

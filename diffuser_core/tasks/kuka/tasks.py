@@ -60,6 +60,25 @@ class StackTolerance:
 DEFAULT_TOLERANCE = StackTolerance()
 
 
+@dataclass(frozen=True)
+class AboveRule:
+    """The reference code's count (StackEnv.compute_reward): block i is "above" j when neither is
+    held, their centres are less than `xy` apart horizontally and i is more than `dz` higher, at
+    any height and tilt. Unconditional stacking counts the most blocks one block is above."""
+
+    xy: float = 0.2  # the reference's slab width
+    dz: float = 0.05
+
+    def __post_init__(self):
+        for name in ("xy", "dz"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"AboveRule.{name} must be > 0, got {getattr(self, name)}")
+
+
+REFERENCE_RULE = AboveRule()
+StackRule = StackTolerance | AboveRule
+
+
 # ---- reading the state -----------------------------------------------------------------------
 def block_slice(index: int) -> slice:
     """Where block `index` (in BLOCK_NAMES order) lives in the 39-D state."""
@@ -148,21 +167,26 @@ def _rests_on(poses, attached: set[str], top: str, bottom: str, tolerance: Stack
         return False
     (top_pos, top_quat), (bottom_pos, bottom_quat) = poses[top], poses[bottom]
     offset = np.asarray(top_pos, dtype=float) - np.asarray(bottom_pos, dtype=float)
+    if isinstance(tolerance, AboveRule):
+        return bool(np.linalg.norm(offset[:2]) < tolerance.xy and offset[2] > tolerance.dz)
     return bool(np.linalg.norm(offset[:2]) < tolerance.xy
                 and abs(offset[2] - tolerance.block_size) < tolerance.z
                 and is_flat(top_quat, tolerance.max_tilt_deg)
                 and is_flat(bottom_quat, tolerance.max_tilt_deg))
 
 
-def stacked_relations(world_or_poses, tolerance: StackTolerance = DEFAULT_TOLERANCE) -> set[Relation]:
-    """Every on-top relation that holds now."""
+def stacked_relations(world_or_poses, tolerance: StackRule = DEFAULT_TOLERANCE) -> set[Relation]:
+    """Every on-top relation that holds now (under `tolerance`: this project's rule or the reference's)."""
     poses, attached = _scene(world_or_poses)
     return {Relation(top, bottom) for top in poses for bottom in poses
             if _rests_on(poses, attached, top, bottom, tolerance)}
 
 
-def tower_placements(relations: set[Relation]) -> int:
-    """Placements in the tallest tower the relations form (a 4-block tower has 3)."""
+def tower_placements(relations: set[Relation], tolerance: StackRule = DEFAULT_TOLERANCE) -> int:
+    """Placements in the tallest tower the relations form (a 4-block tower has 3); under the
+    reference's rule, the most blocks one block is above."""
+    if isinstance(tolerance, AboveRule):
+        return max((sum(r.top == top for r in relations) for top in {r.top for r in relations}), default=0)
     below = {}
     for relation in relations:
         below.setdefault(relation.top, []).append(relation.bottom)
@@ -282,7 +306,7 @@ def check_task(task: str, relations=(), block_names: Sequence[str] = BLOCK_NAMES
 
 
 # ---- score -----------------------------------------------------------------------------------
-def score(poses, task: str, relations=(), tolerance: StackTolerance = DEFAULT_TOLERANCE,
+def score(poses, task: str, relations=(), tolerance: StackRule = DEFAULT_TOLERANCE,
           block_names: Sequence[str] = BLOCK_NAMES) -> tuple[int, int, float]:
     """(satisfied, total, score 0–100) of the current scene for a task.
 
@@ -293,13 +317,13 @@ def score(poses, task: str, relations=(), tolerance: StackTolerance = DEFAULT_TO
     relations = check_task(task, relations, block_names)
     holding = stacked_relations(poses, tolerance)
     if task == "stack" and not relations:
-        satisfied, total = tower_placements(holding), len(block_names) - 1
+        satisfied, total = tower_placements(holding, tolerance), len(block_names) - 1
     else:
         satisfied, total = sum(relation in holding for relation in relations), len(relations)
     return satisfied, total, 100.0 * satisfied / total
 
 
-def score_trajectory(states, task: str, relations=(), tolerance: StackTolerance = DEFAULT_TOLERANCE,
+def score_trajectory(states, task: str, relations=(), tolerance: StackRule = DEFAULT_TOLERANCE,
                      block_names: Sequence[str] = BLOCK_NAMES) -> tuple[int, int, float]:
     """(satisfied, total, score 0–100) of an executed trajectory, counted as the reference code does.
 
@@ -315,7 +339,7 @@ def score_trajectory(states, task: str, relations=(), tolerance: StackTolerance 
         while progress < len(relations) and relations[progress] in holding:
             progress += 1
     if task == "stack" and not relations:
-        satisfied, total = tower_placements(seen), len(block_names) - 1
+        satisfied, total = tower_placements(seen, tolerance), len(block_names) - 1
     else:
         satisfied, total = progress, len(relations)
     return satisfied, total, 100.0 * satisfied / total

@@ -20,6 +20,9 @@ from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, BLOCK_SIZE, CONTROL_DT, 
 ROBOT_URDF = "kuka_iiwa/model.urdf"
 TABLE_URDF = "plane.urdf"
 BLOCK_URDF = "cube.urdf"  # a 1 m cube, scaled down to BLOCK_SIZE
+# The reference code's world (jannerm/diffuser, branch kuka): 0.2 x 0.2 x 0.06 m slabs of 0.068 kg.
+REFERENCE_BLOCK_SIZE = (0.2, 0.2, 0.06)
+REFERENCE_BLOCK_MASS = 0.068
 BLOCK_COLORS = {
     "red": (0.85, 0.15, 0.15, 1.0),
     "green": (0.15, 0.7, 0.2, 1.0),
@@ -36,9 +39,11 @@ HOME_JOINTS = (0.0, 0.553, 0.0, -1.815, 0.0, 0.773, 0.0)
 
 @dataclass(frozen=True)
 class KukaWorldConfig:
-    """Physical and timing constants of the block world (SI units, radians; blocks are BLOCK_SIZE cubes)."""
+    """Physical and timing constants of the block world (SI units, radians). The default is this
+    project's world (5 cm cubes gripped within 2 cm); `reference()` is the reference code's."""
 
     block_mass: float = 0.1
+    block_size: tuple[float, float, float] = (BLOCK_SIZE, BLOCK_SIZE, BLOCK_SIZE)  # x, y, z extents
     physics_dt: float = 1.0 / 240.0  # pybullet's default step
     control_substeps: int = 10  # control dt = 10 / 240 s ≈ 41.7 ms (24 Hz), as in the reference
     tool_offset: float = 0.05  # tool point: this far along the flange axis, just past its face
@@ -49,6 +54,10 @@ class KukaWorldConfig:
     workspace_radius: tuple[float, float] = (0.5, 0.7)  # block starts: distance from the arm base
     workspace_half_angle_deg: float = 50.0  # block starts: azimuth within ± this of the +x axis
     min_block_separation: float = 0.15  # block starts: centre-to-centre distance at least this
+    # how that distance is measured: "euclidean", or "chebyshev" (the larger of |dx|, |dy|: upright
+    # blocks' footprints do not overlap, the reference's AABB test)
+    separation_norm: str = "euclidean"
+    stop_released: bool = False  # zero the velocity of every block not held at each control step (the reference's)
 
     def __post_init__(self):
         positive = ("block_mass", "physics_dt", "tool_offset", "grasp_distance",
@@ -66,9 +75,28 @@ class KukaWorldConfig:
             raise ValueError(f"workspace_radius must be (low, high) with 0 < low < high, got {self.workspace_radius}")
         if not 0 < self.workspace_half_angle_deg <= 180:
             raise ValueError(f"workspace_half_angle_deg must be in (0, 180], got {self.workspace_half_angle_deg}")
-        if self.min_block_separation < BLOCK_SIZE * np.sqrt(2):
-            raise ValueError("min_block_separation must exceed the block diagonal so starts never overlap")
+        if len(self.block_size) != 3 or not all(math.isfinite(size) and size > 0 for size in self.block_size):
+            raise ValueError(f"block_size must be three positive extents (x, y, z), got {self.block_size}")
+        if self.separation_norm not in ("euclidean", "chebyshev"):
+            raise ValueError(f"separation_norm must be 'euclidean' or 'chebyshev', got {self.separation_norm!r}")
+        footprint = (math.hypot(*self.block_size[:2]) if self.separation_norm == "euclidean"
+                     else max(self.block_size[:2]))
+        if self.min_block_separation < footprint:
+            raise ValueError("min_block_separation must keep the blocks' footprints apart so starts never overlap")
 
+    @classmethod
+    def reference(cls) -> "KukaWorldConfig":
+        """The reference code's world rules: its slabs, a planned grip takes the block wherever it
+        is, and released blocks are stopped at every step. Block starts stay in this project's sector
+        in front of the arm, with the reference's test that footprints do not overlap."""
+        return cls(block_mass=REFERENCE_BLOCK_MASS, block_size=REFERENCE_BLOCK_SIZE, grasp_distance=math.inf,
+                   min_block_separation=max(REFERENCE_BLOCK_SIZE[:2]), separation_norm="chebyshev",
+                   stop_released=True)
+
+    @property
+    def rest_height(self) -> float:
+        """Height of a block's centre resting on the table."""
+        return self.block_size[2] / 2
     @property
     def control_dt(self) -> float:
         """Seconds of simulated time per `step()`."""
@@ -105,10 +133,18 @@ class KukaBlockWorld:
         self._blocks = {name: self._load_block(name) for name in BLOCK_NAMES}
 
     def _load_block(self, name: str) -> int:
-        size, mass = BLOCK_SIZE, self.config.block_mass
-        body = self._sim.loadURDF(BLOCK_URDF, globalScaling=size)
-        inertia = mass * size ** 2 / 6.0  # solid cube
-        self._sim.changeDynamics(body, -1, mass=mass, localInertiaDiagonal=[inertia] * 3)
+        size, mass = np.asarray(self.config.block_size), self.config.block_mass
+        if np.all(size == size[0]):
+            body = self._sim.loadURDF(BLOCK_URDF, globalScaling=float(size[0]))
+        else:
+            body = self._sim.createMultiBody(
+                baseMass=mass, baseCollisionShapeIndex=self._sim.createCollisionShape(
+                    pybullet.GEOM_BOX, halfExtents=(size / 2).tolist()),
+                baseVisualShapeIndex=self._sim.createVisualShape(pybullet.GEOM_BOX, halfExtents=(size / 2).tolist()))
+            self._sim.changeDynamics(body, -1, lateralFriction=1.0)  # as cube.urdf's
+        inertia = mass * np.array([size[1] ** 2 + size[2] ** 2, size[0] ** 2 + size[2] ** 2,
+                                   size[0] ** 2 + size[1] ** 2]) / 12.0  # solid box
+        self._sim.changeDynamics(body, -1, mass=mass, localInertiaDiagonal=inertia.tolist())
         self._sim.changeVisualShape(body, -1, rgbaColor=BLOCK_COLORS[name])
         # The suction tool does not collide with blocks: a held block is fixed to it by a constraint.
         self._sim.setCollisionFilterPair(self._robot, body, TOOL_LINK, -1, enableCollision=0)
@@ -182,9 +218,11 @@ class KukaBlockWorld:
             radius = self._rng.uniform(*cfg.workspace_radius, size=len(BLOCK_NAMES))
             azimuth = self._rng.uniform(-half_angle, half_angle, size=len(BLOCK_NAMES))
             xy = np.stack([radius * np.cos(azimuth), radius * np.sin(azimuth)], axis=1)
-            gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e9
+            offsets = np.abs(xy[:, None] - xy[None])
+            gaps = (np.linalg.norm(offsets, axis=-1) if cfg.separation_norm == "euclidean" else offsets.max(-1))
+            gaps = gaps + np.eye(len(xy)) * 1e9
             if gaps.min() >= cfg.min_block_separation:
-                z = np.full((len(xy), 1), BLOCK_SIZE / 2)
+                z = np.full((len(xy), 1), cfg.rest_height)
                 return dict(zip(BLOCK_NAMES, np.hstack([xy, z])))
         raise RuntimeError("could not place the blocks apart: the workspace is too small for min_block_separation")
 
@@ -201,7 +239,7 @@ class KukaBlockWorld:
         for name, position in block_positions.items():
             position = np.asarray(position, dtype=float)
             if position.shape == (2,):
-                position = np.append(position, BLOCK_SIZE / 2)
+                position = np.append(position, self.config.rest_height)
             if position.shape != (3,) or not np.all(np.isfinite(position)):
                 raise ValueError(f"position of block {name!r} must be finite (x, y) or (x, y, z), got {position}")
             parsed[name] = position
@@ -256,6 +294,8 @@ class KukaBlockWorld:
             raise ValueError(f"step count must be >= 1, got {n}")
         for _ in range(n):
             self._apply_grip()
+            if self.config.stop_released:
+                self._stop_released_blocks()
             for _ in range(self.config.control_substeps):
                 self._sim.stepSimulation()
         return self.state()
@@ -282,7 +322,7 @@ class KukaBlockWorld:
         """The candidate whose top-face centre is nearest the tool point, if within grasp_distance."""
         tool_position, _ = self.tool_pose()
         poses = self.block_poses()
-        distances = {name: np.linalg.norm(poses[name][0] + (0, 0, BLOCK_SIZE / 2) - tool_position)
+        distances = {name: np.linalg.norm(poses[name][0] + (0, 0, self.config.rest_height) - tool_position)
                      for name in candidates}
         name = min(distances, key=distances.get)
         return name if distances[name] <= self.config.grasp_distance else None
@@ -301,6 +341,12 @@ class KukaBlockWorld:
             parentFrameOrientation=rel_quat, childFrameOrientation=(0, 0, 0, 1))
         self._sim.changeConstraint(constraint, maxForce=1000)
         self._grasp = (name, constraint)
+
+    def _stop_released_blocks(self) -> None:
+        """Zero the velocity of every block the tool does not hold, as the reference's step does."""
+        for name, body in self._blocks.items():
+            if name != self.attached_block:
+                self._sim.resetBaseVelocity(body, (0, 0, 0), (0, 0, 0))
 
     def _release(self) -> None:
         if self._grasp is not None:

@@ -1,9 +1,11 @@
 """How long one Kuka stage takes to plan with the shipped settings: sampling with the guides, then
 the refinement, old (Adam, 600 steps) against new (L-BFGS, at most 150 iterations) on the same
-sampled plans, with what each refinement leaves of the costs that make grips and placements physical.
+sampled plans, with what each refinement leaves of the costs that make grips and placements physical;
+with --compare, also another checkpoint (e.g. a stride-4 model) planning the same stages as the arm
+planner would run it (stages.plan_stage: guided and refined on its own states, then filled in).
 
   python bench/kuka_stage_latency.py [--scenario kuka_stack] [--stages 30] [--seed 0] [--threads 2]
-      [--out results/kuka_stage_latency.json]
+      [--compare CHECKPOINT] [--out results/kuka_stage_latency.json]
 
 Each stage is the first of an episode (the world reset with the episode's seed, the goal drawn from it,
 the tasks in turn). Writes OUT (JSON) and OUT with .md: per-stage median and p95 of sampling,
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance, provenance_lines, write_json  # noqa: E402
+from diffuser_core.hierarchy import checkpoint_stride, load_planner  # noqa: E402
 from diffuser_core.planner import Planner  # noqa: E402
 from diffuser_core.scores import episode_seeds  # noqa: E402
 from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig  # noqa: E402
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stages", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the scenario's planner uses 2)")
+    parser.add_argument("--compare", help="another Kuka checkpoint to time on the same stages with the same settings")
     parser.add_argument("--out", default=str(ROOT / "results" / "kuka_stage_latency.json"))
     return parser
 
@@ -61,8 +65,10 @@ def measure(args) -> dict:
     eval_config = KukaEvalConfig.from_parameters(p, mode="rearrange")
     planner = Planner.from_checkpoint(resolve_data_path(p["checkpoint"]), eval_config.planner_config(None))
     world = KukaBlockWorld()
+    compared = load_planner(args.compare, eval_config.planner_config(None)) if args.compare else None
     sample_ms, refine_ms = [], {name: [] for name in REFINEMENTS}
     costs = {name: {term: [] for term in PHYSICAL_TERMS} for name in REFINEMENTS}
+    other = {"sample_ms": [], "refine_ms": []}
     for index, seed in enumerate(episode_seeds(args.seed, args.stages)):
         task, relations = sample_goal(np.random.default_rng(seed), EVAL_MODES[index % len(EVAL_MODES)])
         state = world.reset(seed=seed)
@@ -78,8 +84,18 @@ def measure(args) -> dict:
             refine_ms[name].append(ms)
             for term in PHYSICAL_TERMS:
                 costs[name][term].append(refined.costs[term])
+        if compared is not None:
+            compared.reset()
+            compared.generator.manual_seed(seed)
+            stage = plan_stage(compared, state, target, grasp_guide=stages.grasp_guide, keep_built=stages.keep_built,
+                               refine=stages.refine, grip_threshold=stages.grip_threshold)
+            other["sample_ms"].append(stage.plan_ms - stage.refine_ms)
+            other["refine_ms"].append(stage.refine_ms)
     world.close()
-    return {"sample_ms": sample_ms, "refine_ms": refine_ms, "costs": costs}
+    measured = {"sample_ms": sample_ms, "refine_ms": refine_ms, "costs": costs}
+    if compared is not None:
+        measured["compared"] = {"checkpoint": args.compare, "stride": checkpoint_stride(args.compare), **other}
+    return measured
 
 
 def summary_rows(measured: dict) -> list[dict]:
@@ -92,6 +108,12 @@ def summary_rows(measured: dict) -> list[dict]:
                      "stage_ms": _stats(sample + refine),
                      "median_costs_m2": {term: float(np.median(values))
                                          for term, values in measured["costs"][name].items()}})
+    if "compared" in measured:
+        other = measured["compared"]
+        sample, refine = np.array(other["sample_ms"]), np.array(other["refine_ms"])
+        rows.append({"refinement": f"{Path(other['checkpoint']).name} (stride {other['stride']}): L-BFGS on its "
+                                   f"own states", "sample_ms": _stats(sample), "refine_ms": _stats(refine),
+                     "stage_ms": _stats(sample + refine), "median_costs_m2": None})
     return rows
 
 
@@ -104,21 +126,25 @@ def markdown(record: dict) -> str:
              "| refinement | sampling + guides, ms (median / p95) | refinement, ms (median / p95) | stage, ms "
              "(median / p95) | grip / place / vertical cost left, m² (median) |", "|---|---|---|---|---|"]
     for row in record["rows"]:
-        cost = " / ".join(f"{row['median_costs_m2'][term]:.1e}" for term in PHYSICAL_TERMS)
+        cost = (" / ".join(f"{row['median_costs_m2'][term]:.1e}" for term in PHYSICAL_TERMS)
+                if row["median_costs_m2"] else "—")
         lines.append(f"| {row['refinement']} | {row['sample_ms']['median']:.0f} / {row['sample_ms']['p95']:.0f} | "
                      f"{row['refine_ms']['median']:.0f} / {row['refine_ms']['p95']:.0f} | "
                      f"{row['stage_ms']['median']:.0f} / {row['stage_ms']['p95']:.0f} | {cost} |")
     lines += ["", f"- {record['stages']} stages: the first of episodes seeded from {record['seed']}, tasks "
               f"{', '.join(EVAL_MODES)} in turn; both refinements refine the same sampled plans",
               "- target: a stage (sampling + guides + refinement) at most 500 ms median on 2 CPU cores",
-              *provenance_lines(record)]
+              *provenance_lines(record),
+              *[f"- compared checkpoint `{path}` sha256 {sha[:12]}..."
+                for path, sha in list(record["checkpoint_sha256"].items())[1:]]]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    origin = provenance([resolve_data_path(planner_parameters(args.scenario)["checkpoint"])])
+    origin = provenance([resolve_data_path(planner_parameters(args.scenario)["checkpoint"]),
+                         *([args.compare] if args.compare else [])])
     measured = measure(args)
     record = {"benchmark": "kuka_stage_latency", "scenario": args.scenario, "stages": args.stages, "seed": args.seed,
               "command": command_line(__file__, argv), "machine": machine_info("cpu"), **origin,

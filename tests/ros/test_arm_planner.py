@@ -361,3 +361,26 @@ def test_the_shipped_checkpoint_and_settings_stack_a_block_over_ros(ros_context)
         assert all(t.joint_names == list(arm_joint_limits()[0]) for t in arm.trajectories)
     finally:
         arm.close()
+
+
+def test_a_strided_checkpoint_sends_dense_trajectories_one_point_per_control_period(ros_context, tmp_path):
+    """A model of states 4 control steps apart plans through the hierarchical planner, is refined on
+    its own states and filled in: the arm gets one point per control period, as from a dense model."""
+    with KukaBlockWorld() as world:
+        states = np.stack([world.reset(seed=seed) for seed in range(8)])
+    unet, diffusion = UnetConfig(dim=8, dim_mults=(1, 2)), DiffusionConfig(n_timesteps=20, condition_on="start")
+    normalizer = TrajectoryNormalizer.fit(states, np.zeros((8, 0)), "limits")
+    config = CheckpointConfig("diffusion", STATE_DIM, 0, horizon=8, diffusion=diffusion, unet=unet, env="kuka-stack",
+                              stride=4)
+    checkpoint = save_checkpoint(tmp_path / "strided.safetensors", build_diffusion(STATE_DIM, 0, unet, diffusion),
+                                 normalizer, config)
+    arm = ArmHarness(ros_context, checkpoint, refine=True)
+    try:
+        response = arm.result(arm.send("rearrange", [("red", "green")]))
+        assert response.result.replans == 1
+        trajectory = arm.trajectories[-1]
+        assert len(trajectory.points) == 28 and trajectory.joint_names == list(arm_joint_limits()[0])
+        steps = np.diff([p.time_from_start.sec + 1e-9 * p.time_from_start.nanosec for p in trajectory.points])
+        assert np.allclose(steps, 1 / 24, atol=1e-6)
+    finally:
+        arm.close()

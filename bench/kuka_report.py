@@ -28,12 +28,12 @@ class Column(NamedTuple):
 
 
 COLUMNS = [
-    Column("paper protocol, reference world, dense model (shipped)", ("kuka_reference_world.json",)),
-    Column("paper protocol, reference world, stride-4 model", ("kuka_stride4_reference_world.json",)),
-    Column("paper protocol, project world, dense model (shipped)", ("kuka_project_world.json",)),
-    Column("paper protocol, project world, stride-4 model", ("kuka_stride4_project_world.json",)),
-    Column("shipped setting, project world (`config/kuka_stack.yaml`)",
-           tuple(f"kuka_scenario_{mode}.json" for mode in EVAL_MODES)),
+    Column("paper protocol, reference world", ("kuka_reference_world.json",)),
+    Column("paper protocol, reference world", ("kuka_stride4_reference_world.json",)),
+    Column("paper protocol, project world", ("kuka_project_world.json",)),
+    Column("paper protocol, project world", ("kuka_stride4_project_world.json",)),
+    Column("shipped setting, project world", tuple(f"kuka_scenario_{mode}.json" for mode in EVAL_MODES)),
+    Column("the same setting, project world", tuple(f"kuka_dense_scenario_{mode}.json" for mode in EVAL_MODES)),
     Column("shipped setting, reference world", tuple(f"kuka_scenario_reference_{mode}.json" for mode in EVAL_MODES)),
 ]
 
@@ -60,19 +60,32 @@ def score_cell(found) -> str:
     return f"{result['mean_score']:.1f} ± {result['standard_error']:.1f} ({result['episodes']})"
 
 
+def measured_columns() -> list[Column]:
+    """The columns with at least one result file."""
+    return [column for column in COLUMNS if any(result_for(column, mode) for mode in EVAL_MODES)]
+
+
+def heading(column: Column) -> str:
+    """The column's label and the model it measured: checkpoint file and training steps."""
+    found = next(result_for(column, mode) for mode in EVAL_MODES if result_for(column, mode))
+    result = found[1]
+    return f"{column.label}: `{Path(result['checkpoint']).name}`, {result['checkpoint_step'] // 1000}k steps"
+
+
 def scores_table() -> list[str]:
-    lines = ["| task | paper: Diffuser (Table 3) | " + " | ".join(column.label for column in COLUMNS) + " |",
-             "|---|---|" + "---|" * len(COLUMNS)]
+    columns = measured_columns()
+    lines = ["| task | paper: Diffuser (Table 3) | " + " | ".join(heading(column) for column in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
     for mode in EVAL_MODES:
         paper = PAPER_SCORES[mode]
-        cells = [score_cell(result_for(column, mode)) for column in COLUMNS]
+        cells = [score_cell(result_for(column, mode)) for column in columns]
         lines.append(f"| {MODE_NAMES[mode]} | {paper[0]} ± {paper[1]} | " + " | ".join(cells) + " |")
     return lines
 
 
 def provenance_list() -> list[str]:
     lines = []
-    for column in COLUMNS:
+    for column in measured_columns():
         seen = []
         for mode in EVAL_MODES:
             found = result_for(column, mode)
@@ -82,7 +95,7 @@ def provenance_list() -> list[str]:
         for record in seen:
             result = record["results"][0]
             sha = next(iter(record.get("checkpoint_sha256", {}).values()), "")
-            lines.append(f"- {column.label}: `{record['command']}` — checkpoint `{Path(result['checkpoint']).name}` "
+            lines.append(f"- {heading(column)}: `{record['command']}` — checkpoint `{Path(result['checkpoint']).name}` "
                          f"(training step {result['checkpoint_step']}, sha256 {sha[:12]}), git commit "
                          f"{record.get('git_commit', '')[:12]}, seed {result['config']['seed']}")
     return lines

@@ -46,9 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stages", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the scenario's planner uses 2)")
+    parser.add_argument("--baseline", help="the dense checkpoint refined both ways (default: the scenario's)")
     parser.add_argument("--compare", help="another Kuka checkpoint to time on the same stages with the same settings")
     parser.add_argument("--out", default=str(ROOT / "results" / "kuka_stage_latency.json"))
     return parser
+
+
+def baseline_checkpoint(args) -> Path:
+    """The dense checkpoint both refinements are timed on."""
+    return Path(args.baseline) if args.baseline else resolve_data_path(planner_parameters(args.scenario)["checkpoint"])
 
 
 def timed(function, *args, **kwargs):
@@ -63,7 +69,7 @@ def measure(args) -> dict:
     p = planner_parameters(args.scenario)
     stages = StageSettings.from_parameters(p)
     eval_config = KukaEvalConfig.from_parameters(p, mode="rearrange")
-    planner = Planner.from_checkpoint(resolve_data_path(p["checkpoint"]), eval_config.planner_config(None))
+    planner = Planner.from_checkpoint(baseline_checkpoint(args), eval_config.planner_config(None))
     world = KukaBlockWorld()
     compared = load_planner(args.compare, eval_config.planner_config(None)) if args.compare else None
     sample_ms, refine_ms = [], {name: [] for name in REFINEMENTS}
@@ -143,8 +149,7 @@ def markdown(record: dict) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    origin = provenance([resolve_data_path(planner_parameters(args.scenario)["checkpoint"]),
-                         *([args.compare] if args.compare else [])])
+    origin = provenance([baseline_checkpoint(args), *([args.compare] if args.compare else [])])
     measured = measure(args)
     record = {"benchmark": "kuka_stage_latency", "scenario": args.scenario, "stages": args.stages, "seed": args.seed,
               "command": command_line(__file__, argv), "machine": machine_info("cpu"), **origin,

@@ -25,6 +25,13 @@ def test_the_maze2d_table_is_generated_from_the_json_results():
         "results/maze2d.md is out of date with the JSON results: run bench/results_index.py"
 
 
+def test_the_kuka_page_is_generated_from_the_json_results():
+    from bench.kuka_report import report
+
+    assert (ROOT / "results" / "kuka.md").read_text() == report(), \
+        "results/kuka.md is out of date with the JSON results: run bench/kuka_report.py"
+
+
 @pytest.mark.parametrize("scenario", ["maze2d_umaze", "maze2d_medium", "maze2d_large"])
 def test_shipped_scenario_results_were_made_with_its_current_settings(scenario):
     from bench._report import file_sha256

@@ -286,5 +286,7 @@ def test_a_strided_model_is_guided_and_refined_on_its_own_states_then_filled_in(
     assert plan.observations.shape == (29, STATE_DIM) and np.allclose(plan.observations[0], state, atol=1e-5)
     strided = RefineConfig.at_stride(4)
     assert (strided.grip_steps, strided.vertical_steps) == (1, 2) and strided.smooth_weight < RefineConfig().smooth_weight
+    assert strided.iterations < RefineConfig().iterations and RefineConfig.at_stride(4, iterations=7).iterations == 7
+    assert RefineConfig.at_stride(1) == RefineConfig()
     with pytest.raises(ValueError, match="stride"):
         RefineConfig.at_stride(0)

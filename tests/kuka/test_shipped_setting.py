@@ -3,7 +3,7 @@ settings still stacks on episodes it stacked when results/kuka_scenario_rearrang
 import json
 from pathlib import Path
 
-from diffuser_core.planner import Planner
+from diffuser_core.hierarchy import load_planner
 from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig, evaluate_episode
 from diffuser_core.tasks.kuka.world import KukaBlockWorld
 from diffuser_ros.scenario import planner_parameters, resolve_data_path
@@ -20,7 +20,7 @@ def test_the_shipped_setting_stacks_episodes_it_stacked_when_measured():
     assert all(measured[index]["score"] == 100.0 for index in EPISODES)
     p = planner_parameters("kuka_stack")
     config = KukaEvalConfig.from_parameters(p, mode="rearrange", episodes=len(seeds))
-    planner = Planner.from_checkpoint(resolve_data_path(p["checkpoint"]), config.planner_config(None))
+    planner = load_planner(resolve_data_path(p["checkpoint"]), config.planner_config(None))
     with KukaBlockWorld() as world:
         scores = [evaluate_episode(world, planner, config, seed).score for seed in seeds]
     assert sum(scores) / len(scores) >= FLOOR, f"the shipped setting scored {scores} on episodes that scored 100"

@@ -74,7 +74,7 @@ def test_kuka_scenario_evaluation_runs_the_shipped_settings():
 
     p = planner_parameters("kuka_stack")
     args = Namespace(scenario="kuka_stack", modes=["conditional", "rearrange"], episodes=3, seed=0,
-                     reference_grasp=False, device="cpu")
+                     reference_grasp=False, world="project", device="cpu")
     configs, checkpoint = scenario_configs(args)
     assert Path(checkpoint).resolve() == (ROOT / p["checkpoint"]).resolve()
     assert [config.mode for config in configs] == ["conditional", "rearrange"]

@@ -290,3 +290,20 @@ def test_a_strided_model_is_guided_and_refined_on_its_own_states_then_filled_in(
     assert RefineConfig.at_stride(1) == RefineConfig()
     with pytest.raises(ValueError, match="stride"):
         RefineConfig.at_stride(0)
+
+
+def test_a_non_finite_sampled_plan_is_refused_before_it_reaches_the_arm(tmp_path, demo_file, world, monkeypatch):
+    from diffuser_core.tasks.kuka.stages import plan_stage
+
+    path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
+    planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
+    sample = planner.plan
+
+    def diverged(*args, **kwargs):
+        result = sample(*args, **kwargs)
+        result.observations[5, 0] = np.nan
+        return result
+
+    monkeypatch.setattr(planner, "plan", diverged)
+    with pytest.raises(ValueError, match="non-finite"):
+        plan_stage(planner, world.reset(seed=1), None)

@@ -90,6 +90,8 @@ def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, 
                           kinematics=kinematics, stride=stride)
     result = planner.plan(state, guides=guides)
     observations = result.observations if stride == 1 else result.subgoals
+    if not np.all(np.isfinite(observations)):  # never a command for the arm; a goal aborts on it
+        raise ValueError("the sampled plan has non-finite values (a guide scale too large for the model?)")
     refine_started = time.perf_counter()
     if refine:
         observations = refine_plan(observations, target, RefineConfig.at_stride(stride, grip_threshold=grip_threshold),

@@ -307,3 +307,16 @@ def test_a_non_finite_sampled_plan_is_refused_before_it_reaches_the_arm(tmp_path
     monkeypatch.setattr(planner, "plan", diverged)
     with pytest.raises(ValueError, match="non-finite"):
         plan_stage(planner, world.reset(seed=1), None)
+
+
+def test_filled_in_holds_start_and_end_at_the_planned_states_that_grip_and_release():
+    from diffuser_core.tasks.kuka.stages import hold_between
+
+    states = np.zeros((4, STATE_DIM))
+    states[1:3, block_slice(2)][:, -1] = 1.0  # blue held at planned states 1 and 2
+    column = block_slice(2).stop - 1
+    dense = np.zeros((13, STATE_DIM))
+    dense[:, column] = np.interp(np.arange(13), [0, 4, 8, 12], states[:, column])  # straight-line fill
+    flags = hold_between(dense, states, 4)[:, column]
+    assert list(np.flatnonzero(flags > 0.5)) == [4, 5, 6, 7, 8]  # grips on state 1, lets go right after state 2
+    assert dense[6, column] == 1.0 and dense[9, column] > 0.5  # the straight line would hold one step too long

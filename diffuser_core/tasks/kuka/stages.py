@@ -19,8 +19,8 @@ from ...planner import Planner
 from .guides import stage_guides
 from .kinematics import ArmKinematics
 from .refine import RefineConfig, refine_plan
-from .tasks import (BLOCK_NAMES, DEFAULT_TOLERANCE, GRIP_THRESHOLD, Relation, StackRule, held_blocks, placement_order,
-                    score, stacked_relations)
+from .tasks import (BLOCK_NAMES, DEFAULT_TOLERANCE, GRIP_THRESHOLD, Relation, StackRule, attached_flags, block_slice,
+                    held_blocks, placement_order, score, stacked_relations)
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,21 @@ def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, 
                                    kinematics=kinematics).observations
     refine_ms = 1000 * (time.perf_counter() - refine_started)
     if stride > 1:
-        observations = planner.fill(observations)
+        observations = hold_between(planner.fill(observations), observations, stride)
     return StagePlan(observations, result.denoising_steps, 1000 * (time.perf_counter() - started), refine_ms)
+
+
+def hold_between(dense: np.ndarray, states: np.ndarray, stride: int) -> np.ndarray:
+    """A filled-in plan's attached flags between two planned states: held only where both hold, so
+    a grip starts where its planned state has the tool on the block and a release happens where its
+    planned state put the block down (interpolated flags would let go halfway up the next move)."""
+    dense = np.array(dense, copy=True)
+    flags = attached_flags(states)
+    between = np.minimum(flags[:-1], flags[1:])  # (n - 1, blocks)
+    columns = [block_slice(i).stop - 1 for i in range(len(BLOCK_NAMES))]
+    for offset in range(1, stride):
+        dense[offset:len(dense) - 1:stride, columns] = between
+    return dense
 
 
 class Stage(NamedTuple):

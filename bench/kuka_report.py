@@ -34,10 +34,13 @@ COLUMNS = [
     Column("paper protocol, relation guide α 10, reference world", ("kuka_stride4_reference_world_guide10.json",)),
     Column("paper protocol, project world", ("kuka_project_world.json",)),
     Column("paper protocol, project world", ("kuka_stride4_project_world.json",)),
-    Column("shipped setting, project world", tuple(f"kuka_scenario_{mode}.json" for mode in EVAL_MODES)),
-    Column("shipped setting's planner settings, project world",
-           ("kuka_stride4_shipped_setting_a.json", "kuka_stride4_shipped_setting_b.json")),
-    Column("shipped setting, reference world", tuple(f"kuka_scenario_reference_{mode}.json" for mode in EVAL_MODES)),
+    Column("shipped planner settings, project world", tuple(f"kuka_scenario_{mode}.json" for mode in EVAL_MODES)),
+    Column("shipped planner settings, project world",
+           tuple(f"kuka_dense_scenario_{mode}.json" for mode in EVAL_MODES)),
+    Column("shipped planner settings, reference world",
+           tuple(f"kuka_scenario_reference_{mode}.json" for mode in EVAL_MODES)),
+    Column("shipped planner settings, reference world",
+           tuple(f"kuka_dense_scenario_reference_{mode}.json" for mode in EVAL_MODES)),
 ]
 
 
@@ -132,9 +135,10 @@ def report() -> str:
              "**Paper protocol**: 3 plans of a whole stage each, only the start inpainted, relation guides for "
              "conditional stacking and rearrangement (α 1 with 2 guide steps unless the row says α 10 with 10, the "
              "scale the arm planner ships, chosen on seeds 1000+), no refinement and no kinematic guide. "
-             "**Shipped setting**: "
-             "`config/kuka_stack.yaml` as the arm planner runs it (grasp guide, refinement, keep-built guide, up to "
-             "6 stages, a goal ends once it holds). **Project world**: 5 cm cubes, a grip takes a block only within "
+             "**Shipped planner settings**: `config/kuka_stack.yaml`'s, as the arm planner runs them (relation "
+             "guide α 10, grasp guide, refinement, keep-built guide, up to 6 stages, a goal ends once it holds), with "
+             "the checkpoint the row names (`kuka_stack.safetensors`: the dense model shipped before; "
+             "`kuka_stack_stride4.safetensors`: the stride-4 model). **Project world**: 5 cm cubes, a grip takes a block only within "
              "2 cm of its top face, a block counts only resting directly on another (within 2.5 cm in xy). "
              "**Reference world** (`bench/eval_kuka.py --world reference`): the reference code's 0.2 × 0.2 × 0.06 m "
              "slabs, a planned grip takes the block wherever it is, released blocks are stopped at every step, and a "

@@ -31,7 +31,7 @@ from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "kuka_stack.safetensors"))
+    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "kuka_stack_stride4.safetensors"))
     parser.add_argument("--scenario", help="evaluate the arm planner settings a ROS scenario ships (config/<scenario>"
                                            ".yaml: checkpoint, sampler, guides, refinement, stages); the other "
                                            "planner options are then ignored")

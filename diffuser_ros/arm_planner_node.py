@@ -47,7 +47,7 @@ from diffuser_ros.parameters import Info, ParameterGuard, declare
 # autostart: a bare node waits to be configured, as nav2's do.
 PARAMETERS = {
     "autostart": False,
-    "checkpoint": "checkpoints/kuka_stack.safetensors",
+    "checkpoint": "checkpoints/kuka_stack_stride4.safetensors",
     "robot": "kuka_arm",
     "frame_id": "world",
     "robot_description": "",       # the arm's URDF (XML); "": read urdf_path

@@ -84,6 +84,11 @@ def relation_guide(relations, normalizer: TrajectoryNormalizer, weight: float = 
 GRIP_STEPS = 3  # the demonstrations hold still this long while the grip closes (kuka_demos)
 
 
+def steps_at_stride(steps: int, stride: int) -> int:
+    """A count of control steps as plan states `stride` control steps apart (at least one)."""
+    return max(1, round(steps / stride))
+
+
 def grasp_cost(x: torch.Tensor, kinematics: ArmKinematics, action_dim: int,
                block_names: Sequence[str] = BLOCK_NAMES, grip_steps: int = GRIP_STEPS) -> torch.Tensor:
     """(batch,) sum over plan steps where a block's planned attached flag is above 0.5 of the squared
@@ -147,5 +152,5 @@ def stage_guides(target: Relation | None, normalizer: TrajectoryNormalizer, gras
         guides.append(keep_built_guide(keep_built_state, normalizer))
     if grasp_weight > 0:
         guides.append(grasp_guide(normalizer, grasp_weight, kinematics=kinematics,
-                                  grip_steps=max(1, round(GRIP_STEPS / stride))))
+                                  grip_steps=steps_at_stride(GRIP_STEPS, stride)))
     return [guide for guide in guides if guide is not None]

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .kinematics import ArmKinematics, iiwa_kinematics
-from .guides import position_columns
+from .guides import position_columns, steps_at_stride
 from .tasks import (BLOCK_NAMES, BLOCK_SIZE, GRIP_THRESHOLD, JOINT_COUNT, STATE_DIM, Relation, held_blocks,
                     stacked_relations)
 
@@ -90,8 +90,8 @@ class RefineConfig:
         base = cls(**fields)
         if stride == 1:
             return base
-        return replace(base, grip_steps=max(1, round(base.grip_steps / stride)),
-                       vertical_steps=max(1, round(base.vertical_steps / stride)),
+        return replace(base, grip_steps=steps_at_stride(base.grip_steps, stride),
+                       vertical_steps=steps_at_stride(base.vertical_steps, stride),
                        smooth_weight=base.smooth_weight / stride ** 3, stay_weight=base.stay_weight * stride,
                        iterations=fields.get("iterations", STRIDED_ITERATIONS))
 

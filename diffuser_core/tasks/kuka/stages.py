@@ -19,8 +19,8 @@ from ...planner import Planner
 from .guides import stage_guides
 from .kinematics import ArmKinematics
 from .refine import RefineConfig, refine_plan
-from .tasks import (BLOCK_NAMES, DEFAULT_TOLERANCE, GRIP_THRESHOLD, Relation, StackRule, attached_flags, block_slice,
-                    held_blocks, placement_order, score, stacked_relations)
+from .tasks import (ATTACHED_COLUMNS, BLOCK_NAMES, DEFAULT_TOLERANCE, GRIP_THRESHOLD, Relation, StackRule,
+                    attached_flags, held_blocks, placement_order, score, stacked_relations)
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,8 @@ def hold_between(dense: np.ndarray, states: np.ndarray, stride: int) -> np.ndarr
     dense = np.array(dense, copy=True)
     flags = attached_flags(states)
     between = np.minimum(flags[:-1], flags[1:])  # (n - 1, blocks)
-    columns = [block_slice(i).stop - 1 for i in range(len(BLOCK_NAMES))]
     for offset in range(1, stride):
-        dense[offset:len(dense) - 1:stride, columns] = between
+        dense[offset:len(dense) - 1:stride, ATTACHED_COLUMNS] = between
     return dense
 
 

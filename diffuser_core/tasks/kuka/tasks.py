@@ -48,6 +48,15 @@ class StackTolerance:
     z: float = 0.25 * BLOCK_SIZE  # height difference within this of one block size
     max_tilt_deg: float = 15.0  # each block has a face within this angle of horizontal
 
+    def rests(self, offset: np.ndarray, top_quat, bottom_quat) -> bool:
+        """Whether a block `offset` (top centre − bottom centre) from another rests directly on it."""
+        return bool(np.linalg.norm(offset[:2]) < self.xy and abs(offset[2] - self.block_size) < self.z
+                    and is_flat(top_quat, self.max_tilt_deg) and is_flat(bottom_quat, self.max_tilt_deg))
+
+    def tower(self, relations: set[Relation]) -> int:
+        """Unconditional stacking's count: placements in the tallest tower."""
+        return tower_placements(relations)
+
     def __post_init__(self):
         for name in ("block_size", "xy", "z", "max_tilt_deg"):
             if not getattr(self, name) > 0:
@@ -69,6 +78,14 @@ class AboveRule:
     xy: float = 0.2  # the reference's slab width
     dz: float = 0.05
 
+    def rests(self, offset: np.ndarray, top_quat, bottom_quat) -> bool:
+        """Whether a block `offset` (top centre − bottom centre) from another counts as above it."""
+        return bool(np.linalg.norm(offset[:2]) < self.xy and offset[2] > self.dz)
+
+    def tower(self, relations: set[Relation]) -> int:
+        """Unconditional stacking's count: the most blocks one block is above."""
+        return max((sum(r.top == top for r in relations) for top in {r.top for r in relations}), default=0)
+
     def __post_init__(self):
         for name in ("xy", "dz"):
             if not getattr(self, name) > 0:
@@ -86,10 +103,13 @@ def block_slice(index: int) -> slice:
     return slice(start, start + BLOCK_STATE_DIM)
 
 
+ATTACHED_COLUMNS = [block_slice(i).stop - 1 for i in range(len(BLOCK_NAMES))]  # each block's attached flag
+
+
 def attached_flags(states) -> np.ndarray:
     """(..., 4) the blocks' attached flags (BLOCK_NAMES order) of (..., 39) states or plans."""
     states = np.asarray(states)
-    return states[..., [block_slice(i).stop - 1 for i in range(len(BLOCK_NAMES))]]
+    return states[..., ATTACHED_COLUMNS]
 
 
 def held_blocks(states, threshold: float = 0.5) -> np.ndarray:
@@ -167,12 +187,7 @@ def _rests_on(poses, attached: set[str], top: str, bottom: str, tolerance: Stack
         return False
     (top_pos, top_quat), (bottom_pos, bottom_quat) = poses[top], poses[bottom]
     offset = np.asarray(top_pos, dtype=float) - np.asarray(bottom_pos, dtype=float)
-    if isinstance(tolerance, AboveRule):
-        return bool(np.linalg.norm(offset[:2]) < tolerance.xy and offset[2] > tolerance.dz)
-    return bool(np.linalg.norm(offset[:2]) < tolerance.xy
-                and abs(offset[2] - tolerance.block_size) < tolerance.z
-                and is_flat(top_quat, tolerance.max_tilt_deg)
-                and is_flat(bottom_quat, tolerance.max_tilt_deg))
+    return tolerance.rests(offset, top_quat, bottom_quat)
 
 
 def stacked_relations(world_or_poses, tolerance: StackRule = DEFAULT_TOLERANCE) -> set[Relation]:
@@ -182,11 +197,8 @@ def stacked_relations(world_or_poses, tolerance: StackRule = DEFAULT_TOLERANCE) 
             if _rests_on(poses, attached, top, bottom, tolerance)}
 
 
-def tower_placements(relations: set[Relation], tolerance: StackRule = DEFAULT_TOLERANCE) -> int:
-    """Placements in the tallest tower the relations form (a 4-block tower has 3); under the
-    reference's rule, the most blocks one block is above."""
-    if isinstance(tolerance, AboveRule):
-        return max((sum(r.top == top for r in relations) for top in {r.top for r in relations}), default=0)
+def tower_placements(relations: set[Relation]) -> int:
+    """Placements in the tallest tower the relations form (a 4-block tower has 3)."""
     below = {}
     for relation in relations:
         below.setdefault(relation.top, []).append(relation.bottom)
@@ -317,7 +329,7 @@ def score(poses, task: str, relations=(), tolerance: StackRule = DEFAULT_TOLERAN
     relations = check_task(task, relations, block_names)
     holding = stacked_relations(poses, tolerance)
     if task == "stack" and not relations:
-        satisfied, total = tower_placements(holding, tolerance), len(block_names) - 1
+        satisfied, total = tolerance.tower(holding), len(block_names) - 1
     else:
         satisfied, total = sum(relation in holding for relation in relations), len(relations)
     return satisfied, total, 100.0 * satisfied / total
@@ -339,7 +351,7 @@ def score_trajectory(states, task: str, relations=(), tolerance: StackRule = DEF
         while progress < len(relations) and relations[progress] in holding:
             progress += 1
     if task == "stack" and not relations:
-        satisfied, total = tower_placements(seen, tolerance), len(block_names) - 1
+        satisfied, total = tolerance.tower(seen), len(block_names) - 1
     else:
         satisfied, total = progress, len(relations)
     return satisfied, total, 100.0 * satisfied / total

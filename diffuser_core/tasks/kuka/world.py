@@ -97,6 +97,7 @@ class KukaWorldConfig:
     def rest_height(self) -> float:
         """Height of a block's centre resting on the table."""
         return self.block_size[2] / 2
+
     @property
     def control_dt(self) -> float:
         """Seconds of simulated time per `step()`."""

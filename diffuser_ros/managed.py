@@ -30,7 +30,8 @@ class ParameterError(ValueError):
 
 class ManagedPlanner(LifecycleNode):
     """Subclasses implement configure_robot(), on_activate(), stop(reason) and set self.p (the
-    parameters), self.robot_interfaces = (publishers, subscriptions) and self.planner while configured."""
+    parameters), self.action_server, self.robot_interfaces = (publishers, subscriptions) and
+    self.planner while configured."""
 
     def __init__(self, name: str, **kwargs):
         super().__init__(name, **kwargs)
@@ -141,6 +142,15 @@ class ManagedPlanner(LifecycleNode):
             import torch
 
             torch.cuda.empty_cache()
+
+    def destroy_node(self) -> None:
+        """Stop the robot, then free the node with its action server and lifecycle state machine:
+        rclpy's destroy_node leaves both, and either keeps the node in the ROS graph until collected."""
+        self.stop("planner shutting down")
+        if getattr(self, "action_server", None) is not None:  # absent when construction failed early
+            self.action_server.destroy()
+        super().destroy_node()
+        self._state_machine.destroy_when_not_in_use()
 
     def stop_safely(self) -> None:
         """Process exit (run_node): finish the lifecycle, so an active node stops its robot."""

@@ -639,10 +639,6 @@ class DiffuserPlannerNode(ManagedPlanner):
             handle.abort()
         return result
 
-    def destroy_node(self) -> None:
-        self.stop("planner shutting down")
-        super().destroy_node()
-
 
 def make_planner_node():
     """The planner for this process's `robot` parameter: the point-robot planner, or the arm's

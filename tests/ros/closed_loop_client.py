@@ -17,6 +17,8 @@ from diffuser_ros.bringup import Bringup
 from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.send_goal import make_goal
 
+from .contexts import ros_context_scope
+
 # U-Maze: start in the top-right corner, goal at D4RL's fixed goal cell (1, 1) around the bend.
 START, GOAL = (3.0, 3.0), (1.0, 1.0)
 EPISODE_LIMIT_STEPS = 300  # D4RL maze2d-umaze
@@ -83,6 +85,8 @@ class Client:
 
     def close(self):
         self.executor.shutdown()
+        self.action.destroy()
+        self.node.destroy_node()
         self.thread.join(timeout=5)
 
 
@@ -107,21 +111,27 @@ def running_scenario(scenario: str, start, *planner_parameters: str, namespace: 
         ros_args += ["-p", f"diffuser_planner:{parameter}"]
     bringup = Bringup(scenario, quiet=True, ros_args=ros_args, namespace=namespace, use_sim_time=use_sim_time,
                       foxglove_port=foxglove_port).start()
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    client = Client(context, namespace)
     try:
-        assert client.action.wait_for_server(timeout_sec=60), f"planner not up (failed: {bringup.failed()})"
-        deadline = time.monotonic() + 20
-        while not client.states and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert client.states, "no odom from maze2d_sim"
-        deadline = time.monotonic() + 30  # the planner publishes /diagnostics at 1 Hz
-        while not client.planner_sees_state() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert client.planner_sees_state(), "the planner never reported fresh state on /diagnostics"
-        yield client, bringup
+        with ros_context_scope() as context:
+            client = Client(context, namespace)
+            try:
+                yield wait_until_connected(client, bringup), bringup
+            finally:
+                client.close()
     finally:
-        client.close()
-        rclpy.shutdown(context=context)
         bringup.stop()
+
+
+def wait_until_connected(client, bringup):
+    """`client` once the planner's action server, the simulator's odometry and the planner's view
+    of that state are all up."""
+    assert client.action.wait_for_server(timeout_sec=60), f"planner not up (failed: {bringup.failed()})"
+    deadline = time.monotonic() + 20
+    while not client.states and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.states, "no odom from maze2d_sim"
+    deadline = time.monotonic() + 30  # the planner publishes /diagnostics at 1 Hz
+    while not client.planner_sees_state() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.planner_sees_state(), "the planner never reported fresh state on /diagnostics"
+    return client

@@ -9,11 +9,11 @@ rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: run scr
 
 @pytest.fixture
 def ros_context():
-    """A fresh rclpy context for one test, shut down afterwards."""
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.shutdown(context=context)
+    """A fresh rclpy context for one test, shut down, destroyed and collected afterwards."""
+    from .contexts import ros_context_scope
+
+    with ros_context_scope() as context:
+        yield context
 
 
 def spin_until(executor, predicate, timeout_s=5.0):

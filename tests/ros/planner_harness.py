@@ -77,7 +77,9 @@ class Harness:
         if self.planner.session is not None:  # let a running action callback return
             self.planner.session.finish("aborted", "test teardown")
         self.executor.shutdown()
+        self.client.destroy()
         self.planner.destroy_node()
+        self.node.destroy_node()
         self.thread.join(timeout=5)
 
 

@@ -97,6 +97,7 @@ class ArmHarness:
 
     def close(self):
         self.executor.shutdown()
+        self.client.destroy()
         for node in self.nodes():
             node.destroy_node()
         self.thread.join(timeout=5)

@@ -115,6 +115,25 @@ def test_failed_configure_leaves_the_node_unconfigured_and_alive(managed):
     assert lifecycle.step(Transition.TRANSITION_CONFIGURE) and lifecycle.state() == "inactive"
 
 
+def test_a_destroyed_planner_leaves_the_graph_with_its_action_server(ros_context, tiny_checkpoint):
+    """A planner destroyed inside a running process (a test, a composed process) leaves the graph
+    at once: no node of that name and no reach_goal server left for a client to wait on."""
+    harness = Harness(ros_context, tiny_checkpoint)
+    try:
+        harness.executor.remove_node(harness.planner)
+        harness.planner.destroy_node()
+        def remains():
+            return "diffuser_planner" in harness.node.get_node_names(), harness.client.server_is_ready()
+
+        deadline = time.monotonic() + 10
+        while any(remains()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert remains() == (False, False)
+    finally:
+        harness.executor.shutdown()
+        harness.node.destroy_node()
+
+
 def test_feedback_says_why_a_goal_is_stuck_on_bad_state_and_recovers(ros_context, tiny_checkpoint):
     harness = Harness(ros_context, tiny_checkpoint, stale_state_grace=5.0)
     statuses = []
@@ -133,10 +152,9 @@ def test_feedback_says_why_a_goal_is_stuck_on_bad_state_and_recovers(ros_context
         harness.close()
 
 
-def test_bringup_no_autostart_leaves_the_planner_for_change_state(fresh_ros_domain):
-    """`bringup --no-autostart` starts the planner unconfigured; the standard services bring it up."""
-    ros_context = rclpy.context.Context()
-    rclpy.init(context=ros_context)  # after fresh_ros_domain: this context joins the new domain
+def test_bringup_no_autostart_leaves_the_planner_for_change_state(fresh_ros_domain, ros_context):
+    """`bringup --no-autostart` starts the planner unconfigured; the standard services bring it up.
+    (pytest builds the module-scoped fresh_ros_domain first: the context joins the new domain.)"""
     process = subprocess.Popen([sys.executable, "-m", "diffuser_ros.bringup", "maze2d_umaze", "--only",
                                 "diffuser_planner", "--no-autostart"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -160,6 +178,5 @@ def test_bringup_no_autostart_leaves_the_planner_for_change_state(fresh_ros_doma
     finally:
         executor.shutdown()
         node.destroy_node()
-        rclpy.shutdown(context=ros_context)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0

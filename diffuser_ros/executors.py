@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import (ConditionReachedException, ExternalShutdownException, MultiThreadedExecutor,
                              ShutdownException, TimeoutException)
 
@@ -42,7 +43,16 @@ class PooledExecutor(MultiThreadedExecutor):
             if future.done():
                 self._futures.remove(future)
                 self._started.pop(future, None)
-                future.result()  # raise any exceptions
+                self._raise_unless_shut_down(future)
+
+    def _raise_unless_shut_down(self, future) -> None:
+        """Raise a callback's exception, except a handle that shutdown() destroyed under a callback
+        still finishing in the pool (rclpy's wake-up guard condition): that one is expected."""
+        try:
+            future.result()
+        except InvalidHandle:
+            if not self._is_shutdown:
+                raise
 
     @staticmethod
     def _run(handler, started: threading.Event) -> None:

@@ -88,3 +88,17 @@ def test_a_callbacks_exception_reaches_the_spinning_thread(ros_context):
     finally:
         executor.shutdown()
         node.destroy_node()
+
+
+def test_a_destroyed_handle_is_raised_while_spinning_and_expected_after_shutdown(ros_context):
+    """shutdown() destroys rclpy's wake-up guard condition under callbacks still finishing in the
+    pool; their InvalidHandle then is not an error, while one before shutdown is."""
+    from rclpy.exceptions import InvalidHandle
+
+    executor = PooledExecutor(num_threads=1, context=ros_context)
+    failed = Future()
+    failed.set_exception(InvalidHandle("cannot use Destroyable because destruction was requested"))
+    with pytest.raises(InvalidHandle):
+        executor._raise_unless_shut_down(failed)
+    executor.shutdown()
+    executor._raise_unless_shut_down(failed)

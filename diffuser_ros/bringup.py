@@ -102,9 +102,10 @@ class Bringup:
         if self.failed():
             raise RuntimeError(f"{', '.join(self.failed())} exited (run with --verbose for its log)")
 
-    def stop(self, timeout_s: float = 10.0, resend_s: float = 1.0) -> None:
+    def stop(self, timeout_s: float = 30.0, resend_s: float = 1.0) -> None:
         """SIGINT every process (as Ctrl-C would), again every `resend_s` to those still starting
-        up (they ignore it until their launcher runs), then kill what has not exited in time."""
+        up (they ignore it until their launcher runs), then kill what has not exited in time. The
+        time allows for a node still importing torch on a loaded machine (over 10 s measured)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             running = [process for process in self.processes if process.poll() is None]
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as error:
         print(f"bringup: {error}", file=sys.stderr)
         return 2
-    print(f"bringup: starting {', '.join(spec.name for spec in bringup.nodes)} from {bringup.config}")
+    print(f"bringup: starting {', '.join(spec.name for spec in bringup.nodes)} from {bringup.config}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         bringup.start()  # a Ctrl-C between two starts still stops the ones already started

@@ -73,7 +73,8 @@ class ArmHarness:
         self.thread.start()
         assert self.client.wait_for_server(timeout_sec=30)  # discovery on a loaded 2-core machine
         if with_sim:
-            self.wait_for(lambda: self.planner.joints is not None and self.planner.poses is not None)
+            self.wait_for(lambda: self.planner.joints is not None and self.planner.poses is not None
+                          and self.joint_states)
 
     def nodes(self):
         return [node for node in (self.planner, self.sim, self.node) if node is not None]

@@ -1,5 +1,5 @@
-"""The node launcher treats a Ctrl-C during start-up as a clean stop (after the import, even when a library
-re-raised it), and a process that caught its Ctrl-C exits with its own code."""
+"""The node launcher treats a Ctrl-C during start-up as a clean stop (at once during the import; after
+it, even when a library re-raised it), and a process that caught its Ctrl-C exits with its own code."""
 import os
 import signal
 import subprocess
@@ -77,7 +77,7 @@ def test_run_node_exits_with_its_own_code_after_an_interrupt_under_an_extension(
 
 SLOW_TO_IMPORT = '''
 import time
-time.sleep(1.5)  # as importing torch and rclpy takes seconds
+time.sleep(10)  # as importing torch and rclpy takes seconds
 print("import finished", flush=True)
 
 
@@ -87,9 +87,9 @@ def main(argv):
 '''
 
 
-def test_a_ctrl_c_during_the_import_is_acted_on_after_it(tmp_path):
-    """Raised inside an extension module's initialisation, a KeyboardInterrupt can abort the process
-    (pybind11: terminate called after throwing error_already_set); so the launcher waits for the import."""
+def test_a_ctrl_c_during_the_import_ends_the_process_at_once_and_cleanly(tmp_path):
+    """No KeyboardInterrupt is raised into the import (inside an extension module's initialisation
+    it can abort the process), and the process does not wait for the import to finish."""
     (tmp_path / "slow_node.py").write_text(SLOW_TO_IMPORT)
     process = subprocess.Popen([sys.executable, "-m", "diffuser_ros.launcher", "slow_node"], env=_with_path(tmp_path),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -98,4 +98,4 @@ def test_a_ctrl_c_during_the_import_is_acted_on_after_it(tmp_path):
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
-    assert "import finished" in output and "node started" not in output, output
+    assert "import finished" not in output and "node started" not in output and "Traceback" not in output, output

@@ -95,7 +95,7 @@ def test_a_destroyed_handle_is_raised_while_spinning_and_expected_after_shutdown
     pool; their InvalidHandle then is not an error, while one before shutdown is."""
     from rclpy.exceptions import InvalidHandle
 
-    executor = PooledExecutor(num_threads=1, context=ros_context)
+    executor = PooledExecutor(num_threads=2, context=ros_context)
     failed = Future()
     failed.set_exception(InvalidHandle("cannot use Destroyable because destruction was requested"))
     with pytest.raises(InvalidHandle):

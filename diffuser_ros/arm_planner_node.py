@@ -30,7 +30,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
-from diffuser_core.tasks.kuka.stages import Stage, StageRunner, StageSettings, grip_command
+from diffuser_core.tasks.kuka.stages import Stage, StageRunner, StageSettings, grip_command, warm_up
 from diffuser_core.tasks.kuka.tasks import CONTROL_DT, JOINT_COUNT, STATE_DIM, Relation, check_task, state_from_parts
 from diffuser_core.tasks.kuka.kinematics import ArmKinematics
 from diffuser_core.tasks.kuka.urdf import arm_joints, joint_limits, load_urdf
@@ -156,6 +156,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
         check_parameters(self.p)
         self.joint_names, self.lower, self.upper, self.kinematics = self.read_arm()
         self.planner = self.load_planner()
+        warm_up(self.planner, StageSettings.from_parameters(self.p), self.kinematics)
         self.plan_dt = self.p["plan_dt"] or CONTROL_DT
         self.trajectory_publisher = self.create_publisher(JointTrajectory, "joint_trajectory", QoSProfile(depth=1))
         self.gripper_publisher = self.create_publisher(JointTrajectory, "gripper_trajectory", QoSProfile(depth=1))

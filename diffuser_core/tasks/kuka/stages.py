@@ -114,6 +114,15 @@ def hold_between(dense: np.ndarray, states: np.ndarray, stride: int) -> np.ndarr
     return dense
 
 
+def warm_up(planner: Planner, settings: "StageSettings", kinematics: ArmKinematics | None = None) -> None:
+    """One throw-away stage (guides and refinement as `settings` say) from the middle of the model's
+    state range, so a goal's first stage does not pay for first-call allocations."""
+    middle = planner.normalizer.unnormalize(np.zeros(planner.normalizer.action_dim + planner.observation_dim))
+    plan_stage(planner, middle[planner.normalizer.action_dim:], None, grasp_guide=settings.grasp_guide,
+               refine=settings.refine, grip_threshold=settings.grip_threshold, kinematics=kinematics)
+    planner.reset()
+
+
 class Stage(NamedTuple):
     target: Relation | None  # the relation this stage places (None: unconditional stacking)
     observations: np.ndarray  # the states to execute: the plan's state 0 (where it starts) to its last step

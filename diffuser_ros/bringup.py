@@ -105,7 +105,7 @@ class Bringup:
     def stop(self, timeout_s: float = 30.0, resend_s: float = 1.0) -> None:
         """SIGINT every process (as Ctrl-C would), again every `resend_s` to those still starting
         up (they ignore it until their launcher runs), then kill what has not exited in time. The
-        time allows for a node still importing torch on a loaded machine (over 10 s measured)."""
+        time is generous: on a loaded 2-core machine a node's start-up has taken over 10 s."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             running = [process for process in self.processes if process.poll() is None]

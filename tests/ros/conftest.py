@@ -9,7 +9,7 @@ rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: run scr
 
 @pytest.fixture
 def ros_context():
-    """A fresh rclpy context for one test, shut down, destroyed and collected afterwards."""
+    """A fresh rclpy context for one test, shut down and collected afterwards (tests/ros/contexts.py)."""
     from .contexts import ros_context_scope
 
     with ros_context_scope() as context:

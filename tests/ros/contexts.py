@@ -1,4 +1,4 @@
-"""One rclpy context per test, with its DDS participant gone when the test ends."""
+"""One rclpy context per test, collected when the test ends so its DDS participant does not linger."""
 import gc
 from contextlib import contextmanager
 

@@ -122,6 +122,7 @@ def test_a_destroyed_planner_leaves_the_graph_with_its_action_server(ros_context
     try:
         harness.executor.remove_node(harness.planner)
         harness.planner.destroy_node()
+
         def remains():
             return "diffuser_planner" in harness.node.get_node_names(), harness.client.server_is_ready()
 
@@ -131,7 +132,9 @@ def test_a_destroyed_planner_leaves_the_graph_with_its_action_server(ros_context
         assert remains() == (False, False)
     finally:
         harness.executor.shutdown()
+        harness.client.destroy()
         harness.node.destroy_node()
+        harness.thread.join(timeout=5)
 
 
 def test_feedback_says_why_a_goal_is_stuck_on_bad_state_and_recovers(ros_context, tiny_checkpoint):

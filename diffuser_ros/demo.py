@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from diffuser_ros.bringup import Bringup
 from diffuser_ros.conversions import odometry_to_state
 from diffuser_ros.send_goal import make_goal, print_feedback, send_goal
 
+STATE_TIMEOUT_S = 120.0  # s for the simulator's first state: its start-up on a loaded machine
+
 
 class PathRecorder:
     """Keeps the robot's driven positions (with their simulated stamps) and the newest planned path."""
@@ -31,10 +34,12 @@ class PathRecorder:
         self.stamps: list[float] = []
         self.plan = np.zeros((0, 2))
         self.recording = False  # set when the goal is sent: one odom message per simulation step
+        self.has_state = False  # the simulator's first odometry arrived
         node.create_subscription(Odometry, "odom", self.on_odometry, qos_profile_sensor_data)
         node.create_subscription(PathMsg, "plan", self.on_plan, 1)
 
     def on_odometry(self, message: Odometry) -> None:
+        self.has_state = True
         if self.recording:
             self.driven.append(odometry_to_state(message)[:2])
             self.stamps.append(message.header.stamp.sec + message.header.stamp.nanosec * 1e-9)
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with demo_node("diffuser_demo") as (node, executor), bringup:
             recorder = PathRecorder(node)
+            wait_until(executor, lambda: recorder.has_state, "odom from the simulator", bringup.check_running)
             status, result = run_goal(node, executor, args, bringup, recorder)
     except RuntimeError as error:
         print(f"demo: {error}", file=sys.stderr)
@@ -129,6 +135,18 @@ def demo_node(name: str):
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def wait_until(executor, ready, what: str, check, timeout_s: float = STATE_TIMEOUT_S) -> None:
+    """Spin `executor` until `ready()`, running `check()` (raises when a node died) every cycle: a goal
+    sent before the simulator's first state is aborted by the planner, and a simulator still starting
+    (slow on a loaded machine) has none yet. RuntimeError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {what} after {timeout_s:.0f} s")
+        check()
+        executor.spin_once(timeout_sec=0.05)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from sensor_msgs.msg import JointState
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.bringup import Bringup
 from diffuser_ros.conversions import block_poses, joint_positions
-from diffuser_ros.demo import demo_node, spinning_in_background
+from diffuser_ros.demo import demo_node, spinning_in_background, wait_until
 from diffuser_ros.msg import Blocks
 from diffuser_ros.send_goal import STATUS_NAMES, send_goal
 from diffuser_ros.send_stack_goal import make_goal, parse_relation, print_feedback
@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with demo_node("kuka_demo") as (node, executor), bringup:
             recorder = SceneRecorder(node, arm_joint_limits()[0])
+            wait_until(executor, lambda: recorder.joints is not None and recorder.blocks is not None,
+                       "joint_states and blocks from the simulator", bringup.check_running)
             status, result = run_goal(executor, args, bringup)
             settle_until = time.monotonic() + 1.0  # the scene after the last stage
             while time.monotonic() < settle_until:

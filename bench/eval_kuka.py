@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--refine", action="store_true",
                         help="refine every sampled plan's joints so its grips and placements are physical "
                              "(diffuser_core/tasks/kuka/refine.py; this project's addition)")
+    parser.add_argument("--classifier", default="",
+                        help="guide relations with this learned relation classifier, as the paper does "
+                             "(python -m diffuser_core.tasks.kuka.classifier; default the analytic relation guide)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "results" / "kuka_project_world.json"))
@@ -85,6 +88,8 @@ def execution_line(config: dict) -> str:
     else:
         grasp = f"a planned grip takes a block within {100 * config['grasp_distance']:.0f} cm of the tool"
     guides = f"guide scale {config['guide_scale']}, {config['n_guide_steps']} guide steps"
+    if config.get("classifier"):
+        guides += f", relations guided by the learned classifier {Path(config['classifier']).name}"
     if config.get("grasp_guide"):
         guides += f", grasp guide weight {config['grasp_guide']} in every task"
     if config.get("keep_built"):
@@ -111,6 +116,9 @@ def markdown(records: list[dict], command: str, machine: dict, origin: dict, sce
     sha = next(iter(origin["checkpoint_sha256"].values()))
     lines += ["", f"- checkpoint: `{Path(first['checkpoint']).name}` (training step {first['checkpoint_step']}, sha256 "
               f"{sha[:12]}...); git commit {origin['git_commit'][:12]}",
+              *([f"- relation classifier: `{first['config']['classifier']}` (sha256 "
+                 f"{origin['checkpoint_sha256'][first['config']['classifier']][:12]}...)"]
+                if first["config"].get("classifier") else []),
               *([f"- settings: the arm planner's as `config/{scenario}.yaml` ships them"] if scenario else []),
               "- score: goal relations satisfied / total × 100, counted during execution as the reference "
               "does; final-scene score: the same on the last state only",
@@ -174,10 +182,12 @@ def main(argv=None) -> int:
                                       replan_every=args.replan_every, grasp_guide=args.grasp_guide, refine=args.refine,
                                       keep_built=args.keep_built, stop_when_done=args.stop_when_done,
                                       n_guide_steps=args.guide_steps, grasp_distance=grasp_distance(args),
-                                      world=args.world, device=args.device) for mode in args.modes]
-        if not Path(args.checkpoint).is_file():
-            raise ValueError(f"checkpoint not found: {args.checkpoint}")
-        origin = provenance([args.checkpoint])  # the code and model the run starts with
+                                      world=args.world, classifier=args.classifier, device=args.device)
+                       for mode in args.modes]
+        for kind, path in [("checkpoint", args.checkpoint), ("classifier", args.classifier)]:
+            if path and not Path(path).is_file():
+                raise ValueError(f"{kind} not found: {path}")
+        origin = provenance([path for path in [args.checkpoint, args.classifier] if path])  # the code and model the run starts with
         summaries = [evaluate(args.checkpoint, config, progress=not args.quiet) for config in configs]
         records = [summary.to_dict() for summary in summaries]
     except ValueError as error:

@@ -60,6 +60,7 @@ class KukaEvalConfig:
     keep_built: bool = False  # unconditional stacking: kuka_guides.keep_built_guide (this project's addition)
     stop_when_done: bool = False  # end the episode once the goal holds, as the arm planner does (the paper: all stages)
     world: str = "project"
+    classifier: str = ""  # a learned relation classifier file (classifier.py) guides relations, as the paper; "": the analytic guide
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
@@ -140,14 +141,15 @@ def execute_plan(world: KukaBlockWorld, plan_observations: np.ndarray, grip_thre
     return states
 
 
-def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalConfig, seed: int) -> KukaEpisodeResult:
+def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalConfig, seed: int,
+                     toward=None) -> KukaEpisodeResult:
     """Reset with `seed`, draw the mode's goal from it, run its stages (stages.StageRunner) in the
-    world, score."""
+    world, score. `toward`: the relation guide factory (default the analytic guide)."""
     task, relations = sample_goal(np.random.default_rng(seed), config.mode)
     planner.reset()
     planner.generator.manual_seed(seed)
     rule = config.score_rule()
-    runner = StageRunner(planner, config.stage_settings(), task, relations, rule=rule)
+    runner = StageRunner(planner, config.stage_settings(), task, relations, rule=rule, toward=toward)
     states, plan_ms = [world.reset(seed=seed)], []
     while (stage := runner.next_stage(states[-1])) is not None:
         plan_ms.append(stage.plan.plan_ms)
@@ -198,13 +200,23 @@ def evaluate(checkpoint, config: KukaEvalConfig, progress: bool = True) -> KukaE
     if saved.observation_dim != STATE_DIM:
         raise ValueError(f"checkpoint {checkpoint} plans {saved.observation_dim}-D states, not the Kuka {STATE_DIM}-D")
     planner = load_planner(checkpoint, config.planner_config(None), config.device)
+    toward = classifier_guides(config.classifier) if config.classifier else None
     results = []
     with KukaBlockWorld(config=config.world_config()) as world:
         seeds = tqdm(episode_seeds(config.seed, config.episodes), desc=f"kuka {config.mode}", disable=not progress)
         for seed in seeds:
-            results.append(evaluate_episode(world, planner, config, seed))
+            results.append(evaluate_episode(world, planner, config, seed, toward))
             seeds.set_postfix(score=f"{np.mean([r.score for r in results]):.1f}")
     return KukaEvalSummary(str(checkpoint), saved.step, config, saved.stride, results, time.perf_counter() - started)
+
+
+def classifier_guides(path: str):
+    """The relation guide factory of a learned relation classifier file."""
+    from ...classifier import load_classifier
+    from .classifier import relation_classifier_guide
+
+    classifier, classifier_normalizer, _ = load_classifier(path)
+    return lambda relation, normalizer: relation_classifier_guide(classifier, classifier_normalizer, relation, normalizer)
 
 
 def render_episode(states: np.ndarray, frames: int = 4, width: int = 320, height: int = 240,

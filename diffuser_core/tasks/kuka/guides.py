@@ -9,11 +9,11 @@ an unconditional task has no guide at all.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
-from ...guides import CostGuide
+from ...guides import CostGuide, Guide
 from ...normalization import TrajectoryNormalizer
 from .kinematics import ArmKinematics, iiwa_kinematics
 from .tasks import (BLOCK_NAMES, BLOCK_SIZE, GRIP_THRESHOLD, JOINT_COUNT, Relation, block_slice, check_relations,
@@ -142,12 +142,15 @@ def keep_built_guide(state, normalizer: TrajectoryNormalizer, weight: float = 1.
 
 
 def stage_guides(target: Relation | None, normalizer: TrajectoryNormalizer, grasp_weight: float = 0.0,
-                 keep_built_state=None, kinematics: ArmKinematics | None = None, stride: int = 1) -> list[CostGuide]:
+                 keep_built_state=None, kinematics: ArmKinematics | None = None, stride: int = 1,
+                 toward: Callable[[Relation, TrajectoryNormalizer], Guide] | None = None) -> list[Guide]:
     """The guides of one stage's plan: the relation guide toward `target` (none for unconditional
     stacking), with grasp_weight > 0 the grasp guide, and for unconditional stacking with
     `keep_built_state` (the current state) the keep-built guide. `kinematics`: the arm's (default the
-    simulated iiwa's); `stride`: control steps between the plan's states."""
-    guides = [relation_guide([target], normalizer)] if target is not None else []
+    simulated iiwa's); `stride`: control steps between the plan's states; `toward(target, normalizer)`:
+    the relation guide to use (default the analytic relation_guide; e.g. a learned classifier's)."""
+    toward = toward or (lambda relation, normalizer: relation_guide([relation], normalizer))
+    guides = [toward(target, normalizer)] if target is not None else []
     if target is None and keep_built_state is not None:
         guides.append(keep_built_guide(keep_built_state, normalizer))
     if grasp_weight > 0:

@@ -79,15 +79,15 @@ class StagePlan(NamedTuple):
 
 def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, grasp_guide: float = 0.0,
                keep_built: bool = False, refine: bool = False, grip_threshold: float = GRIP_THRESHOLD,
-               kinematics: ArmKinematics | None = None) -> StagePlan:
+               kinematics: ArmKinematics | None = None, toward=None) -> StagePlan:
     """One stage's plan from `state` toward `target` (None: unconditional stacking) with the stage's
-    guides (guides.stage_guides), refined (refine.refine_plan) when asked; `kinematics`: the arm's
-    (default the simulated iiwa's). A planner of states several control steps apart (a
+    guides (guides.stage_guides; `toward`: its relation guide factory, default the analytic one),
+    refined (refine.refine_plan) when asked; `kinematics`: the arm's (default the simulated iiwa's). A planner of states several control steps apart (a
     hierarchy.HierarchicalPlanner) is guided and refined on those states, then filled in."""
     started = time.perf_counter()
     stride = getattr(planner, "stride", 1)
     guides = stage_guides(target, planner.normalizer, grasp_guide, keep_built_state=state if keep_built else None,
-                          kinematics=kinematics, stride=stride)
+                          kinematics=kinematics, stride=stride, toward=toward)
     result = planner.plan(state, guides=guides)
     observations = result.observations if stride == 1 else result.subgoals
     if not np.all(np.isfinite(observations)):  # never a command for the arm; a goal aborts on it
@@ -135,9 +135,9 @@ class StageRunner:
     """The stages of one goal: next_stage(state) plans the next one, or says the goal has ended."""
 
     def __init__(self, planner: Planner, settings: StageSettings, task: str, relations: list[Relation],
-                 kinematics: ArmKinematics | None = None, rule: StackRule = DEFAULT_TOLERANCE):
+                 kinematics: ArmKinematics | None = None, rule: StackRule = DEFAULT_TOLERANCE, toward=None):
         self.planner, self.settings, self.task, self.relations = planner, settings, task, list(relations)
-        self.kinematics, self.rule = kinematics, rule
+        self.kinematics, self.rule, self.toward = kinematics, rule, toward
         self.steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
         self.budget = settings.stages * self.steps_per_plan
         self.executed_steps = 0
@@ -158,7 +158,8 @@ class StageRunner:
         target = next_relation(self.relations, state, self.rule) if self.relations else None
         plan = plan_stage(self.planner, state, target, grasp_guide=settings.grasp_guide,
                           keep_built=settings.keep_built, refine=settings.refine,
-                          grip_threshold=settings.grip_threshold, kinematics=self.kinematics)
+                          grip_threshold=settings.grip_threshold, kinematics=self.kinematics,
+                          toward=self.toward)
         steps = min(settings.replan_every or self.steps_per_plan, self.steps_per_plan,
                     self.budget - self.executed_steps)
         self.executed_steps += steps

@@ -1,0 +1,142 @@
+"""A learned per-state classifier p(label | s_t, t) and its guide (paper §3.2, classifier guidance).
+
+The classifier scores every state of a noisy trajectory for K binary labels (a task's conditions,
+e.g. which block is on which). It is trained on single states from the data, noised by the same
+schedule the sampler uses, so its gradient is meaningful at every denoising step. The guide's J is
+the wanted label's logit summed over a span of the plan; its gradient reaches every state column
+(a held block's position moves the arm's joints too), except the columns `frozen` to it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from .diffusion import NoiseSchedule
+from .model import time_mlp
+from .normalization import TrajectoryNormalizer
+
+CLASSIFIER_KEY = "state_classifier"  # the metadata key of a classifier file
+
+
+class StateClassifier(nn.Module):
+    """(batch, horizon, state_dim) noisy states + (batch,) steps -> (batch, horizon, labels) logits."""
+
+    def __init__(self, state_dim: int, labels: int, hidden: int = 128, depth: int = 3, time_dim: int = 32):
+        super().__init__()
+        if min(state_dim, labels, hidden, depth, time_dim) < 1:
+            raise ValueError("StateClassifier sizes must be positive")
+        self.state_dim, self.labels = state_dim, labels
+        self.time_embedding = time_mlp(time_dim)
+        layers, width = [], state_dim + time_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.Mish()]
+            width = hidden
+        self.mlp = nn.Sequential(*layers, nn.Linear(width, labels))
+
+    def forward(self, states: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Logits of every label for every state."""
+        if states.ndim != 3 or states.shape[-1] != self.state_dim:
+            raise ValueError(f"expected (batch, horizon, {self.state_dim}), got {tuple(states.shape)}")
+        embedding = self.time_embedding(t)[:, None, :].expand(-1, states.shape[1], -1)
+        return self.mlp(torch.cat([states, embedding], dim=-1))
+
+    def sizes(self) -> dict:
+        """The constructor's arguments, as stored in a classifier file."""
+        first = self.mlp[0]
+        depth = sum(isinstance(layer, nn.Linear) for layer in self.mlp) - 1
+        return {"state_dim": self.state_dim, "labels": self.labels, "hidden": first.out_features, "depth": depth,
+                "time_dim": first.in_features - self.state_dim}
+
+
+def save_classifier(path: str | Path, classifier: StateClassifier, normalizer: TrajectoryNormalizer,
+                    n_timesteps: int, label_names: Sequence[str], extra: dict | None = None) -> Path:
+    """One .safetensors file: the weights, the normalizer of the states it was trained on, its sizes,
+    the diffusion steps its noise schedule has and the labels' names (atomic write)."""
+    if len(label_names) != classifier.labels:
+        raise ValueError(f"{classifier.labels} labels but {len(label_names)} names")
+    tensors = {f"classifier.{k}": v for k, v in classifier.state_dict().items()}
+    tensors.update({f"normalizer.{k}": v for k, v in normalizer.state_dict().items()})
+    info = {"sizes": classifier.sizes(), "n_timesteps": n_timesteps, "normalizer": normalizer.kind,
+            "labels": list(label_names), **(extra or {})}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, temporary,
+              {CLASSIFIER_KEY: json.dumps(info)})
+    os.replace(temporary, path)
+    return path
+
+
+def load_classifier(path: str | Path) -> tuple[StateClassifier, TrajectoryNormalizer, dict]:
+    """(classifier in eval mode, the normalizer of its inputs, its stored info) of a classifier file."""
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            metadata = file.metadata() or {}
+            tensors = {key: file.get_tensor(key) for key in file.keys()}
+    except Exception as error:  # safetensors raises its own error types for damaged files
+        raise ValueError(f"cannot read classifier {path}: {error}") from error
+    if CLASSIFIER_KEY not in metadata:
+        raise ValueError(f"{path} is not a state classifier file (no '{CLASSIFIER_KEY}' metadata)")
+    info = json.loads(metadata[CLASSIFIER_KEY])
+    classifier = StateClassifier(**info["sizes"])
+    classifier.load_state_dict({k[len("classifier."):]: v for k, v in tensors.items() if k.startswith("classifier.")})
+    normalizer = TrajectoryNormalizer.from_state_dict(
+        info["normalizer"], {k[len("normalizer."):]: v for k, v in tensors.items() if k.startswith("normalizer.")})
+    return classifier.eval(), normalizer, info
+
+
+class ClassifierObjective(nn.Module):
+    """Training loss: binary cross-entropy of the labels of states noised to random diffusion steps."""
+
+    def __init__(self, classifier: StateClassifier, n_timesteps: int):
+        super().__init__()
+        self.classifier = classifier
+        self.schedule = NoiseSchedule(n_timesteps)
+
+    def forward(self, states: torch.Tensor, labels: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean BCE over a (batch, state_dim) batch of normalized states and (batch, labels) 0/1 labels."""
+        t = torch.randint(0, self.schedule.n_timesteps, (states.shape[0],), device=states.device, generator=generator)
+        states = states[:, None]  # one-state trajectories
+        noise = torch.randn(states.shape, device=states.device, generator=generator)
+        noisy = self.schedule.q_sample(states, t, noise)
+        return F.binary_cross_entropy_with_logits(self.classifier(noisy, t)[:, 0], labels)
+
+
+class ClassifierGuide:
+    """J = the sum, over the plan's last `later_fraction` of states, of label `label`'s logit. x is the
+    diffusion model's normalized trajectory (actions first); with `normalizer` (the diffusion model's)
+    and `classifier_normalizer` (the classifier's inputs'), its states are moved from the first's
+    units into the second's. `frozen`: state columns whose gradient is zeroed."""
+
+    def __init__(self, classifier: StateClassifier, label: int, action_dim: int, later_fraction: float = 0.5,
+                 frozen: Sequence[int] = (), normalizer: TrajectoryNormalizer | None = None,
+                 classifier_normalizer: TrajectoryNormalizer | None = None):
+        if (normalizer is None) != (classifier_normalizer is None):
+            raise ValueError("ClassifierGuide needs both normalizers or neither")
+        self.normalizer, self.classifier_normalizer = normalizer, classifier_normalizer
+        if not 0 <= label < classifier.labels:
+            raise ValueError(f"label must be in [0, {classifier.labels}), got {label}")
+        if not 0.0 < later_fraction <= 1.0:
+            raise ValueError(f"later_fraction must be in (0, 1], got {later_fraction}")
+        self.classifier, self.label, self.action_dim = classifier.eval(), label, action_dim
+        self.later_fraction = later_fraction
+        self.free = torch.ones(classifier.state_dim)
+        self.free[list(frozen)] = 0.0
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        first = int(x.shape[1] * (1.0 - self.later_fraction))
+        states = x[:, first:, self.action_dim:]
+        if self.normalizer is not None:
+            states = self.classifier_normalizer.observations.normalize(self.normalizer.observations.unnormalize(states))
+        free = self.free.to(states)
+        states = free * states + (1 - free) * states.detach()
+        return self.classifier(states, t)[..., self.label].sum(-1)

@@ -36,6 +36,8 @@ COLUMNS = [
            ("kuka_stride4_56k_reference_world.json",)),
     Column("paper protocol, relation guide α 10, reference world, training continued (not shipped)",
            ("kuka_stride4_56k_reference_world_guide10.json",)),
+    Column("paper protocol, learned relation classifier (the paper's guide) α 0.03, reference world, "
+           "training continued (not shipped)", ("kuka_stride4_56k_reference_world_classifier.json",)),
     Column("paper protocol, project world", ("kuka_project_world.json",)),
     Column("paper protocol, project world", ("kuka_stride4_project_world.json",)),
     Column("shipped planner settings, project world", tuple(f"kuka_scenario_{mode}.json" for mode in EVAL_MODES)),

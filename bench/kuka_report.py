@@ -36,10 +36,16 @@ COLUMNS = [
            ("kuka_stride4_56k_reference_world.json",)),
     Column("paper protocol, relation guide α 10, reference world, training continued (not shipped)",
            ("kuka_stride4_56k_reference_world_guide10.json",)),
+    Column("paper protocol with DDPM (all 100 diffusion steps), relation guide α 10, reference world, training "
+           "continued (not shipped)", ("kuka_stride4_56k_reference_world_guide10_ddpm.json",)),
+    Column("paper protocol with DDPM (all 100 diffusion steps), relation guide α 10, reference world",
+           tuple(f"kuka_stride4_79k_ddpm_{mode}.json" for mode in EVAL_MODES)),
     Column("paper protocol, learned relation classifier (the paper's guide) α 0.03, reference world, "
            "training continued (not shipped)", ("kuka_stride4_56k_reference_world_classifier.json",)),
     Column("paper protocol, project world", ("kuka_project_world.json",)),
     Column("paper protocol, project world", ("kuka_stride4_project_world.json",)),
+    Column("paper protocol with DDPM (all 100 diffusion steps), relation guide α 10, project world",
+           ("kuka_stride4_79k_ddpm_project_world.json",)),
     Column("shipped planner settings, project world", tuple(f"kuka_scenario_{mode}.json" for mode in EVAL_MODES)),
     Column("shipped planner settings, project world",
            tuple(f"kuka_dense_scenario_{mode}.json" for mode in EVAL_MODES)),
@@ -141,7 +147,9 @@ def report() -> str:
              "(mean ± standard error, episodes in brackets; the same episode seeds in every row). "
              "**Paper protocol**: 3 plans of a whole stage each, only the start inpainted, relation guides for "
              "conditional stacking and rearrangement (α 1 with 2 guide steps unless the row says α 10 with 10, the "
-             "scale the arm planner ships, chosen on seeds 1000+), no refinement and no kinematic guide. "
+             "scale the arm planner ships, chosen on seeds 1000+), no refinement and no kinematic guide; plans "
+             "sampled by DDIM in 20 steps unless the row says DDPM (every one of the model's 100 diffusion steps, "
+             "as the reference samples; `results/kuka_guide_sweep.md` for the tuning episodes). "
              "**Shipped planner settings**: `config/kuka_stack.yaml`'s, as the arm planner runs them (relation "
              "guide α 10, grasp guide, refinement, keep-built guide, up to 6 stages, a goal ends once it holds), with "
              "the checkpoint the row names (`kuka_stack.safetensors`: the dense model shipped before; "

@@ -60,7 +60,7 @@ class KukaEvalConfig:
     keep_built: bool = False  # unconditional stacking: kuka_guides.keep_built_guide (this project's addition)
     stop_when_done: bool = False  # end the episode once the goal holds, as the arm planner does (the paper: all stages)
     world: str = "project"
-    classifier: str = ""  # a learned relation classifier file (classifier.py) guides relations, as the paper; "": the analytic guide
+    classifier: str = ""  # a learned relation classifier file guides relations, as in the paper; "": the analytic guide
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:

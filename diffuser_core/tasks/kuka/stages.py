@@ -82,8 +82,9 @@ def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, 
                kinematics: ArmKinematics | None = None, toward=None) -> StagePlan:
     """One stage's plan from `state` toward `target` (None: unconditional stacking) with the stage's
     guides (guides.stage_guides; `toward`: its relation guide factory, default the analytic one),
-    refined (refine.refine_plan) when asked; `kinematics`: the arm's (default the simulated iiwa's). A planner of states several control steps apart (a
-    hierarchy.HierarchicalPlanner) is guided and refined on those states, then filled in."""
+    refined (refine.refine_plan) when asked; `kinematics`: the arm's (default the simulated iiwa's).
+    A planner of states several control steps apart (a hierarchy.HierarchicalPlanner) is guided and
+    refined on those states, then filled in."""
     started = time.perf_counter()
     stride = getattr(planner, "stride", 1)
     guides = stage_guides(target, planner.normalizer, grasp_guide, keep_built_state=state if keep_built else None,

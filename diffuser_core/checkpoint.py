@@ -120,6 +120,12 @@ def save_checkpoint(path: str | Path, model: nn.Module, normalizer: TrajectoryNo
         tensors.update(optimizer_tensors)
         tensors["training.generator"] = training_state.generator
         metadata[PARAM_GROUPS_KEY] = json.dumps(param_groups)
+    return write_safetensors(path, tensors, metadata)
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write tensors and string metadata to one .safetensors file atomically (readers never see
+    a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
@@ -128,18 +134,22 @@ def save_checkpoint(path: str | Path, model: nn.Module, normalizer: TrajectoryNo
     return path
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], CheckpointConfig]:
-    """(tensors, metadata, config) of a checkpoint file; CheckpointError if unreadable."""
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a .safetensors file; CheckpointError if missing or unreadable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         with safe_open(str(path), framework="pt") as file:
-            metadata = file.metadata() or {}
-            tensors = {key: file.get_tensor(key) for key in file.keys()}
+            return {key: file.get_tensor(key) for key in file.keys()}, file.metadata() or {}
     except Exception as error:  # safetensors raises its own error types for damaged files
         raise CheckpointError(f"cannot read checkpoint {path} (corrupted or not safetensors): "
                               f"{error}") from error
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], CheckpointConfig]:
+    """(tensors, metadata, config) of a checkpoint file; CheckpointError if unreadable."""
+    tensors, metadata = read_safetensors(path)
     if CONFIG_KEY not in metadata:
         raise CheckpointError(f"{path} has no '{CONFIG_KEY}' metadata: not a diffuser_ros checkpoint")
     try:

@@ -9,16 +9,14 @@ the wanted label's logit summed over a span of the plan; its gradient reaches ev
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
+from .checkpoint import read_safetensors, write_safetensors
 from .diffusion import NoiseSchedule
 from .model import time_mlp
 from .normalization import TrajectoryNormalizer
@@ -34,6 +32,7 @@ class StateClassifier(nn.Module):
         if min(state_dim, labels, hidden, depth, time_dim) < 1:
             raise ValueError("StateClassifier sizes must be positive")
         self.state_dim, self.labels = state_dim, labels
+        self.sizes = {"state_dim": state_dim, "labels": labels, "hidden": hidden, "depth": depth, "time_dim": time_dim}
         self.time_embedding = time_mlp(time_dim)
         layers, width = [], state_dim + time_dim
         for _ in range(depth):
@@ -48,13 +47,6 @@ class StateClassifier(nn.Module):
         embedding = self.time_embedding(t)[:, None, :].expand(-1, states.shape[1], -1)
         return self.mlp(torch.cat([states, embedding], dim=-1))
 
-    def sizes(self) -> dict:
-        """The constructor's arguments, as stored in a classifier file."""
-        first = self.mlp[0]
-        depth = sum(isinstance(layer, nn.Linear) for layer in self.mlp) - 1
-        return {"state_dim": self.state_dim, "labels": self.labels, "hidden": first.out_features, "depth": depth,
-                "time_dim": first.in_features - self.state_dim}
-
 
 def save_classifier(path: str | Path, classifier: StateClassifier, normalizer: TrajectoryNormalizer,
                     n_timesteps: int, label_names: Sequence[str], extra: dict | None = None) -> Path:
@@ -64,25 +56,14 @@ def save_classifier(path: str | Path, classifier: StateClassifier, normalizer: T
         raise ValueError(f"{classifier.labels} labels but {len(label_names)} names")
     tensors = {f"classifier.{k}": v for k, v in classifier.state_dict().items()}
     tensors.update({f"normalizer.{k}": v for k, v in normalizer.state_dict().items()})
-    info = {"sizes": classifier.sizes(), "n_timesteps": n_timesteps, "normalizer": normalizer.kind,
+    info = {"sizes": classifier.sizes, "n_timesteps": n_timesteps, "normalizer": normalizer.kind,
             "labels": list(label_names), **(extra or {})}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, temporary,
-              {CLASSIFIER_KEY: json.dumps(info)})
-    os.replace(temporary, path)
-    return path
+    return write_safetensors(path, tensors, {CLASSIFIER_KEY: json.dumps(info)})
 
 
 def load_classifier(path: str | Path) -> tuple[StateClassifier, TrajectoryNormalizer, dict]:
     """(classifier in eval mode, the normalizer of its inputs, its stored info) of a classifier file."""
-    try:
-        with safe_open(str(path), framework="pt") as file:
-            metadata = file.metadata() or {}
-            tensors = {key: file.get_tensor(key) for key in file.keys()}
-    except Exception as error:  # safetensors raises its own error types for damaged files
-        raise ValueError(f"cannot read classifier {path}: {error}") from error
+    tensors, metadata = read_safetensors(path)
     if CLASSIFIER_KEY not in metadata:
         raise ValueError(f"{path} is not a state classifier file (no '{CLASSIFIER_KEY}' metadata)")
     info = json.loads(metadata[CLASSIFIER_KEY])

@@ -22,11 +22,17 @@ PERF_TITLE = "# Performance benchmarks"
 
 
 def command_line(script: str, argv=None) -> str:
-    """The exact command that produced the results: interpreter, script and its options
-    (sys.argv when the script runs as a program, else `script` and `argv`)."""
-    if argv is None:
-        return shlex.join([sys.executable, *sys.argv])
-    return shlex.join([sys.executable, str(script), *argv])
+    """The command that produced the results, as anyone runs it from the repository root: `python`,
+    the script and its options (sys.argv when the script runs as a program, else `script` and
+    `argv`), with this checkout's paths made relative."""
+    words = sys.argv if argv is None else [str(script), *argv]
+    return shlex.join(["python", *(relative_to_root(word) for word in words)])
+
+
+def relative_to_root(word: str) -> str:
+    """`word` with the repository root's absolute path taken off (paths inside the checkout)."""
+    root = str(ROOT) + os.sep
+    return word.replace(root, "") if root in word else word
 
 
 def machine_info(device) -> dict:

@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +40,9 @@ from bench.eval_maze2d import scenario_eval_config  # noqa: E402
 from diffuser_core.plotting import draw_plan, draw_walls, save_figure  # noqa: E402
 from diffuser_core.scores import episode_seeds, standard_error  # noqa: E402
 from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
-from diffuser_core.tasks.maze2d.evaluation import _load_planner, evaluate_episode, obstacle_planning  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import _load_planner, evaluate_episode, obstacle_costmap  # noqa: E402
 from diffuser_core.tasks.maze2d.layouts import CELL_SQUARE_OFFSET  # noqa: E402
+from diffuser_core.tasks.maze2d.point_mass import PointMass  # noqa: E402
 
 STARTS = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 2), (3, 3))  # Medium: the top-left rooms, west of (3, 4)
 
@@ -81,10 +82,7 @@ def run_setting(name: str, config, checkpoint: str, episodes: int, seed: int) ->
             "mean_normalized_score": float(np.mean(scores)), "standard_error": standard_error(scores),
             "plan_ms_median": float(np.median(np.concatenate([r.plan_ms for r in results]))),
             "checkpoint_step": step, "wall_time_s": time.perf_counter() - started,
-            "config": {"costmap_weight": config.costmap_weight, "candidates": config.candidates,
-                       "route_reach": config.route_reach, "route_horizon": config.route_horizon,
-                       "costmap_shield": config.costmap_shield,
-                       "episode_steps": config.episode_steps,
+            "config": {**asdict(config.avoidance), "episode_steps": config.episode_steps,
                        "obstacles": [list(c) for c in config.obstacles], "protocol": config.protocol},
             "per_episode": [r.to_dict() for r in results], "_episodes": results}
 
@@ -94,7 +92,9 @@ def plan_latency(config, checkpoint: str, counts, plans: int = 40) -> dict:
     candidates in a batch, timed in turn plan by plan (so a slower spell of the machine hits all alike)."""
     planner, _ = _load_planner(checkpoint, config)
     goal = np.array([6.0, 6.0, 0.0, 0.0])
-    arguments = {count: obstacle_planning(planner, replace(config, candidates=count), goal) for count in (1, *counts)}
+    costmap = obstacle_costmap(config.maze, config.obstacles)
+    arguments = {count: PointMass(config.maze).surroundings(costmap, replace(config.avoidance, candidates=count))
+                 .planning_arguments(goal, planner) for count in (1, *counts)}
     times = {count: [] for count in arguments}
     for index in range(plans):
         start = np.array([*Maze2DEnv.cell_to_xy(STARTS[index % len(STARTS)]), 0.0, 0.0])
@@ -109,7 +109,7 @@ def latency_rows(guided, checkpoint: str, counts) -> list[dict]:
     """Cold-plan latency with 1 and each of `counts` candidates, without and with the costmap guide:
     the medians, and the median of the plan-by-plan ratios."""
     rows = []
-    for name, config in (("unguided", replace(guided, costmap_weight=0.0)), ("guided", guided)):
+    for name, config in (("unguided", avoiding(guided, costmap_weight=0.0)), ("guided", guided)):
         times = plan_latency(config, checkpoint, counts)
         for count in counts:
             rows.append({"setting": name, "candidates": count, "plan_ms_one": float(np.median(times[1])),
@@ -165,6 +165,11 @@ def save_picture(results: list[dict], maze: str, blocked, path: Path) -> None:
     save_figure(figure, path)
 
 
+def avoiding(config, **changes):
+    """`config` with its avoidance settings changed."""
+    return replace(config, avoidance=replace(config.avoidance, **changes))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -174,14 +179,15 @@ def main(argv=None) -> int:
     overrides = {field: value for field, value in (("costmap_weight", args.weight), ("candidates", args.candidates),
                                                    ("route_reach", args.route_reach),
                                                    ("route_horizon", args.route_horizon)) if value is not None}
-    guided = replace(base, **overrides)
-    unguided = replace(base, costmap_weight=0.0, candidates=1, route_reach=0.0, route_horizon=0, costmap_shield=False)
-    name = (f"guided (weight {guided.costmap_weight:g}, {guided.candidates} candidates, route "
-            f"{guided.route_reach:g} m / {guided.route_horizon} steps")
-    settings = [("unguided", unguided), (f"{name}{', shield' if guided.costmap_shield else ''})", guided)]
-    if guided.costmap_shield and not args.no_shield_row:
-        settings += [(f"{name}, no shield)", replace(guided, costmap_shield=False)),
-                     ("unguided, shield", replace(unguided, costmap_shield=True))]
+    guided = avoiding(base, **overrides)
+    unguided = avoiding(base, costmap_weight=0.0, candidates=1, route_reach=0.0, route_horizon=0, costmap_shield=False)
+    a = guided.avoidance
+    name = (f"guided (weight {a.costmap_weight:g}, {a.candidates} candidates, route "
+            f"{a.route_reach:g} m / {a.route_horizon} steps")
+    settings = [("unguided", unguided), (f"{name}{', shield' if a.costmap_shield else ''})", guided)]
+    if a.costmap_shield and not args.no_shield_row:
+        settings += [(f"{name}, no shield)", avoiding(guided, costmap_shield=False)),
+                     ("unguided, shield", avoiding(unguided, costmap_shield=True))]
     origin = provenance([checkpoint])  # the code and model the run starts with
     results = [run_setting(name, config, checkpoint, args.episodes, args.seed) for name, config in settings]
     latency = latency_rows(guided, checkpoint, args.latency_candidates)

@@ -22,11 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
-from diffuser_core.tasks.kuka.evaluation import (PAPER_SCORES, WORLDS, KukaEvalConfig, evaluate,  # noqa: E402
-                                                 render_episode)
-from diffuser_core.samplers import SAMPLER_NAMES  # noqa: E402
+from diffuser_core.sampling.samplers import SAMPLER_NAMES  # noqa: E402
+from diffuser_core.scenario import planner_parameters, resolve_data_path  # noqa: E402
+from diffuser_core.tasks.kuka.evaluation import PAPER_SCORES, WORLDS, KukaEvalConfig, evaluate, render_episode  # noqa: E402
 from diffuser_core.tasks.kuka.tasks import EVAL_MODES  # noqa: E402
-from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(diffuser_core/tasks/kuka/refine.py; this project's addition)")
     parser.add_argument("--classifier", default="",
                         help="guide relations with this learned relation classifier, as the paper does "
-                             "(python -m diffuser_core.tasks.kuka.classifier; default the analytic relation guide)")
+                             "(python -m diffuser_core.tasks.kuka.relation_classifier; default the analytic relation guide)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "results" / "kuka_project_world.json"))

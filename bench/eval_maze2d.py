@@ -6,7 +6,7 @@
   python bench/eval_maze2d.py --scenario maze2d_medium --episodes 100 [--multi]
 
 Default protocol = the reference's (plan once, open loop, full episode). --scenario instead runs
-the planner node's loop (diffuser_core.replanning) with exactly the planner parameters the
+the planner node's loop (diffuser_core.planning.replanning) with exactly the planner parameters the
 scenario's ROS YAML ships (checkpoint, maze, sampler, warm start, replanning, tolerance). Writes OUT (JSON) and
 OUT with .md (a short table with the paper's number, labelled as such, the command and machine).
 """
@@ -25,13 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance  # noqa: E402
-from diffuser_core.replanning import ReplanSettings  # noqa: E402
-from diffuser_core.samplers import SAMPLER_NAMES  # noqa: E402
-from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
-from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
-from diffuser_core.tasks.maze2d.layouts import CELL_SQUARE_OFFSET  # noqa: E402
-from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, Maze2DEvalSummary, evaluate  # noqa: E402
+from diffuser_core.planar.avoidance import AvoidanceSettings  # noqa: E402
+from diffuser_core.planning.loading import PlanningSettings  # noqa: E402
+from diffuser_core.planning.planner import PlannerConfig  # noqa: E402
+from diffuser_core.planning.receding import LoopSettings  # noqa: E402
 from diffuser_core.plotting import draw_plan, draw_walls, save_figure  # noqa: E402
+from diffuser_core.sampling.samplers import SAMPLER_NAMES  # noqa: E402
+from diffuser_core.scenario import planner_parameters, resolve_data_path  # noqa: E402
+from diffuser_core.settings import from_parameters  # noqa: E402
+from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, Maze2DEvalSummary, evaluate  # noqa: E402
+from diffuser_core.tasks.maze2d.layouts import CELL_SQUARE_OFFSET  # noqa: E402
 
 PLOTTED_EPISODES = 4
 
@@ -51,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--replan-every", type=int, default=None,
                         help="replan every K env steps (default: plan once, the reference protocol)")
     parser.add_argument("--warm-start", action="store_true", help="warm-start replans (needs --replan-every)")
-    parser.add_argument("--warm-start-steps", type=int, default=8)
+    parser.add_argument("--warm-start-steps", type=int, default=PlannerConfig.warm_start_steps)
     parser.add_argument("--shrink-horizon", action="store_true",
                         help="size each replan to the route that remains (needs --replan-every)")
     parser.add_argument("--hold-at-goal", action="store_true",
@@ -93,23 +97,16 @@ def scenario_eval_config(scenario: str, args) -> tuple[Maze2DEvalConfig, str]:
     p = planner_parameters(scenario)
     if p.get("robot", "point_mass") != "point_mass" or not p.get("maze"):
         raise ValueError(f"scenario {scenario} is not a Maze2D point-mass scenario")
-    replan = ReplanSettings.from_parameters(p)
+    planning = from_parameters(PlanningSettings, p)
     low_level = p.get("low_level_checkpoint") or None
     config = Maze2DEvalConfig(maze=p["maze"], episodes=args.episodes, seed=args.seed, multi_goal=args.multi,
-                        sampler=p["sampler"], denoising_steps=p["denoising_steps"] or None,
-                        warm_start=p["warm_start"], warm_start_steps=p["warm_start_steps"] or 8,
-                        horizon=p["horizon"] or None, replan_rate=float(p["replan_rate"]), replan=replan,
-                        goal_tolerance=float(p["goal_tolerance"]), episode_steps=args.episode_steps,
-                        device=args.device, low_level=str(resolve_data_path(low_level)) if low_level else None,
-                        segments=p["segments"], **costmap_settings(p))
+                              sampler=planning.sampler, denoising_steps=planning.denoising_steps or None,
+                              warm_start=planning.warm_start, warm_start_steps=planning.warm_start_steps,
+                              horizon=planning.horizon or None, loop=from_parameters(LoopSettings, p),
+                              episode_steps=args.episode_steps, device=args.device,
+                              low_level=str(resolve_data_path(low_level)) if low_level else None,
+                              segments=planning.segments, avoidance=from_parameters(AvoidanceSettings, p))
     return config, str(resolve_data_path(p["checkpoint"]))
-
-
-def costmap_settings(p: dict) -> dict:
-    """The eval fields of a scenario's obstacle avoidance (used when obstacles are placed)."""
-    return {"costmap_weight": float(p.get("costmap_weight", 0.0)), "candidates": int(p.get("candidates", 1)),
-            "costmap_margin": float(p.get("costmap_margin", 0.3)), "route_reach": float(p.get("route_reach", 0.0)),
-            "route_horizon": int(p.get("route_horizon", 0)), "costmap_shield": bool(p.get("costmap_shield", False))}
 
 
 def run(args, argv=None) -> int:

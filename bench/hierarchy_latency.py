@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance  # noqa: E402
+from diffuser_core.planning.loading import checkpoint_stride  # noqa: E402
 from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, evaluate  # noqa: E402
-from diffuser_core.hierarchy import checkpoint_stride  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance  # noqa: E402
-from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
+from diffuser_core.data.d4rl_hdf5 import load_d4rl_hdf5  # noqa: E402
 from diffuser_core.scores import episode_seeds, standard_error  # noqa: E402
-from diffuser_core.hdf5_dataset import load_d4rl_hdf5  # noqa: E402
+from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
 
 PAPER_IQL = {("umaze", False): 47.4, ("medium", False): 34.9, ("large", False): 58.6,
              ("umaze", True): 24.8, ("medium", True): 12.1, ("large", True): 13.9}  # the Diffuser paper's Table 1

@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance, provenance_lines, write_json  # noqa: E402
+from diffuser_core.scenario import planner_parameters, resolve_data_path  # noqa: E402
 from diffuser_ros.action import StackBlocks  # noqa: E402
 from diffuser_ros.bringup import Bringup  # noqa: E402
 from diffuser_ros.executors import PooledExecutor  # noqa: E402
 from diffuser_ros.msg import Relation  # noqa: E402
-from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
 
 GOALS = (("rearrange", [("red", "green")]), ("rearrange", [("blue", "yellow")]), ("stack", []),
          ("rearrange", [("green", "blue")]), ("rearrange", [("yellow", "red")]))

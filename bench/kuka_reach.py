@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, machine_line  # noqa: E402
-from diffuser_core.tasks.kuka.world import KukaBlockWorld  # noqa: E402
+from diffuser_core.planning.loading import load_planner  # noqa: E402
+from diffuser_core.planning.planner import PlannerConfig  # noqa: E402
 from diffuser_core.tasks.kuka.refine import refine_plan  # noqa: E402
 from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, attached_flags, block_slice  # noqa: E402
-from diffuser_core.hierarchy import load_planner  # noqa: E402
-from diffuser_core.planner import PlannerConfig  # noqa: E402
+from diffuser_core.tasks.kuka.world import KukaBlockWorld  # noqa: E402
 
 
 def grip_distance(world: KukaBlockWorld, blocks: np.ndarray, plan: np.ndarray) -> float:

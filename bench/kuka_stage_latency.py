@@ -25,15 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance, provenance_lines, write_json  # noqa: E402
-from diffuser_core.hierarchy import checkpoint_stride, load_planner  # noqa: E402
-from diffuser_core.planner import Planner  # noqa: E402
+from diffuser_core.planning.loading import checkpoint_stride, load_planner  # noqa: E402
+from diffuser_core.planning.planner import Planner  # noqa: E402
+from diffuser_core.scenario import planner_parameters, resolve_data_path  # noqa: E402
 from diffuser_core.scores import episode_seeds  # noqa: E402
 from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig  # noqa: E402
 from diffuser_core.tasks.kuka.refine import RefineConfig, refine_plan  # noqa: E402
 from diffuser_core.tasks.kuka.stages import StageSettings, next_relation, plan_stage  # noqa: E402
 from diffuser_core.tasks.kuka.tasks import EVAL_MODES, sample_goal  # noqa: E402
 from diffuser_core.tasks.kuka.world import KukaBlockWorld  # noqa: E402
-from diffuser_ros.scenario import planner_parameters, resolve_data_path  # noqa: E402
 
 REFINEMENTS = {"old: Adam, 600 steps": RefineConfig(optimiser="adam", iterations=600),
                "new: L-BFGS, at most 150 iterations": RefineConfig()}

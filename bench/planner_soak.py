@@ -28,11 +28,19 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import (Target, machine_info, machine_line, targets_table,  # noqa: E402
-                           require_at_least_one, run_cli, update_section, write_json)
+from bench._report import (  # noqa: E402
+    Target,
+    machine_info,
+    machine_line,
+    require_at_least_one,
+    run_cli,
+    targets_table,
+    update_section,
+    write_json,
+)
+from diffuser_core.planning.planner import Planner  # noqa: E402
 from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
 from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, episode_seeds, evaluate_episode  # noqa: E402
-from diffuser_core.planner import Planner  # noqa: E402
 
 RSS_GROWTH_TARGET = 5.0  # % over the soak
 

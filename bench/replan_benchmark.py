@@ -31,14 +31,22 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import (Target, machine_info, machine_line, targets_table,  # noqa: E402
-                           require_at_least_one, run_cli, update_section, write_json)
+from bench._report import (  # noqa: E402
+    Target,
+    machine_info,
+    machine_line,
+    require_at_least_one,
+    run_cli,
+    targets_table,
+    update_section,
+    write_json,
+)
 from diffuser_core.checkpoint import load_checkpoint  # noqa: E402
 from diffuser_core.config import resolve_device  # noqa: E402
+from diffuser_core.planning.planner import Planner  # noqa: E402
+from diffuser_core.plotting import save_figure  # noqa: E402
 from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
 from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, Maze2DEvalSummary, episode_seeds, evaluate_episode  # noqa: E402
-from diffuser_core.planner import Planner  # noqa: E402
-from diffuser_core.plotting import save_figure  # noqa: E402
 
 SPEEDUP_TARGET = 20.0  # fast replans/s over the naive reference's
 SCORE_LOSS_TARGET = 5.0  # % of the naive reference's normalized score
@@ -124,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="episodes of the replan-every-step run (default --episodes)")
     parser.add_argument("--replan-every", type=int, default=10, help="replan every K env steps")
     parser.add_argument("--shrink-horizon", action=argparse.BooleanOptionalAction, default=True,
-                        help="closed loop: size each replan to the route that remains (diffuser_core.horizon)")
+                        help="closed loop: size each replan to the route that remains (diffuser_core.planning.horizon)")
     parser.add_argument("--hold-at-goal", action=argparse.BooleanOptionalAction, default=True,
                         help="closed loop: stop replanning within the reward radius and hold the goal")
     parser.add_argument("--episode-steps", type=int, default=None,

@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, machine_line  # noqa: E402
 from diffuser_core.checkpoint import load_checkpoint  # noqa: E402
-from diffuser_core.datasets import SequenceDataset  # noqa: E402
+from diffuser_core.data.datasets import SequenceDataset  # noqa: E402
+from diffuser_core.model.diffusion import condition_mask  # noqa: E402
+from diffuser_core.planning.planner import Planner, PlannerConfig  # noqa: E402
 from diffuser_core.tasks import resolve_loader  # noqa: E402
-from diffuser_core.diffusion import condition_mask  # noqa: E402
-from diffuser_core.planner import Planner, PlannerConfig  # noqa: E402
 
 NEAR_STEPS = slice(1, 11)
 

@@ -29,14 +29,22 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import (Target, machine_info, machine_line, targets_table,  # noqa: E402
-                           require_at_least_one, run_cli, update_section, write_json)
+from bench._report import (  # noqa: E402
+    Target,
+    machine_info,
+    machine_line,
+    require_at_least_one,
+    run_cli,
+    targets_table,
+    update_section,
+    write_json,
+)
 from diffuser_core.checkpoint import CheckpointConfig  # noqa: E402
 from diffuser_core.config import ExperimentConfig, resolve_device  # noqa: E402
-from diffuser_core.datasets import Episode, SequenceDataset, fit_normalizer  # noqa: E402
+from diffuser_core.data.datasets import Episode, SequenceDataset, fit_normalizer  # noqa: E402
+from diffuser_core.model.diffusion import build_diffusion  # noqa: E402
 from diffuser_core.tasks import resolve_loader  # noqa: E402
-from diffuser_core.diffusion import build_diffusion  # noqa: E402
-from diffuser_core.training import Trainer  # noqa: E402
+from diffuser_core.training.trainer import Trainer  # noqa: E402
 
 SLOWDOWN_TARGET = 2.0  # the trainer's samples/s may be at most this factor below the plain loop's
 SYNTHETIC_DIMS = (4, 2)  # observation, action (Maze2D's)

@@ -23,10 +23,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.model.diffusion import GaussianDiffusion, build_diffusion
+from diffuser_core.model.value import ValueModel, ValueObjective
+
 from .config import DiffusionConfig, UnetConfig, ValueConfig, from_dict, to_dict
-from .diffusion import GaussianDiffusion, build_diffusion
-from .normalization import TrajectoryNormalizer
-from .value import ValueModel, ValueObjective
 
 FORMAT_VERSION = 1
 CONFIG_KEY = "diffuser_config"
@@ -182,7 +183,7 @@ def load_planning_checkpoint(path: str | Path, device="cpu") -> tuple[nn.Module,
 def load_value_guide(path: str | Path, normalizer: TrajectoryNormalizer, n_timesteps: int, device="cpu"):
     """The guide J = the value checkpoint's predicted return, for plans of a diffusion model with
     `normalizer` and `n_timesteps` diffusion steps (the value model must be trained on that schedule)."""
-    from .guides import ValueGuide
+    from diffuser_core.guidance.guides import ValueGuide
 
     value_model, value_normalizer, config = load_value_checkpoint(path, device)
     if config.diffusion.n_timesteps != n_timesteps:

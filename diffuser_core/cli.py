@@ -16,16 +16,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffuser_core.data.datasets import SequenceDataset, ValueDataset, fit_normalizer
+from diffuser_core.model.diffusion import build_diffusion
+from diffuser_core.model.value import ValueModel, ValueObjective
+from diffuser_core.planning.planner import Planner, PlannerConfig
+from diffuser_core.sampling.samplers import SAMPLER_NAMES
+from diffuser_core.training.trainer import Trainer, cleanup_distributed
+
 from .checkpoint import CheckpointConfig, load_planning_checkpoint, save_checkpoint
 from .config import ExperimentConfig
-from .datasets import SequenceDataset, ValueDataset, fit_normalizer
-from .tasks import resolve_loader
-from .diffusion import build_diffusion
-from .planner import Planner, PlannerConfig
-from .samplers import SAMPLER_NAMES
 from .plotting import plot_denoising_strip, plot_plans, save_figure
-from .training import Trainer, cleanup_distributed
-from .value import ValueModel, ValueObjective
+from .tasks import resolve_loader
 
 
 def build_parser() -> argparse.ArgumentParser:

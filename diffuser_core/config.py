@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .normalization import MIN_SCALE, check_min_scale
+from diffuser_core.data.normalization import MIN_SCALE, check_min_scale
 
 CONDITIONING_MODES = ("none", "start", "start_goal")
 NORMALIZERS = ("limits", "gaussian")
@@ -151,8 +151,8 @@ class DatasetConfig:
     stride: int = 1  # env steps between consecutive plan states (K > 1: a high-level, jumpy model)
     normalizer: str = "limits"
     padding: str = "none"  # "none": windows lie inside episodes; "edge": repeat the last state
-    # smallest normalizer scale (robot units): a dimension that only jitters in the data (the Kuka
-    # blocks' quaternions, ±0.001) stays that small instead of becoming unit-size noise to predict
+    # smallest normalizer scale (robot units): a dimension that only jitters in the data (an
+    # object's quaternion, ±0.001) stays that small instead of becoming unit-size noise to predict
     normalizer_min_scale: float = MIN_SCALE
 
     def __post_init__(self):

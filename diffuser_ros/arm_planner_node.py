@@ -18,141 +18,116 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import PurePath
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.action import GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
+from diffuser_core.config import resolve_device
+from diffuser_core.planning.planner import Planner, PlannerConfig
+from diffuser_core.sampling.samplers import SAMPLER_NAMES
+from diffuser_core.settings import check_settings, from_parameters, setting
+from diffuser_core.tasks.kuka.kinematics import ArmKinematics
 from diffuser_core.tasks.kuka.stages import Stage, StageRunner, StageSettings, grip_command, warm_up
 from diffuser_core.tasks.kuka.tasks import CONTROL_DT, JOINT_COUNT, STATE_DIM, Relation, check_task, state_from_parts
-from diffuser_core.tasks.kuka.kinematics import ArmKinematics
 from diffuser_core.tasks.kuka.urdf import arm_joints, joint_limits, load_urdf
-from diffuser_core.samplers import SAMPLER_NAMES
-from diffuser_core.planner import Planner, PlannerConfig
 from diffuser_ros.action import StackBlocks
-from diffuser_ros.diagnostics import PlanningStats, diagnostic_array, planner_status
-from diffuser_ros.conversions import array_to_plan_msg, block_poses, gripper_trajectory, joint_positions, joint_trajectory
-from diffuser_ros.msg import Blocks, Plan
+from diffuser_ros.conversions import (
+    array_to_plan_msg,
+    block_poses,
+    gripper_trajectory,
+    joint_positions,
+    joint_trajectory,
+)
+from diffuser_ros.diagnostics import PlanningStats, planner_status
 from diffuser_ros.managed import ManagedPlanner, ParameterError
-from diffuser_ros.parameters import Info, ParameterGuard, declare
-
-# Defaults are the shipped arm scenario's (config/kuka_stack.yaml; a test keeps them equal), except
-# autostart: a bare node waits to be configured, as nav2's do.
-PARAMETERS = {
-    "autostart": False,
-    "checkpoint": "checkpoints/kuka_stack_stride4.safetensors",
-    "robot": "kuka_arm",
-    "frame_id": "world",
-    "robot_description": "",       # the arm's URDF (XML); "": read urdf_path
-    "gripper_joint": "gripper",    # the joint gripper_trajectory commands (1.0 grip, 0.0 release)
-    "urdf_path": "",               # a URDF file; "": the iiwa the simulator uses (pybullet's data files)
-    "sampler": "ddim",
-    "denoising_steps": 20,         # DDIM network calls per plan; 0: all of the model's diffusion steps
-    "guide_scale": 10.0,           # alpha of the relation guides (mu + alpha Sigma grad J)
-    "n_guide_steps": 10,
-    "grasp_guide": 200.0,           # weight of the grasp guide (planned grips put the tool on the block); 0: off
-    "refine": True,                # refine each plan's joints so grips and placements are physical (kuka_refine)
-    "keep_built": True,            # unconditional stacking: push against picking up blocks already stacked
-    "plan_dt": 0.0,                # s between plan states; 0: the demonstrations' control period (1/24 s)
-    "max_stages": 6,               # a goal's budget in whole plans (max_stages x (H - 1) steps); it ends sooner once it holds
-    "replan_every": 0,             # 0: run each plan whole; k: send a plan's first k steps, then replan
-    "settle_time": 0.5,            # s to wait after a trajectory ends before looking at the blocks
-    "grip_threshold": 0.5,         # a planned attached flag above this grips
-    "state_timeout": 1.0,          # s: older joint_states/blocks abort the goal
-    "device": "auto",
-    "threads": 2,
-    "seed": 0,
-}
+from diffuser_ros.msg import Blocks, Plan
+from diffuser_ros.parameters import parameter_table
 
 
-PARAMETER_INFO = {
-    "autostart": Info("configure and activate on start (nav2's lifecycle-manager behaviour)"),
-    "checkpoint": Info("Kuka diffusion checkpoint (.safetensors)"),
-    "robot": Info("kuka_arm: this arm planner (point_mass: the point planner)", read_only=True),
-    "frame_id": Info("frame of the blocks' poses (the arm's base at the origin)"),
-    "robot_description": Info("the arm's URDF (XML), for its joint names and limits; empty: read urdf_path", read_only=True),
-    "urdf_path": Info("a URDF file of the arm; empty: the iiwa the simulator uses", read_only=True),
-    "gripper_joint": Info("the joint gripper_trajectory commands (1.0 grip, 0.0 release)", read_only=True),
-    "sampler": Info("reverse process: ddim | ddpm"),
-    "denoising_steps": Info("DDIM network calls per plan; 0: all of the model's diffusion steps", 0, 10000),
-    "guide_scale": Info("alpha of the relation guides (mu + alpha Sigma grad J)", 0.0, live=True),
-    "n_guide_steps": Info("guide gradient steps per denoising step", 0, 1000, live=True),
-    "grasp_guide": Info("weight of the grasp guide (planned grips put the tool on the block); 0: off", 0.0, live=True),
-    "refine": Info("refine each plan's joints so grips and placements are physical", live=True),
-    "keep_built": Info("unconditional stacking: push against picking up blocks already stacked", live=True),
-    "plan_dt": Info("s between plan states; 0: the demonstrations' control period (1/24 s)", 0.0, 10.0),
-    "max_stages": Info("a goal's budget in whole plans (max_stages x (H - 1) steps); it ends sooner once it holds",
-                       1, 1000, live=True),
-    "replan_every": Info("0: run each plan whole; k: send a plan's first k steps, then replan", 0, 100000, live=True),
-    "settle_time": Info("s to wait after a trajectory ends before looking at the blocks", 0.0, 60.0, live=True),
-    "grip_threshold": Info("a planned attached flag above this grips", 0.001, 0.999, live=True),
-    "state_timeout": Info("s: older joint_states/blocks abort the goal", 0.001, live=True),
-    "device": Info("torch device: auto | cpu | cuda | cuda:N"),
-    "threads": Info("torch CPU threads for planning; 0: torch's default", 0, 1024),
-    "seed": Info("seed of the planner's noise", 0, 2**31 - 1),
-}
+@dataclass(frozen=True)
+class ArmNodeSettings:
+    """The arm planner's parameters. Defaults are the shipped arm scenario's (config/kuka_stack.yaml; a
+    test keeps them equal), except autostart: a bare node waits to be configured, as nav2's do."""
+
+    autostart: bool = setting(False, "configure and activate on start (nav2's lifecycle-manager behaviour)")
+    checkpoint: str = setting("checkpoints/kuka_stack_stride4.safetensors", "Kuka diffusion checkpoint (.safetensors)")
+    robot: str = setting("kuka_arm", "kuka_arm: this arm planner (point_mass: the point planner)", read_only=True)
+    frame_id: str = setting("world", "frame of the blocks' poses (the arm's base at the origin)")
+    robot_description: str = setting("", "the arm's URDF (XML), for its joint names and limits; empty: read urdf_path",
+                                     read_only=True)
+    urdf_path: str = setting("", "a URDF file of the arm; empty: the iiwa the simulator uses", read_only=True)
+    gripper_joint: str = setting("gripper", "the joint gripper_trajectory commands (1.0 grip, 0.0 release)",
+                                 read_only=True)
+    sampler: str = setting("ddim", "reverse process: ddim | ddpm", choices=SAMPLER_NAMES)
+    denoising_steps: int = setting(20, "DDIM network calls per plan; 0: all of the model's diffusion steps", 0, 10000)
+    guide_scale: float = setting(10.0, "alpha of the relation guides (mu + alpha Sigma grad J)", 0.0, live=True)
+    n_guide_steps: int = setting(10, "guide gradient steps per denoising step", 0, 1000, live=True)
+    grasp_guide: float = setting(200.0, "weight of the grasp guide (planned grips put the tool on the block); 0: off",
+                                 0.0, live=True)
+    refine: bool = setting(True, "refine each plan's joints so grips and placements are physical", live=True)
+    keep_built: bool = setting(True, "unconditional stacking: push against picking up blocks already stacked",
+                               live=True)
+    plan_dt: float = setting(0.0, "s between plan states; 0: the demonstrations' control period (1/24 s)", 0.0, 10.0)
+    max_stages: int = setting(6, "a goal's budget in whole plans (max_stages x (H - 1) steps); it ends sooner once "
+                              "it holds", 1, 1000, live=True)
+    replan_every: int = setting(0, "0: run each plan whole; k: send a plan's first k steps, then replan",
+                                0, 100000, live=True)
+    settle_time: float = setting(0.5, "s to wait after a trajectory ends before looking at the blocks",
+                                 0.0, 60.0, live=True)
+    grip_threshold: float = setting(0.5, "a planned attached flag above this grips", 0.001, 0.999, live=True)
+    state_timeout: float = setting(1.0, "s: older joint_states/blocks abort the goal", 0.001, live=True)
+    device: str = setting("auto", "torch device: auto | cpu | cuda | cuda:N")
+    threads: int = setting(2, "torch CPU threads for planning; 0: torch's default", 0, 1024)
+    seed: int = setting(0, "seed of the planner's noise", 0, 2**31 - 1)
+
+    def __post_init__(self):
+        check_settings(self)
+        if self.robot != "kuka_arm":
+            raise ValueError(f"robot='{self.robot}' is not the arm planner's 'kuka_arm'")
+        try:
+            resolve_device(self.device)
+        except ValueError:
+            raise ValueError(f"device='{self.device}' is not auto, cpu, cuda or cuda:N") from None
 
 
-def check_parameters(p: dict) -> None:
-    if p["robot"] != "kuka_arm":
-        raise ParameterError(f"robot='{p['robot']}' is not the arm planner's 'kuka_arm'")
-    if p["sampler"] not in SAMPLER_NAMES:
-        raise ParameterError(f"sampler='{p['sampler']}' is not one of {list(SAMPLER_NAMES)}")
-    for name in ("denoising_steps", "threads", "n_guide_steps", "replan_every"):
-        if p[name] < 0:
-            raise ParameterError(f"{name} must be >= 0, got {p[name]}")
-    if p["max_stages"] < 1:
-        raise ParameterError(f"max_stages must be >= 1, got {p['max_stages']}")
-    for name in ("guide_scale", "grasp_guide", "plan_dt", "settle_time"):
-        if not (math.isfinite(p[name]) and p[name] >= 0):
-            raise ParameterError(f"{name} must be >= 0, got {p[name]}")
-    if not (math.isfinite(p["state_timeout"]) and p["state_timeout"] > 0):
-        raise ParameterError(f"state_timeout must be a positive number, got {p['state_timeout']}")
-    if not 0 < p["grip_threshold"] < 1:
-        raise ParameterError(f"grip_threshold must be in (0, 1), got {p['grip_threshold']}")
+PARAMETERS, PARAMETER_INFO = parameter_table(ArmNodeSettings)
+
+
+def check_parameters(p: dict) -> ArmNodeSettings:
+    """The parameters as ArmNodeSettings; ParameterError naming the first invalid one."""
+    try:
+        return from_parameters(ArmNodeSettings, p)
+    except ValueError as error:
+        raise ParameterError(str(error)) from error
 
 
 class DiffuserArmPlannerNode(ManagedPlanner):
     """Stage-by-stage Diffuser planning for the Kuka block world (see the module docstring)."""
 
-    def apply_live_parameters(self, values: dict) -> None:
-        """Accepted changes of live parameters take effect from the next stage."""
-        if self.planner is not None:
-            self.p.update({name: values[name] for name, info in PARAMETER_INFO.items() if info.live})
-
     def __init__(self, **kwargs):
-        super().__init__("diffuser_planner", **kwargs)
         self.lock = threading.Lock()
         self.joints = self.poses = None
         self.held_block: str | None = None  # what the last sent trajectory ends gripping (the arm's belief)
         self.joints_time = self.poses_time = -math.inf
         self.current: threading.Event | None = None  # set to stop the running goal (preempt/deactivate)
         self.stats, self.stage = PlanningStats(), "no goal"
-        declare(self, PARAMETERS, PARAMETER_INFO)
-        self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        ParameterGuard(self, PARAMETER_INFO, check_parameters, lambda: self.planner is not None,
-                       self.apply_live_parameters)
         self.joint_names = self.lower = self.upper = self.kinematics = None
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
-        self.action_server = ActionServer(
-            self, StackBlocks, "stack_blocks", execute_callback=self.execute_stack_blocks,
-            goal_callback=self.accept_stack_blocks, cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=ReentrantCallbackGroup())
-        if self.p["autostart"]:
-            self.autostart()
+        super().__init__("diffuser_planner", PARAMETERS, PARAMETER_INFO, check_parameters, **kwargs)
+        self.serve(StackBlocks, "stack_blocks", self.execute_stack_blocks, self.accept_stack_blocks)
+        self.start()
 
     # ------------------------------------------------------------------ lifecycle
     def configure_robot(self) -> None:
         """Validate parameters, load the checkpoint, create the arm-side interfaces."""
-        self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.p = self.read_parameters()
         check_parameters(self.p)
         self.joint_names, self.lower, self.upper, self.kinematics = self.read_arm()
         self.planner = self.load_planner()
@@ -206,16 +181,15 @@ class DiffuserArmPlannerNode(ManagedPlanner):
                                     f"{planner.action_dim}-D actions; the Kuka arm needs {STATE_DIM}-D states only")
         return planner
 
-    def publish_diagnostics(self) -> None:
+    def diagnostic_status(self):
         """Stage plan latency, plans, the stage running, state age, device and checkpoint."""
         with self.lock:
             age, goal_active = self.now() - min(self.joints_time, self.poses_time), self.current is not None
         planner = self.planner
-        status = planner_status(f"{self.get_fully_qualified_name()}: stacking", self.stats, self.now(), 0.0,
-                                str(planner.device) if planner is not None else "none", self.p["checkpoint"],
-                                age if math.isfinite(age) else -1.0, goal_active,
-                                lifecycle_state=self.lifecycle_state(), extra={"stage": self.stage})
-        self.diagnostics_publisher.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
+        return planner_status(f"{self.get_fully_qualified_name()}: stacking", self.stats, self.now(), 0.0,
+                              str(planner.device) if planner is not None else "none", self.p["checkpoint"],
+                              age if math.isfinite(age) else -1.0, goal_active,
+                              lifecycle_state=self.lifecycle_state(), extra={"stage": self.stage})
 
     # ------------------------------------------------------------------ state
     def on_joint_states(self, message: JointState) -> None:

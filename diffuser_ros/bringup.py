@@ -14,9 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from diffuser_ros.scenario import (EXECUTABLES, ScenarioError, load_overrides, load_scenario, merged_parameters,
-                                   resolve_config, write_params_file)
-
+from diffuser_core.scenario import (
+    EXECUTABLES,
+    ScenarioError,
+    load_overrides,
+    load_scenario,
+    merged_parameters,
+    resolve_config,
+    write_params_file,
+)
 
 DEFAULT_FOXGLOVE_PORT = 8765  # Foxglove's default for a WebSocket connection
 

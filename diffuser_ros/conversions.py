@@ -4,8 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from builtin_interfaces.msg import Time
-from builtin_interfaces.msg import Duration
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from sensor_msgs.msg import JointState
@@ -13,7 +12,7 @@ from std_msgs.msg import ColorRGBA, Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
-from diffuser_core.costmap import OccupancyMap
+from diffuser_core.planar.costmap import OccupancyMap
 from diffuser_ros.msg import Blocks, Plan
 
 

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import rclpy
 from nav_msgs.msg import Odometry, Path as PathMsg
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 
 from diffuser_ros.bringup import Bringup
 from diffuser_ros.conversions import odometry_to_state
+from diffuser_ros.demo_support import demo_node, spinning_in_background, wait_until
 from diffuser_ros.send_goal import make_goal, print_feedback, send_goal
-
-STATE_TIMEOUT_S = 120.0  # s for the simulator's first state: its start-up on a loaded machine
-
 
 class PathRecorder:
     """Keeps the robot's driven positions (with their simulated stamps) and the newest planned path."""
@@ -120,51 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"demo: {'SUCCESS' if result.success else 'FAILED'} — {result.message}; final distance "
           f"{result.final_distance:.3f} m after {result.replans} replans{steps}; plot saved to {args.plot}")
     return 0 if result.success else 1
-
-
-@contextmanager
-def demo_node(name: str):
-    """rclpy up with one node (the demo's recorders) in its own executor; all of it down afterwards."""
-    rclpy.init()
-    node = rclpy.create_node(name)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        yield node, executor
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-def wait_until(executor, ready, what: str, check, timeout_s: float = STATE_TIMEOUT_S) -> None:
-    """Spin `executor` until `ready()`, running `check()` (raises when a node died) every cycle: a goal
-    sent before the simulator's first state is aborted by the planner, and a simulator still starting
-    (slow on a loaded machine) has none yet. RuntimeError after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not ready():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no {what} after {timeout_s:.0f} s")
-        check()
-        executor.spin_once(timeout_sec=0.05)
-
-
-@contextmanager
-def spinning_in_background(executor):
-    """Spin `executor` (the recorders' subscriptions) in a daemon thread while the block runs."""
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=2)
 
 
 def run_goal(node, executor, args, bringup, recorder):

@@ -19,7 +19,7 @@ from sensor_msgs.msg import JointState
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.bringup import Bringup
 from diffuser_ros.conversions import block_poses, joint_positions
-from diffuser_ros.demo import demo_node, spinning_in_background, wait_until
+from diffuser_ros.demo_support import demo_node, spinning_in_background, wait_until
 from diffuser_ros.msg import Blocks
 from diffuser_ros.send_goal import STATUS_NAMES, send_goal
 from diffuser_ros.send_stack_goal import make_goal, parse_relation, print_feedback

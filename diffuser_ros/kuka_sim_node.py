@@ -39,7 +39,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from diffuser_core.tasks.kuka.world import KukaBlockWorld
 from diffuser_ros.conversions import seconds_to_stamp
-from diffuser_ros.runtime import run_node
+from diffuser_ros.runtime import keep_wall_clock_when_publishing_clock, run_node
 from diffuser_ros.msg import Blocks
 from diffuser_ros.parameters import Info, declare
 
@@ -135,6 +135,7 @@ class KukaSim(Node):
     def __init__(self, **kwargs):
         super().__init__("kuka_sim", **kwargs)
         self.params = self.declare_and_check_parameters()
+        keep_wall_clock_when_publishing_clock(self, self.params["publish_clock"])
         self.world = KukaBlockWorld(seed=self.params["seed"])
         self.control_dt = self.world.config.control_dt
         self.sim_steps = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffuser_ros.scenario import MANAGED, load_overrides, load_scenario, merged_parameters
+from diffuser_core.scenario import MANAGED, load_overrides, load_scenario, merged_parameters
 
 
 def scenario_launch_description(default_scenario: str, rviz_config: str | None = None):
@@ -15,11 +15,12 @@ def scenario_launch_description(default_scenario: str, rviz_config: str | None =
     one Node per node of the scenario, its parameters given as values (so they apply in any
     namespace)."""
     from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch.conditions import IfCondition
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
+
+    from launch import LaunchDescription
 
     share = Path(get_package_share_directory("diffuser_ros"))
 

@@ -1,25 +1,32 @@
 """What the package's managed (lifecycle) planner nodes share, as nav2's planners and controllers do.
 
-configure = `configure_robot()` (validate parameters, load the model, create the robot-side
-publishers and subscriptions; any exception leaves the node unconfigured with the reason logged);
+Parameters declared from one table with an on-set guard (live values reach `apply_live()`), the
+`/diagnostics` publisher, the goal's action server, and the lifecycle: configure =
+`configure_robot()` (validate parameters, load the model, create the robot-side publishers and
+subscriptions; any exception leaves the node unconfigured with the reason logged);
 activate/deactivate are the subclass's; cleanup frees the model and the robot-side interfaces;
 shutdown and error processing stop the robot and free everything, from any state. With the
-`autostart` parameter the node configures and activates itself when it is built, and a failure
-there raises ValueError with the reason (a clean exit 2 under runtime.run_node).
+`autostart` parameter the node configures and activates itself when it is built (`start()`), and a
+failure there raises ValueError with the reason (a clean exit 2 under runtime.run_node).
 """
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
-from rclpy.action import GoalResponse
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from diffuser_core.checkpoint import CheckpointError
-from diffuser_core.hierarchy import load_planner
-from diffuser_core.planner import Planner, PlannerConfig
+from diffuser_core.planning.loading import load_planner
+from diffuser_core.planning.planner import Planner, PlannerConfig
+from diffuser_core.scenario import resolve_data_path
+from diffuser_ros.diagnostics import diagnostic_array
 from diffuser_ros.launcher import caused_by_interrupt
+from diffuser_ros.parameters import Info, ParameterGuard, declare
 from diffuser_ros.runtime import freeze_startup_objects
-from diffuser_ros.scenario import resolve_data_path
 
 SIM_TIME_POLL_S = 0.001  # wall-clock s between looks at a simulated clock while waiting on it
 
@@ -29,14 +36,48 @@ class ParameterError(ValueError):
 
 
 class ManagedPlanner(LifecycleNode):
-    """Subclasses implement configure_robot(), on_activate(), stop(reason) and set self.p (the
-    parameters), self.action_server, self.robot_interfaces = (publishers, subscriptions) and
-    self.planner while configured."""
+    """Declares `parameters` (name -> default) described by `info` (name -> Info); `check(values)`
+    raises ValueError for an invalid set. Subclasses implement configure_robot(), on_activate(),
+    stop(reason) and diagnostic_status(), call serve() for their goal's action and start() last,
+    and set self.robot_interfaces = (publishers, subscriptions) and self.planner while configured."""
 
-    def __init__(self, name: str, **kwargs):
+    def __init__(self, name: str, parameters: dict, info: dict[str, Info], check: Callable[[dict], object],
+                 **kwargs):
         super().__init__(name, **kwargs)
         self.active, self.failure, self.planner = False, "", None
         self.robot_interfaces: tuple[list, list] | None = None
+        self.action_server = None
+        self.parameter_names, self.info, self.check = tuple(parameters), info, check
+        declare(self, parameters, info)
+        self.p = self.read_parameters()
+        ParameterGuard(self, info, check, lambda: self.planner is not None, self.take_live_parameters)
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+
+    def read_parameters(self) -> dict:
+        """Every declared parameter's current value."""
+        return {name: self.get_parameter(name).value for name in self.parameter_names}
+
+    def take_live_parameters(self, values: dict) -> None:
+        """Accepted changes of live parameters take effect now (the others at the next configure)."""
+        if self.planner is None:
+            return
+        self.p.update({name: values[name] for name, info in self.info.items() if info.live})
+        self.apply_live()
+
+    def serve(self, action_type, name: str, execute, accept) -> None:
+        """The goal's action server: goals checked by `accept`, run by `execute`, cancel always accepted."""
+        self.action_server = ActionServer(self, action_type, name, execute_callback=execute, goal_callback=accept,
+                                          cancel_callback=lambda _: CancelResponse.ACCEPT,
+                                          callback_group=ReentrantCallbackGroup())
+
+    def start(self) -> None:
+        """Configure and activate now when `autostart` says so (the end of a subclass's __init__)."""
+        if self.p["autostart"]:
+            self.autostart()
+
+    def publish_diagnostics(self) -> None:
+        self.diagnostics_publisher.publish(diagnostic_array(self.get_clock().now().to_msg(), [self.diagnostic_status()]))
 
     def autostart(self) -> None:
         """Configure and activate now; ValueError with the reason if either fails."""
@@ -159,6 +200,12 @@ class ManagedPlanner(LifecycleNode):
 
     # ------------------------------------------------------------------ for subclasses
     def configure_robot(self) -> None:
+        raise NotImplementedError
+
+    def apply_live(self) -> None:
+        """Live parameters in self.p changed while configured."""
+
+    def diagnostic_status(self) -> DiagnosticStatus:
         raise NotImplementedError
 
     def stop(self, reason: str) -> None:

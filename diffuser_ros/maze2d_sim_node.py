@@ -23,7 +23,7 @@ from std_msgs.msg import Header
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
 from diffuser_core.tasks.maze2d.layouts import MAZES
 from diffuser_ros.conversions import occupancy_map_to_grid, seconds_to_stamp, wall_markers
-from diffuser_ros.runtime import run_node
+from diffuser_ros.runtime import keep_wall_clock_when_publishing_clock, run_node
 from diffuser_ros.parameters import Info, declare
 from visualization_msgs.msg import MarkerArray
 
@@ -74,6 +74,7 @@ class Maze2DSim(Node):
     def __init__(self, **kwargs):
         super().__init__("maze2d_sim", **kwargs)
         self.params = self.declare_and_check_parameters()
+        keep_wall_clock_when_publishing_clock(self, self.params["publish_clock"])
         self.env = Maze2DEnv(self.params["maze"], seed=self.params["seed"], obstacles=self.params["obstacles"])
         start = self.params["start"]
         self.env.reset(seed=self.params["seed"])

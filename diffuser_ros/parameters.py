@@ -1,30 +1,32 @@
 """Node parameters declared up front with descriptors, as nav2 does: a description, a numeric range,
 read-only where the value can never change, and an on-set check.
 
-Each node keeps its defaults in a plain `PARAMETERS` table (name -> default, the shipped scenario's
-values) and describes them in a `PARAMETER_INFO` table (name -> Info). `declare(node, ...)` declares
-them all; `ParameterGuard` refuses a new value with a reason when it is invalid, or when it cannot
-change in the node's current state ("live" parameters take effect at once while the node runs; the
-others are read at configure).
+A node's parameters are the described fields of settings dataclasses (diffuser_core.settings): the
+core's (PlanningSettings, LoopSettings, ...) and the node's own. `parameter_table(...)` gives the
+defaults (name -> default) and the meanings (name -> Info); `declare(node, ...)` declares them all;
+`ParameterGuard` refuses a new value with a reason when it is invalid, or when it cannot change in
+the node's current state ("live" parameters take effect at once while the node runs; the others
+are read at configure).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 
+from diffuser_core.settings import Meaning as Info
+from diffuser_core.settings import meanings
 
-@dataclass(frozen=True)
-class Info:
-    """What a parameter means, its allowed range (inclusive; None: unbounded), whether it takes
-    effect while the node runs (live) and whether it can never be changed (read_only)."""
 
-    description: str
-    minimum: float | None = None
-    maximum: float | None = None
-    live: bool = False
-    read_only: bool = False
+def parameter_table(*settings_classes) -> tuple[dict, dict[str, Info]]:
+    """(name -> default, name -> Info) of every described field of the settings classes."""
+    defaults, infos = {}, {}
+    for cls in settings_classes:
+        for name, (default, meaning) in meanings(cls).items():
+            if name in defaults:
+                raise ValueError(f"parameter {name} is described twice ({cls.__name__})")
+            defaults[name], infos[name] = default, meaning
+    return defaults, infos
 
 
 INT_LIMIT = 2**31 - 1
@@ -33,9 +35,10 @@ FLOAT_LIMIT = 1e300
 
 def descriptor(name: str, default, info: Info) -> ParameterDescriptor:
     """The ROS descriptor of one parameter (its range typed like its default)."""
-    when = "takes effect at once" if info.live else "read at configure"
+    when = "fixed" if info.read_only else "takes effect at once" if info.live else "read at configure"
+    constraints = f"one of {' | '.join(info.choices)}; {when}" if info.choices else when
     result = ParameterDescriptor(name=name, description=info.description, read_only=info.read_only,
-                                 additional_constraints="fixed" if info.read_only else when)
+                                 additional_constraints=constraints)
     bounded = info.minimum is not None or info.maximum is not None
     if bounded and isinstance(default, bool):
         raise ValueError(f"parameter {name}: a bool has no range")

@@ -7,6 +7,7 @@ import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 from diffuser_ros.launcher import caused_by_interrupt, forget_interrupts_raised_under_extensions
@@ -25,6 +26,25 @@ def _stopping() -> None:
 
 
 _NODE_PROCESS = False  # set by run_node: this process exists to run one node
+SIGNAL_POLL_S = 0.1  # wall-clock s a spin waits at most before it looks for Ctrl-C or SIGTERM again
+
+
+def spin_until_shutdown(executor) -> None:
+    """Spin until the context shuts down, waking at least every SIGNAL_POLL_S: a Python signal handler
+    runs only between waits, so a node with nothing due (no traffic, or timers on a simulated clock
+    that does not advance) would otherwise never see Ctrl-C or SIGTERM."""
+    while executor.context.ok():
+        executor.spin_once(timeout_sec=SIGNAL_POLL_S)
+
+
+def keep_wall_clock_when_publishing_clock(node, publish_clock: bool) -> None:
+    """A node that publishes /clock is the clock: its timers run on the wall clock. Under
+    use_sim_time they would wait for the very clock they are to publish, and the node would never
+    start; use_sim_time is turned off with a warning."""
+    if publish_clock and node.get_parameter("use_sim_time").value:
+        node.get_logger().warning("use_sim_time ignored: this node publishes /clock (publish_clock), so its "
+                                  "timers run on the wall clock; set use_sim_time on the other nodes only")
+        node.set_parameters([Parameter("use_sim_time", value=False)])
 
 
 def freeze_startup_objects() -> None:
@@ -73,7 +93,7 @@ def run_node(node_factory, argv=None, executor_factory=SingleThreadedExecutor, n
     executor = executor_factory()
     executor.add_node(node)
     try:
-        executor.spin()
+        spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -53,7 +53,7 @@ def test_installed_packages_import_and_find_their_share_folder(workspace):
            "LD_LIBRARY_PATH": f"{workspace / 'lib'}{os.pathsep}{os.environ.get('LD_LIBRARY_PATH', '')}"}
     env.pop("DIFFUSER_ROS_ROOT", None)
     code = ("import diffuser_ros, diffuser_core; from diffuser_ros.msg import Plan; "
-            "from diffuser_ros.action import ReachGoal; from diffuser_ros.scenario import package_root; "
+            "from diffuser_ros.action import ReachGoal; from diffuser_core.scenario import package_root; "
             "print(diffuser_ros.__file__); print(diffuser_core.__file__); print(package_root())")
     result = subprocess.run([sys.executable, "-c", code], cwd=workspace.parent, env=env, capture_output=True,
                             text=True, timeout=60)

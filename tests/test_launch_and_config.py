@@ -1,13 +1,14 @@
 """Launch files compile and name real executables and configs; every scenario YAML is well formed and
 sets only parameters its node declares (a typo there would be silently ignored by ROS)."""
 import ast
+import importlib
 import py_compile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from diffuser_ros.scenario import EXECUTABLES, ScenarioError, load_scenario, resolve_config
+from diffuser_core.scenario import EXECUTABLES, ScenarioError, load_scenario, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
@@ -15,17 +16,12 @@ CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
 
 
 def declared_parameters(executable: str, parameters: dict | None = None) -> set[str]:
-    """Parameter names a node declares, read from its module's PARAMETERS table (no ROS needed).
-    `diffuser_planner` with `robot: kuka_arm` is the arm planner, with its own table."""
+    """Parameter names a node declares: its module's PARAMETERS table. `diffuser_planner` with
+    `robot: kuka_arm` is the arm planner, with its own table."""
     module = EXECUTABLES[executable]
     if executable == "diffuser_planner" and (parameters or {}).get("robot") == "kuka_arm":
         module = "diffuser_ros.arm_planner_node"
-    module_path = ROOT / (module.replace(".", "/") + ".py")
-    tree = ast.parse(module_path.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PARAMETERS":
-            return {key.value for key in node.value.keys}
-    raise AssertionError(f"{module_path} has no module-level PARAMETERS table")
+    return set(importlib.import_module(module).PARAMETERS)
 
 
 def test_there_are_launch_files_and_configs():

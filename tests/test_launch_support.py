@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from diffuser_ros.scenario import EXECUTABLES, MANAGED, load_scenario
+from diffuser_core.scenario import EXECUTABLES, MANAGED, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

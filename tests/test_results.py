@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from diffuser_ros.scenario import planner_parameters
+from diffuser_core.scenario import planner_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,13 +41,12 @@ def test_shipped_scenario_results_were_made_with_its_current_settings(scenario):
         pytest.skip(f"{result.name} not measured")
     record = json.loads(result.read_text())
     p = planner_parameters(scenario)
-    config, replan = record["config"], record["config"]["replan"]
+    config = record["config"]
     assert (config["sampler"], config["denoising_steps"] or 0, config["warm_start"], config["segments"]) == (
         p["sampler"], p["denoising_steps"], p["warm_start"], p["segments"])
-    assert (replan["replan_deviation"], replan["settle_distance"], replan["max_plan_age"], replan["shrink_horizon"],
-            config["replan_rate"], config["goal_tolerance"]) == (
-        p["replan_deviation"], p["settle_distance"], p["max_plan_age"], p["shrink_horizon"], p["replan_rate"],
-        p["goal_tolerance"])
+    for section in ("loop", "avoidance"):
+        measured = {name: value for name, value in config[section].items() if name in p}
+        assert measured == {name: p[name] for name in measured}, f"{result.name}: {section} differs from the scenario"
     assert record["checkpoint_sha256"][record["checkpoint"]] == file_sha256(ROOT / p["checkpoint"]), \
         f"{result.name} was measured with another checkpoint than config/{scenario}.yaml ships"
 

@@ -1,43 +1,55 @@
-"""One scenario file is the single source of truth: the planners' parameter defaults are the shipped
-scenarios' values, every planner scenario sets every parameter, and the offline evaluation of a
-scenario (`bench/eval_maze2d.py --scenario`, `bench/eval_kuka.py --scenario`) runs exactly the settings its
-YAML ships; each shipped checkpoint names the experiment and training steps that made it."""
-import ast
+"""One scenario file is the single source of a robot setting: the core settings' defaults (the
+loop's, the planner's, the map's) and the planner nodes' parameter tables are the default scenario's
+values, every planner scenario sets every parameter, and the offline evaluation of a scenario
+(`bench/eval_maze2d.py --scenario`, `bench/eval_kuka.py --scenario`) runs exactly the settings its YAML
+ships; each shipped checkpoint names the experiment and training steps that made it."""
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from diffuser_ros.scenario import load_scenario, planner_parameters
+from diffuser_core.planar.avoidance import AvoidanceSettings
+from diffuser_core.planning.loading import PlanningSettings
+from diffuser_core.planning.receding import LoopSettings
+from diffuser_core.scenario import load_scenario, planner_parameters
+from diffuser_core.settings import defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 MAZE_SCENARIOS = ("maze2d_umaze", "maze2d_medium", "maze2d_large")
 NOT_DEFAULTS = {"autostart"}  # a bare node waits to be configured; scenarios start theirs
 
 
-def parameter_defaults(module: str) -> dict:
-    """A node module's PARAMETERS table, read without importing ROS."""
-    tree = ast.parse((ROOT / module).read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PARAMETERS":
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"{module} has no PARAMETERS table")
+def node_parameters(scenario: str) -> dict:
+    """The parameter table (name -> default) of the node a scenario's planner runs."""
+    if scenario.startswith("kuka"):
+        from diffuser_ros.arm_planner_node import PARAMETERS
+    else:
+        from diffuser_ros.planner_node import PARAMETERS
+    return PARAMETERS
 
 
-@pytest.mark.parametrize("module, scenario", [("diffuser_ros/planner_node.py", "maze2d_umaze"),
-                                              ("diffuser_ros/arm_planner_node.py", "kuka_stack")])
-def test_node_defaults_are_the_shipped_scenario(module, scenario):
-    defaults, shipped = parameter_defaults(module), planner_parameters(scenario)
-    differing = {name: (value, shipped.get(name)) for name, value in defaults.items()
+@pytest.mark.parametrize("settings", [LoopSettings, PlanningSettings, AvoidanceSettings], ids=lambda c: c.__name__)
+def test_core_settings_defaults_are_the_default_scenarios_values(settings):
+    shipped = planner_parameters("maze2d_umaze")
+    differing = {name: (value, shipped.get(name)) for name, value in defaults(settings).items()
+                 if shipped.get(name) != value}
+    assert not differing, f"{settings.__name__} defaults differ from config/maze2d_umaze.yaml: {differing}"
+
+
+@pytest.mark.parametrize("scenario", ["maze2d_umaze", "kuka_stack"])
+def test_node_defaults_are_the_shipped_scenario(scenario):
+    shipped = planner_parameters(scenario)
+    differing = {name: (value, shipped.get(name)) for name, value in node_parameters(scenario).items()
                  if name not in NOT_DEFAULTS and shipped.get(name) != value}
-    assert not differing, f"{module} defaults differ from config/{scenario}.yaml: {differing}"
+    assert not differing, f"the planner's defaults differ from config/{scenario}.yaml: {differing}"
 
 
 @pytest.mark.parametrize("scenario", [*MAZE_SCENARIOS, "kuka_stack"])
-def test_planner_scenarios_set_every_parameter(scenario):
-    module = "diffuser_ros/arm_planner_node.py" if scenario.startswith("kuka") else "diffuser_ros/planner_node.py"
-    missing = set(parameter_defaults(module)) - set(planner_parameters(scenario))
-    assert not missing, f"config/{scenario}.yaml leaves {sorted(missing)} to the node's defaults"
+def test_planner_scenarios_set_every_parameter_and_no_other(scenario):
+    table, shipped = set(node_parameters(scenario)), set(planner_parameters(scenario))
+    assert not table - shipped, f"config/{scenario}.yaml leaves {sorted(table - shipped)} to the node's defaults"
+    assert not shipped - table, f"config/{scenario}.yaml sets {sorted(shipped - table)}, which the node does not have"
 
 
 @pytest.mark.parametrize("scenario", MAZE_SCENARIOS)
@@ -53,17 +65,12 @@ def test_scenario_evaluation_runs_the_shipped_settings(scenario):
     assert Path(checkpoint).resolve() == (ROOT / p["checkpoint"]).resolve()
     assert (config.maze, config.sampler, config.denoising_steps or 0, config.warm_start) == (
         p["maze"], p["sampler"], p["denoising_steps"], p["warm_start"])
-    assert config.warm_start_steps == (p["warm_start_steps"] or 8) and (config.horizon or 0) == p["horizon"]
-    assert (config.replan_rate, config.goal_tolerance) == (p["replan_rate"], p["goal_tolerance"])
+    assert config.warm_start_steps == p["warm_start_steps"] and (config.horizon or 0) == p["horizon"]
     assert config.segments == p["segments"] and (config.low_level or "") == (p["low_level_checkpoint"] and
                                                                             str(ROOT / p["low_level_checkpoint"]))
-    assert (config.costmap_weight, config.candidates, config.costmap_margin, config.route_reach,
-            config.route_horizon, config.costmap_shield) == (p["costmap_weight"], p["candidates"], p["costmap_margin"],
-                                                             p["route_reach"], p["route_horizon"], p["costmap_shield"])
-    replan = config.replan
-    assert (replan.replan_deviation, replan.settle_distance, replan.max_plan_age, replan.plan_dt,
-            replan.shrink_horizon) == (p["replan_deviation"], p["settle_distance"], p["max_plan_age"],
-                                       p["plan_dt"], p["shrink_horizon"])
+    for settings in (config.loop, config.avoidance):
+        shipped = {name: p[name] for name in defaults(type(settings))}
+        assert {name: value for name, value in asdict(settings).items() if name in shipped} == shipped
 
 
 def test_kuka_scenario_evaluation_runs_the_shipped_settings():

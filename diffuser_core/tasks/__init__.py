@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..datasets import EpisodeLoader
-from ..datasets import resolve_loader as resolve_registered_loader
+from diffuser_core.data.datasets import EpisodeLoader, resolve_loader as resolve_registered_loader
 
 TASK_PACKAGES = {"maze2d": "diffuser_core.tasks.maze2d", "kuka": "diffuser_core.tasks.kuka"}
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from diffuser_core.datasets import SequenceDataset, fit_normalizer
-from diffuser_core.training import Trainer
+from diffuser_core.data.datasets import SequenceDataset, fit_normalizer
+from diffuser_core.training.trainer import Trainer
 
 from .toy import HORIZON, checkpoint_config, line_episodes, quick_training, tiny_diffusion
 

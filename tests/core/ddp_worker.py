@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffuser_core.datasets import SequenceDataset, fit_normalizer
-from diffuser_core.training import Trainer, cleanup_distributed, setup_distributed
-
+from diffuser_core.data.datasets import SequenceDataset, fit_normalizer
+from diffuser_core.training.trainer import Trainer, cleanup_distributed, setup_distributed
 from tests.core.toy import HORIZON, checkpoint_config, line_episodes, quick_training, tiny_diffusion
 
 

@@ -166,8 +166,8 @@ def test_start_influence_tells_a_trained_model_from_an_untrained_one():
     untrained does not (~0.05)."""
     import torch
 
-    from diffuser_core.diffusion import build_diffusion
-    from diffuser_core.planner import Planner, PlannerConfig
+    from diffuser_core.model.diffusion import build_diffusion
+    from diffuser_core.planning.planner import Planner, PlannerConfig
 
     influence = load_script("start_influence").start_influence
     trained = Planner.from_checkpoint(CHECKPOINT, PlannerConfig())

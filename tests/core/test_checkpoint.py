@@ -7,11 +7,17 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from diffuser_core.checkpoint import (CheckpointConfig, CheckpointError, load_checkpoint,
-                                      load_training_state, load_value_checkpoint, save_checkpoint)
+from diffuser_core.checkpoint import (
+    CheckpointConfig,
+    CheckpointError,
+    load_checkpoint,
+    load_training_state,
+    load_value_checkpoint,
+    save_checkpoint,
+)
 from diffuser_core.config import UnetConfig, ValueConfig
-from diffuser_core.planner import Planner, PlannerConfig
-from diffuser_core.value import ValueModel, ValueObjective
+from diffuser_core.model.value import ValueModel, ValueObjective
+from diffuser_core.planning.planner import Planner, PlannerConfig
 
 from .toy import ACT_DIM, HORIZON, OBS_DIM, TOY_DIFFUSION, checkpoint_config, tiny_diffusion
 

@@ -3,13 +3,20 @@ import numpy as np
 import pytest
 import torch
 
-from diffuser_core.costmap import (KEEP_OFF, ClearanceCost, ObstacleCost, OccupancyMap, costmap_guide,
-                                   geodesic_distance)
+from diffuser_core.planar.costmap import (
+    KEEP_OFF,
+    ClearanceCost,
+    ObstacleCost,
+    OccupancyMap,
+    costmap_guide,
+    geodesic_distance,
+)
+
 
 @pytest.fixture
 def tiny_planner(trained_toy, toy_normalizer):
     """The toy model (2-D states, straight lines) as a planner."""
-    from diffuser_core.planner import Planner, PlannerConfig
+    from diffuser_core.planning.planner import Planner, PlannerConfig
 
     from .toy import HORIZON
 
@@ -100,7 +107,7 @@ def test_the_costmap_guide_acts_on_the_position_columns(tiny_planner):
 
 
 def test_the_route_goes_around_an_obstacle_and_its_waypoint_lies_on_it():
-    from diffuser_core.costmap import Route
+    from diffuser_core.planar.costmap import Route
     wall = OccupancyMap.from_boxes([((2.0, 1.5), (0.25, 1.5))], (0.0, 4.0, 0.0, 4.0), 0.1)  # x=2, y in [0, 3)
     route = Route(wall, goal_xy=(3.5, 0.5), clearance=0.2)
     assert route.length((0.5, 0.5)) > 5.0  # up past the wall's end at y=3 and back down, not straight across
@@ -117,9 +124,9 @@ def test_a_diagonal_step_cannot_squeeze_between_walls_that_meet_at_a_corner():
 
 
 def test_avoidance_plans_unchanged_without_obstacles_and_guided_batched_routed_with_them(tiny_planner):
-    from diffuser_core.avoidance import AvoidanceSettings, ObstacleAvoidance
+    from diffuser_core.planar.avoidance import AvoidanceSettings, ObstacleAvoidance
     walls = OccupancyMap.from_boxes([((2.0, 1.5), (0.25, 1.5))], (0.0, 4.0, 0.0, 4.0), 0.1)
-    settings = AvoidanceSettings(weight=5.0, candidates=3, route_reach=1.0)
+    settings = AvoidanceSettings(costmap_weight=5.0, candidates=3, route_reach=1.0)
     known = ObstacleAvoidance(walls, (3.5, 0.5), settings, static=walls)  # only walls the model knows
     assert not known.active and known.route is None
     assert known.planning_arguments(tiny_planner.normalizer, tiny_planner.action_dim, (0, 1)) == {}
@@ -127,7 +134,7 @@ def test_avoidance_plans_unchanged_without_obstacles_and_guided_batched_routed_w
     arguments = added.planning_arguments(tiny_planner.normalizer, tiny_planner.action_dim, (0, 1))
     assert added.active and added.route is not None
     assert arguments["candidates"] == 3 and len(arguments["guides"]) == 1
-    assert ObstacleAvoidance(walls, (3.5, 0.5), AvoidanceSettings(weight=0.0)).planning_arguments(
+    assert ObstacleAvoidance(walls, (3.5, 0.5), AvoidanceSettings(costmap_weight=0.0)).planning_arguments(
         tiny_planner.normalizer, tiny_planner.action_dim, (0, 1)).keys() == {"candidates", "rank"}
     with pytest.raises(ValueError, match="candidates"):
         AvoidanceSettings(candidates=0)

@@ -3,8 +3,15 @@ import h5py
 import numpy as np
 import pytest
 
-from diffuser_core.datasets import (Episode, SequenceDataset, ValueDataset, discounted_returns,
-                                    fit_normalizer, load_hdf5_episodes, resolve_loader)
+from diffuser_core.data.datasets import (
+    Episode,
+    SequenceDataset,
+    ValueDataset,
+    discounted_returns,
+    fit_normalizer,
+    load_hdf5_episodes,
+    resolve_loader,
+)
 
 
 def ramp_episode(length, offset=0.0):
@@ -69,8 +76,8 @@ def test_hdf5_loader_splits_at_terminals_and_timeouts(tmp_path):
 
 def test_loader_registry_resolves_names_and_dotted_paths():
     assert resolve_loader("hdf5") is load_hdf5_episodes
-    assert resolve_loader("diffuser_core.datasets:load_hdf5_episodes") is load_hdf5_episodes
+    assert resolve_loader("diffuser_core.data.datasets:load_hdf5_episodes") is load_hdf5_episodes
     with pytest.raises(ValueError, match="unknown dataset loader"):
         resolve_loader("maze9000")
     with pytest.raises(ValueError, match="cannot load"):
-        resolve_loader("diffuser_core.datasets:no_such_function")
+        resolve_loader("diffuser_core.data.datasets:no_such_function")

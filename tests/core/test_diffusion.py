@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from diffuser_core.config import DiffusionConfig, UnetConfig
-from diffuser_core.diffusion import NoiseSchedule, build_diffusion, condition_mask, cosine_beta_schedule
+from diffuser_core.model.diffusion import NoiseSchedule, build_diffusion, condition_mask, cosine_beta_schedule
 
 UNET = UnetConfig(dim=8, dim_mults=(1, 2))
 

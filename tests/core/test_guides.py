@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from diffuser_core.conditioning import Constraint, Inpainting
 from diffuser_core.config import ValueConfig
-from diffuser_core.datasets import ValueDataset
-from diffuser_core.guides import CompositeGuide, CostGuide, GoalDistanceGuide, ValueGuide, combine_guides
-from diffuser_core.samplers import DDIMSampler, DDPMSampler, GuidanceConfig
-from diffuser_core.value import ValueModel, ValueObjective
+from diffuser_core.data.datasets import ValueDataset
+from diffuser_core.guidance.guides import CompositeGuide, CostGuide, GoalDistanceGuide, ValueGuide, combine_guides
+from diffuser_core.model.value import ValueModel, ValueObjective
+from diffuser_core.sampling.conditioning import Constraint, Inpainting
+from diffuser_core.sampling.samplers import DDIMSampler, DDPMSampler, GuidanceConfig
 
 from .toy import ACT_DIM, HORIZON, OBS_DIM, line_episodes
 
@@ -122,7 +122,7 @@ def test_learned_value_guide_steers_plans_towards_higher_return(trained_toy, toy
 def test_a_value_guide_reads_plans_in_the_value_models_own_units():
     """A value model fitted with another normalization than the diffusion model's sees each plan as
     its own normalizer writes it (and neither normalizer alone is refused)."""
-    from diffuser_core.normalization import TrajectoryNormalizer
+    from diffuser_core.data.normalization import TrajectoryNormalizer
 
     rng = np.random.default_rng(0)
     observations, actions = rng.normal(size=(200, OBS_DIM)), rng.normal(size=(200, ACT_DIM))

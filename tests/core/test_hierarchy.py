@@ -3,12 +3,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from diffuser_core.checkpoint import save_checkpoint
-from diffuser_core.datasets import Episode, SequenceDataset, fit_normalizer
-from diffuser_core.hierarchy import (DiffuserSegments, HermiteSegments, HierarchicalPlanner,
-                                     LinearSegments, checkpoint_stride, load_planner)
-from diffuser_core.planner import Planner, PlannerConfig
-from diffuser_core.training import Trainer
+from diffuser_core.data.datasets import Episode, SequenceDataset, fit_normalizer
+from diffuser_core.planning.hierarchy import DiffuserSegments, HermiteSegments, HierarchicalPlanner, LinearSegments
+from diffuser_core.planning.loading import checkpoint_stride, load_planner
+from diffuser_core.planning.planner import Planner, PlannerConfig
+from diffuser_core.training.trainer import Trainer
 
 from .toy import HORIZON, checkpoint_config, line_episodes, quick_training, straight_line, tiny_diffusion
 

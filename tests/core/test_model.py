@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from diffuser_core.config import UnetConfig
-from diffuser_core.model import TemporalUnet
+from diffuser_core.model.unet import TemporalUnet
 
 
 def test_output_shape_matches_input_for_every_valid_horizon():
@@ -83,7 +83,7 @@ def test_start_embedding_lets_the_start_state_reach_steps_beyond_the_receptive_f
 
 def test_start_embedding_needs_an_inpainted_start():
     from diffuser_core.config import DiffusionConfig
-    from diffuser_core.diffusion import build_diffusion
+    from diffuser_core.model.diffusion import build_diffusion
 
     unet = UnetConfig(dim=8, dim_mults=(1, 2), start_embedding=True)
     build_diffusion(3, 1, unet, DiffusionConfig(condition_on="start_goal"))

@@ -4,7 +4,7 @@ import pickle
 import pytest
 
 from diffuser_core.checkpoint import CheckpointError, load_checkpoint
-from diffuser_core.planner import Planner
+from diffuser_core.planning.planner import Planner
 
 
 class Payload:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffuser_core.normalization import GaussianNormalizer, LimitsNormalizer, TrajectoryNormalizer
+from diffuser_core.data.normalization import GaussianNormalizer, LimitsNormalizer, TrajectoryNormalizer
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from diffuser_core.conditioning import Constraint
-from diffuser_core.guides import CostGuide
-from diffuser_core.planner import Planner, PlannerConfig
+from diffuser_core.guidance.guides import CostGuide
+from diffuser_core.planning.planner import Planner, PlannerConfig
+from diffuser_core.sampling.conditioning import Constraint
 
 from .toy import ACT_DIM, HORIZON, straight_line, tiny_diffusion
 

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from diffuser_core.horizon import ShrinkingHorizon
-from diffuser_core.replanning import ReplanningPolicy, ReplanSettings, TimedPlan
+from diffuser_core.planning.horizon import ShrinkingHorizon
+from diffuser_core.planning.receding import LoopSettings
+from diffuser_core.planning.replanning import ReplanningPolicy, TimedPlan
 
 XY = (0, 1)
 
@@ -22,13 +23,13 @@ def state_at(x, y=0.0):
 
 
 def test_every_tick_without_a_deviation_threshold():
-    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.0), 0.5, XY)
+    policy = ReplanningPolicy(LoopSettings(replan_deviation=0.0), 0.5, XY)
     assert policy.needs_plan(state_at(0.1), 0.1, GOAL, 0.5, line_plan())
     assert policy.needs_plan(state_at(0.0), 0.0, GOAL, 0.5, None)
 
 
 def test_a_tracked_plan_is_kept_until_the_robot_strays_or_it_ages():
-    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.3, settle_distance=0.2, max_plan_age=2.0), 0.5, XY)
+    policy = ReplanningPolicy(LoopSettings(replan_deviation=0.3, settle_distance=0.2, max_plan_age=2.0), 0.5, XY)
     plan = line_plan(end=5.0, steps=501)
     goal = np.array([5.0, 0.0, 0.0, 0.0])
     assert not policy.needs_plan(state_at(0.5), 0.5, goal, 0.5, plan)   # on the plan, young
@@ -37,7 +38,7 @@ def test_a_tracked_plan_is_kept_until_the_robot_strays_or_it_ages():
 
 
 def test_settling_keeps_an_arriving_plan_and_a_stale_plan_is_not_tracked():
-    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.3, settle_distance=1.0, max_plan_age=2.0), 0.5, XY)
+    policy = ReplanningPolicy(LoopSettings(replan_deviation=0.3, settle_distance=1.0, max_plan_age=2.0), 0.5, XY)
     plan = line_plan()
     assert policy.settling(state_at(0.5), GOAL, 0.5, plan)
     assert not policy.needs_plan(state_at(0.9), 1.5, GOAL, 0.5, plan)  # old, but settling onto the goal
@@ -45,7 +46,7 @@ def test_settling_keeps_an_arriving_plan_and_a_stale_plan_is_not_tracked():
 
 
 def test_executed_and_tracked_steps_count_from_the_plan_start():
-    policy = ReplanningPolicy(ReplanSettings(plan_dt=0.01), 0.5, XY)
+    policy = ReplanningPolicy(LoopSettings(plan_dt=0.01), 0.5, XY)
     plan = line_plan(state_time=1.0, start_time=1.2)
     assert policy.executed_steps(None, 3.0) == 0
     assert policy.executed_steps(plan, 1.25) == 5 and policy.tracking_step(plan, 1.25) == 5
@@ -55,8 +56,8 @@ def test_executed_and_tracked_steps_count_from_the_plan_start():
 def test_horizons_shrink_only_when_asked():
     horizons = ShrinkingHorizon(128, 4, XY)
     plan = line_plan()
-    fixed = ReplanningPolicy(ReplanSettings(shrink_horizon=False), 0.5, XY, horizons)
-    shrinking = ReplanningPolicy(ReplanSettings(shrink_horizon=True), 0.5, XY, horizons)
+    fixed = ReplanningPolicy(LoopSettings(shrink_horizon=False), 0.5, XY, horizons)
+    shrinking = ReplanningPolicy(LoopSettings(shrink_horizon=True), 0.5, XY, horizons)
     assert fixed.horizon(plan, state_at(0.5), 0.5, GOAL) is None
     assert shrinking.horizon(None, state_at(0.0), 0.0, GOAL) is None
     assert shrinking.horizon(plan, state_at(0.5), 0.5, GOAL) < 128
@@ -66,22 +67,12 @@ def test_horizons_shrink_only_when_asked():
                                      dict(plan_dt=float("nan")), dict(shrink_horizon=1)])
 def test_bad_settings_are_refused(changes):
     with pytest.raises(ValueError):
-        ReplanSettings(**changes)
+        LoopSettings(**changes)
 
 
-def test_a_route_waypoint_is_the_target_until_the_goal_is_within_reach_and_a_moved_target_replans():
-    class Straight:  # a route along x to the goal
-        def length(self, xy):
-            return abs(10.0 - xy[0])
-
-        def waypoint(self, xy, reach):
-            return np.array([xy[0] + reach, xy[1]])
-
-    policy = ReplanningPolicy(ReplanSettings(replan_deviation=0.5, max_plan_age=10.0), 0.5, XY)
-    goal = np.array([10.0, 0.0, 0.0, 0.0])
-    target, dims = policy.target(np.zeros(4), goal, Straight(), reach=4.0)
-    assert np.allclose(target[:2], (4.0, 0.0)) and dims == XY
-    assert policy.target(np.array([7.0, 0, 0, 0]), goal, Straight(), reach=4.0)[1] is None  # goal within reach
+def test_a_moved_target_replans_a_kept_plan():
+    policy = ReplanningPolicy(LoopSettings(replan_deviation=0.5, max_plan_age=10.0), 0.5, XY)
+    target = np.array([4.0, 0.0, 0.0, 0.0])
     plan = TimedPlan(np.zeros((10, 4)), np.zeros((10, 2)), 0.0, 0.0, target)
     assert not policy.needs_plan(np.zeros(4), 0.1, target, 0.5, plan)
     assert policy.needs_plan(np.zeros(4), 0.1, target + np.array([1.0, 0, 0, 0]), 0.5, plan)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from diffuser_core.conditioning import Constraint, Inpainting
-from diffuser_core.samplers import DDIMSampler, DDPMSampler, make_sampler
+from diffuser_core.sampling.conditioning import Constraint, Inpainting
+from diffuser_core.sampling.samplers import DDIMSampler, DDPMSampler, make_sampler
 
 from .toy import ACT_DIM, OBS_DIM, tiny_diffusion
 

@@ -3,9 +3,10 @@ and leaves commands alone away from obstacles."""
 import numpy as np
 import pytest
 
-from diffuser_core.avoidance import keep_out_shield
-from diffuser_core.costmap import OccupancyMap
-from diffuser_core.shield import KeepOutShield
+from diffuser_core.planar.avoidance import keep_out_shield
+from diffuser_core.planar.shield import Braking
+from diffuser_core.planar.costmap import OccupancyMap
+from diffuser_core.planar.shield import KeepOutShield
 
 DT, GAIN = 0.01, 25.0  # a double integrator: 25 m/s^2 per unit command, 100 Hz
 
@@ -57,8 +58,8 @@ def test_near_an_obstacle_the_push_toward_it_goes_and_the_sideways_part_stays():
 
 def test_a_shield_comes_only_with_cells_beyond_the_static_map():
     walls, with_obstacle = wall_at(3.5), wall_at(3.0)
-    shield = keep_out_shield(with_obstacle, walls, 12.0, 0.05)
+    shield = keep_out_shield(with_obstacle, walls, Braking(12.0, 0.05))
     assert shield is not None and shield.clearance((2.9, 1.0))[0] == pytest.approx(0.1, abs=0.02)
-    assert keep_out_shield(walls, walls, 12.0, 0.05) is None  # the walls the model knows are no obstacles
+    assert keep_out_shield(walls, walls, Braking(12.0, 0.05)) is None  # the walls the model knows are no obstacles
     with pytest.raises(ValueError, match="deceleration"):
         KeepOutShield(with_obstacle, 0.1, 0.0, 0.05)

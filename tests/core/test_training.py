@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from diffuser_core.config import TrainingConfig
-from diffuser_core.datasets import SequenceDataset
-from diffuser_core.ema import EMA
-from diffuser_core.planner import Planner, PlannerConfig
-from diffuser_core.training import Trainer
+from diffuser_core.data.datasets import SequenceDataset
+from diffuser_core.planning.planner import Planner, PlannerConfig
+from diffuser_core.training.ema import EMA
+from diffuser_core.training.trainer import Trainer
 
 from .toy import HORIZON, checkpoint_config, line_episodes, quick_training, straight_line, tiny_diffusion
 

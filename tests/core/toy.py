@@ -6,8 +6,8 @@ import torch
 
 from diffuser_core.checkpoint import CheckpointConfig
 from diffuser_core.config import DiffusionConfig, TrainingConfig, UnetConfig
-from diffuser_core.datasets import Episode
-from diffuser_core.diffusion import build_diffusion
+from diffuser_core.data.datasets import Episode
+from diffuser_core.model.diffusion import build_diffusion
 
 torch.set_num_threads(1)
 

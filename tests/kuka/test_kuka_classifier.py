@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from diffuser_core.classifier import ClassifierGuide, StateClassifier, load_classifier, save_classifier
-from diffuser_core.normalization import TrajectoryNormalizer
-from diffuser_core.tasks.kuka.classifier import (RELATION_PAIRS, relation_classifier_guide, relation_labels,
-                                                 train_relation_classifier)
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.guidance.classifier import ClassifierGuide
+from diffuser_core.model.classifier import StateClassifier, load_classifier, save_classifier
+from diffuser_core.tasks.kuka.relation_classifier import (
+    RELATION_PAIRS,
+    relation_classifier_guide,
+    relation_labels,
+    train_relation_classifier,
+)
 from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, Relation, block_slice
 from diffuser_core.tasks.kuka.world import KukaBlockWorld
 
@@ -111,7 +116,7 @@ def test_training_learns_the_labels_of_clean_states(scene):
 def test_the_eval_command_guides_relations_with_a_classifier(tmp_path, demo_file):  # noqa: F811
     checkpoint = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
     classifier = tmp_path / "classifier.safetensors"
-    made = subprocess.run([sys.executable, "-m", "diffuser_core.tasks.kuka.classifier", "--demos", str(demo_file),
+    made = subprocess.run([sys.executable, "-m", "diffuser_core.tasks.kuka.relation_classifier", "--demos", str(demo_file),
                            "--checkpoint", str(checkpoint), "--out", str(classifier), "--steps", "20", "--threads", "1"],
                           capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr

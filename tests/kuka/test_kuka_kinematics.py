@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from diffuser_core.tasks.kuka.world import HOME_JOINTS, KukaBlockWorld
-from diffuser_core.tasks.kuka.guides import grasp_cost, grasp_guide, stage_guides
+from diffuser_core.data.normalization import TrajectoryNormalizer
 from diffuser_core.tasks.kuka.kinematics import ArmKinematics, joint_origins
+from diffuser_core.tasks.kuka.relation_guides import grasp_cost, grasp_guide, stage_guides
 from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, Relation, block_slice
-from diffuser_core.normalization import TrajectoryNormalizer
+from diffuser_core.tasks.kuka.world import HOME_JOINTS, KukaBlockWorld
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_stage_guides_are_the_relation_guide_and_the_weighted_grasp_guide(world)
 def test_the_keep_built_guide_pushes_only_on_blocks_already_stacked(world):
     """Unconditional stacking with keep_built: holding a block that is part of a stack costs, holding a
     loose one does not; with nothing stacked there is no guide."""
-    from diffuser_core.tasks.kuka.guides import keep_built_guide
+    from diffuser_core.tasks.kuka.relation_guides import keep_built_guide
     from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE as SIZE
 
     loose = world.reset(seed=3)

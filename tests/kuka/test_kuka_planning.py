@@ -12,18 +12,18 @@ import torch
 
 from diffuser_core.checkpoint import CheckpointConfig, save_checkpoint
 from diffuser_core.config import DiffusionConfig, UnetConfig
-from diffuser_core.datasets import fit_normalizer
-from diffuser_core.tasks.kuka.episodes import load_episodes as load_kuka_state_episodes
-from diffuser_core.diffusion import build_diffusion
-from diffuser_core.tasks.kuka.world import KukaBlockWorld
-from diffuser_core.tasks.kuka.demos import generate, write_demos
-from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig, evaluate_episode, execute_plan
-from diffuser_core.tasks.kuka.stages import grip_command, next_relation
-from diffuser_core.tasks.kuka.guides import others_held_cost, relation_cost, relation_guide
-from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, STATE_DIM, Relation, block_slice
+from diffuser_core.data.datasets import fit_normalizer
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.model.diffusion import build_diffusion
+from diffuser_core.planning.planner import Planner, PlannerConfig
 from diffuser_core.scores import episode_seeds
-from diffuser_core.normalization import TrajectoryNormalizer
-from diffuser_core.planner import Planner, PlannerConfig
+from diffuser_core.tasks.kuka.demos import generate, write_demos
+from diffuser_core.tasks.kuka.episodes import load_episodes as load_kuka_state_episodes
+from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig, evaluate_episode, execute_plan
+from diffuser_core.tasks.kuka.relation_guides import others_held_cost, relation_cost, relation_guide
+from diffuser_core.tasks.kuka.stages import grip_command, next_relation
+from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, STATE_DIM, Relation, block_slice
+from diffuser_core.tasks.kuka.world import KukaBlockWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -229,7 +229,7 @@ def test_the_checkpoints_plan_grips_at_their_own_blocks(world, checkpoint):
     are to the next reset's blocks, and within 20 cm in the median; an untrained or start-blind model
     fails both. A stride-4 model's grips are measured on its own states."""
     from bench.kuka_reach import grip_distance
-    from diffuser_core.hierarchy import load_planner
+    from diffuser_core.planning.loading import load_planner
 
     planner = load_planner(ROOT / "checkpoints" / checkpoint, PlannerConfig(sampler="ddim", denoising_steps=20))
     planner.generator.manual_seed(0)
@@ -278,7 +278,7 @@ def test_the_reference_world_is_selectable_and_refuses_a_grasp_distance(tmp_path
 
 
 def test_a_strided_model_is_guided_and_refined_on_its_own_states_then_filled_in(tmp_path, demo_file, world):
-    from diffuser_core.hierarchy import load_planner
+    from diffuser_core.planning.loading import load_planner
     from diffuser_core.tasks.kuka.refine import RefineConfig
     from diffuser_core.tasks.kuka.stages import plan_stage
 

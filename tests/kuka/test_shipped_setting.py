@@ -3,10 +3,10 @@ settings still stacks on episodes it stacked when results/kuka_scenario_rearrang
 import json
 from pathlib import Path
 
-from diffuser_core.hierarchy import load_planner
+from diffuser_core.planning.loading import load_planner
+from diffuser_core.scenario import planner_parameters, resolve_data_path
 from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig, evaluate_episode
 from diffuser_core.tasks.kuka.world import KukaBlockWorld
-from diffuser_ros.scenario import planner_parameters, resolve_data_path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Episodes 2 and 5 of the 100 measured: both scored 100 in two plans each (results/kuka_scenario_rearrange.json)

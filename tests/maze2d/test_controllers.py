@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from diffuser_core.tasks.maze2d.controller import next_waypoint, waypoint_tracking_action
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
+from diffuser_core.tasks.maze2d.point_mass import next_waypoint, waypoint_tracking_action
 
 
 def test_rule_uses_next_state_and_holds_last_waypoint_at_rest():
@@ -50,7 +50,7 @@ def test_tracking_a_straight_line_plan_moves_the_mass_along_it():
 
 
 def test_progress_index_skips_past_steps_but_not_unreached_ones():
-    from diffuser_core.horizon import progress_index
+    from diffuser_core.planning.horizon import progress_index
 
     plan = np.zeros((10, 4))
     plan[:, 0] = np.arange(10) * 0.1  # a straight line along x

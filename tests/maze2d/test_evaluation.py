@@ -7,10 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from diffuser_core.planning.planner import Planner
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
-from diffuser_core.tasks.maze2d.evaluation import (Maze2DEpisodeResult, Maze2DEvalConfig, Maze2DEvalSummary, episode_seeds,
-                                      evaluate, evaluate_episode, standard_error)
-from diffuser_core.planner import Planner
+from diffuser_core.tasks.maze2d.evaluation import (
+    Maze2DEpisodeResult,
+    Maze2DEvalConfig,
+    Maze2DEvalSummary,
+    episode_seeds,
+    evaluate,
+    evaluate_episode,
+    standard_error,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "checkpoints" / "maze2d_umaze.safetensors"
@@ -134,14 +141,14 @@ def test_shipped_checkpoint_reaches_the_umaze_goal_from_the_far_end():
 
 
 def test_node_loop_episode_replans_on_ticks_and_holds_the_goal():
-    from diffuser_core.replanning import ReplanSettings
+    from diffuser_core.planning.receding import LoopSettings
 
-    every_tick = Maze2DEvalConfig(replan_rate=20.0, replan=ReplanSettings(replan_deviation=0.0), warm_start=True,
-                            warm_start_steps=2, **FAST)  # 20 env steps = 0.2 s: ticks at 0, 5, 10, 15
+    every_tick = Maze2DEvalConfig(loop=LoopSettings(replan_rate=20.0, replan_deviation=0.0), warm_start=True,
+                                  warm_start_steps=2, **FAST)  # 20 env steps = 0.2 s: ticks at 0, 5, 10, 15
     episode = evaluate_episode(Maze2DEnv("umaze"), planner_for(every_tick), every_tick, seed=1)
     assert episode.plan_calls == 4
-    kept = Maze2DEvalConfig(replan_rate=20.0, replan=ReplanSettings(replan_deviation=5.0, max_plan_age=10.0), **FAST)
+    kept = Maze2DEvalConfig(loop=LoopSettings(replan_rate=20.0, replan_deviation=5.0, max_plan_age=10.0), **FAST)
     assert evaluate_episode(Maze2DEnv("umaze"), planner_for(kept), kept, seed=1).plan_calls == 1
     assert "planner node loop" in kept.protocol and "0.5 m" in kept.protocol
     with pytest.raises(ValueError, match="excludes replan_every"):
-        Maze2DEvalConfig(replan_rate=10.0, replan_every=5)
+        Maze2DEvalConfig(loop=LoopSettings(), replan_every=5)

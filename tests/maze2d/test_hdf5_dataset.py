@@ -3,9 +3,12 @@ import h5py
 import numpy as np
 import pytest
 
-from diffuser_core.hdf5_dataset import DatasetError, load_d4rl_hdf5, split_episodes, write_d4rl_hdf5
-from diffuser_core.tasks.maze2d.episodes import load_segments as load_maze2d_episodes
-from diffuser_core.tasks.maze2d.episodes import maze2d_episodes, maze2d_segment_ends
+from diffuser_core.data.d4rl_hdf5 import DatasetError, load_d4rl_hdf5, split_episodes, write_d4rl_hdf5
+from diffuser_core.tasks.maze2d.episodes import (
+    load_segments as load_maze2d_episodes,
+    maze2d_episodes,
+    maze2d_segment_ends,
+)
 
 
 def _stream(length=10, seed=0):

@@ -1,4 +1,4 @@
-"""Variable-horizon replanning (diffuser_core.horizon): arrival step, the next horizon's bounds and
+"""Variable-horizon replanning (diffuser_core.planning.horizon): arrival step, the next horizon's bounds and
 rounding, and a closed-loop U-Maze episode with the shipped checkpoint that settles at the goal."""
 from pathlib import Path
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from diffuser_core.planning.horizon import ShrinkingHorizon, arrival_step
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
 from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, evaluate_episode
-from diffuser_core.horizon import ShrinkingHorizon, arrival_step
 
 XY = (0, 1)
-from diffuser_core.planner import Planner
+from diffuser_core.planning.planner import Planner
 
 CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "maze2d_umaze.safetensors"
 GOAL = np.array([0.0, 0.0, 0.0, 0.0])

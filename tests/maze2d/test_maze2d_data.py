@@ -2,11 +2,10 @@
 import numpy as np
 import pytest
 
+from diffuser_core.data.d4rl_hdf5 import load_d4rl_hdf5, read_hdf5_attrs
 from diffuser_core.tasks.maze2d import layouts as L
+from diffuser_core.tasks.maze2d.data import DataConfig, WaypointExpert, generate_maze2d_data, greedy_next_cells, main
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
-from diffuser_core.tasks.maze2d.data import (
-    DataConfig, WaypointExpert, generate_maze2d_data, greedy_next_cells, main)
-from diffuser_core.hdf5_dataset import load_d4rl_hdf5, read_hdf5_attrs
 from diffuser_core.tasks.maze2d.episodes import load_segments as load_maze2d_episodes
 
 

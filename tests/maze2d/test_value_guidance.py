@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from diffuser_core.checkpoint import CheckpointError, load_value_guide
-from diffuser_core.planner import Planner, PlannerConfig
+from diffuser_core.planning.planner import Planner, PlannerConfig
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
 from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, evaluate
 from diffuser_core.tasks.maze2d.layouts import GOAL_RADIUS

@@ -13,8 +13,8 @@ from rclpy.parameter import Parameter
 
 from diffuser_core.checkpoint import CheckpointConfig, save_checkpoint
 from diffuser_core.config import DiffusionConfig, UnetConfig
-from diffuser_core.diffusion import build_diffusion
-from diffuser_core.normalization import TrajectoryNormalizer
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.model.diffusion import build_diffusion
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.planner_node import DiffuserPlannerNode

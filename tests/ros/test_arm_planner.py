@@ -11,19 +11,19 @@ import numpy as np
 import pytest
 import rclpy
 from action_msgs.msg import GoalStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionClient
 from rclpy.parameter import Parameter
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from diffuser_core.checkpoint import CheckpointConfig, save_checkpoint
 from diffuser_core.config import DiffusionConfig, UnetConfig
-from diffuser_core.diffusion import build_diffusion
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.model.diffusion import build_diffusion
+from diffuser_core.tasks.kuka.tasks import STATE_DIM
 from diffuser_core.tasks.kuka.urdf import arm_joint_limits
 from diffuser_core.tasks.kuka.world import KukaBlockWorld
-from diffuser_core.tasks.kuka.tasks import STATE_DIM
-from diffuser_core.normalization import TrajectoryNormalizer
 from diffuser_ros.action import StackBlocks
 from diffuser_ros.arm_planner_node import DiffuserArmPlannerNode
 from diffuser_ros.executors import PooledExecutor
@@ -352,7 +352,7 @@ def test_diagnostics_report_stage_latency_state_age_device_and_checkpoint(ros_co
 def test_the_shipped_checkpoint_and_settings_stack_a_block_over_ros(ros_context):
     """A guard on what ships: kuka_sim (seed 0) and the arm planner with the shipped checkpoint and
     config/kuka_stack.yaml's settings complete a relation over rclpy."""
-    from diffuser_ros.scenario import planner_parameters, resolve_data_path
+    from diffuser_core.scenario import planner_parameters, resolve_data_path
 
     shipped = planner_parameters("kuka_stack")
     settings = {name: value for name, value in shipped.items() if name not in ("autostart", "checkpoint", "robot")}

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
 from geometry_msgs.msg import PoseStamped
-
 from mcap_ros2.reader import read_ros2_messages
 
 from diffuser_ros.send_goal import make_goal
@@ -164,7 +163,7 @@ def test_ctrl_c_while_nodes_are_starting_exits_cleanly():
 
 def test_the_node_and_the_offline_evaluation_make_the_same_replanning_decisions(system):
     """The same scenario, start, goal and seed: the node over rclpy and the offline node loop
-    (diffuser_core.replanning, simulated time) replan about as often before reaching the goal.
+    (diffuser_core.planning.replanning, simulated time) replan about as often before reaching the goal.
     Slack: the node's plans take wall time (tens of ms of a 100 ms tick) and its ticks are not
     aligned with the simulator's steps, and a plan slower than the tick skips one, so counts may
     differ by a few ticks: half the offline count or 4 plans (measured: node 8, offline 12 with a

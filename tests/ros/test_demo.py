@@ -7,7 +7,7 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
-from diffuser_ros.demo import wait_until
+from diffuser_ros.demo_support import wait_until
 
 
 def test_the_maze_demo_reaches_its_goal_and_saves_a_plot(tmp_path, fresh_ros_domain):

@@ -54,7 +54,7 @@ def test_live_parameters_take_effect_on_the_active_planner(harness):
     assert set_parameter(harness, "goal_tolerance", 0.25)[0]
     assert set_parameter(harness, "replan_deviation", 0.4)[0]
     assert harness.planner.p["replan_rate"] == 5.0 and harness.planner.p["goal_tolerance"] == 0.25
-    assert harness.planner.policy.settings.replan_deviation == 0.4
+    assert harness.planner.controller.settings.replan_deviation == 0.4
 
 
 def test_invalid_and_fixed_values_are_refused_with_a_reason(harness):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
 
-from diffuser_ros.scenario import load_scenario, resolve_config
+from diffuser_core.scenario import load_scenario, resolve_config
 
 from .closed_loop_client import GOAL, running_umaze
 

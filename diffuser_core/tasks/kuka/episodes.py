@@ -2,7 +2,7 @@
 actions (the reference's act_dim = 0)."""
 import numpy as np
 
-from ...datasets import Episode, load_hdf5_episodes
+from diffuser_core.data.datasets import Episode, load_hdf5_episodes
 
 
 def load_episodes(path: str) -> list[Episode]:

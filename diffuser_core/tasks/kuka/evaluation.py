@@ -19,13 +19,25 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
-from ...planner import Planner, PlannerConfig
+from diffuser_core.planning.planner import Planner, PlannerConfig
+
 from ...scores import episode_seeds, standard_error
 from . import PAPER_SCORES
-from .world import KukaBlockWorld, KukaWorldConfig
 from .stages import GRIP_THRESHOLD, StageRunner, StageSettings, grip_command
-from .tasks import (DEFAULT_TOLERANCE, EVAL_MODES, JOINT_COUNT, REFERENCE_RULE, STATE_DIM, Relation, StackRule,
-                    poses_from_state, sample_goal, score, score_trajectory)
+from .tasks import (
+    DEFAULT_TOLERANCE,
+    EVAL_MODES,
+    JOINT_COUNT,
+    REFERENCE_RULE,
+    STATE_DIM,
+    Relation,
+    StackRule,
+    poses_from_state,
+    sample_goal,
+    score,
+    score_trajectory,
+)
+from .world import KukaBlockWorld, KukaWorldConfig
 
 WORLDS = ("project", "reference")  # this project's world and rule; the reference code's (docs/kuka.md)
 
@@ -192,8 +204,9 @@ def evaluate(checkpoint, config: KukaEvalConfig, progress: bool = True) -> KukaE
     """Evaluate a Kuka state-model checkpoint on config.episodes seeded episodes of one task. A
     model of states `stride` control steps apart plans through hierarchy.load_planner, as the arm
     planner's does: its plans are filled in linearly to one state per control step."""
+    from diffuser_core.planning.loading import load_planner
+
     from ...checkpoint import read_checkpoint
-    from ...hierarchy import load_planner
 
     started = time.perf_counter()
     saved = read_checkpoint(checkpoint)[2]
@@ -212,8 +225,8 @@ def evaluate(checkpoint, config: KukaEvalConfig, progress: bool = True) -> KukaE
 
 def classifier_guides(path: str):
     """The relation guide factory of a learned relation classifier file."""
-    from ...classifier import load_classifier
-    from .classifier import relation_classifier_guide
+    from diffuser_core.model.classifier import load_classifier
+    from diffuser_core.tasks.kuka.relation_classifier import relation_classifier_guide
 
     classifier, classifier_normalizer, _ = load_classifier(path)
     return lambda relation, normalizer: relation_classifier_guide(classifier, classifier_normalizer, relation, normalizer)

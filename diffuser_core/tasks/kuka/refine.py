@@ -28,10 +28,19 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
+from diffuser_core.tasks.kuka.relation_guides import position_columns, steps_at_stride
+
 from .kinematics import ArmKinematics, iiwa_kinematics
-from .guides import position_columns, steps_at_stride
-from .tasks import (BLOCK_NAMES, BLOCK_SIZE, GRIP_THRESHOLD, JOINT_COUNT, STATE_DIM, Relation, held_blocks,
-                    stacked_relations)
+from .tasks import (
+    BLOCK_NAMES,
+    BLOCK_SIZE,
+    GRIP_THRESHOLD,
+    JOINT_COUNT,
+    STATE_DIM,
+    Relation,
+    held_blocks,
+    stacked_relations,
+)
 
 TOOL_DOWN = (0.0, 0.0, -1.0)
 OPTIMISERS = ("adam", "lbfgs")

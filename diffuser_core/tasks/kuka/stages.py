@@ -15,12 +15,24 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ...planner import Planner
-from .guides import stage_guides
+from diffuser_core.planning.planner import Planner
+from diffuser_core.tasks.kuka.relation_guides import stage_guides
+
 from .kinematics import ArmKinematics
 from .refine import RefineConfig, refine_plan
-from .tasks import (ATTACHED_COLUMNS, BLOCK_NAMES, DEFAULT_TOLERANCE, GRIP_THRESHOLD, Relation, StackRule,
-                    attached_flags, held_blocks, placement_order, score, stacked_relations)
+from .tasks import (
+    ATTACHED_COLUMNS,
+    BLOCK_NAMES,
+    DEFAULT_TOLERANCE,
+    GRIP_THRESHOLD,
+    Relation,
+    StackRule,
+    attached_flags,
+    held_blocks,
+    placement_order,
+    score,
+    stacked_relations,
+)
 
 
 @dataclass(frozen=True)

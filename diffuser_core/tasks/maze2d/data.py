@@ -16,9 +16,9 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
+from diffuser_core.data.d4rl_hdf5 import write_d4rl_hdf5
 from diffuser_core.tasks.maze2d import layouts as L
 from diffuser_core.tasks.maze2d.env import Maze2DEnv
-from diffuser_core.hdf5_dataset import write_d4rl_hdf5
 
 
 # ------------------------------------------------------------------------ grid planning

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...datasets import Episode
-from ...hdf5_dataset import DatasetError, check_d4rl_data, load_d4rl_hdf5, read_hdf5_attrs, split_episodes
+from diffuser_core.data.d4rl_hdf5 import DatasetError, check_d4rl_data, load_d4rl_hdf5, read_hdf5_attrs, split_episodes
+from diffuser_core.data.datasets import Episode
+
 from . import layouts
 
 

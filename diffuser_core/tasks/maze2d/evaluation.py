@@ -5,35 +5,35 @@ Reference protocol (jannerm/diffuser branch maze2d, scripts/plan_maze2d.py): inp
 ONCE, then track the plan open loop with the waypoint rule for the whole episode (300/600/800
 steps), holding the last waypoint after the plan ends. The return is the number of steps spent
 within 0.5 of the goal. `replan_every = k` instead replans every k steps from the current state;
-closed loop, `shrink_horizon` sizes each replan to the route that remains (diffuser_core.horizon)
+closed loop, `shrink_horizon` sizes each replan to the route that remains (diffuser_core.planning.horizon)
 and `hold_at_goal` stops replanning once within the reward radius and holds the goal, as the
 reference's tracker does after its one plan ends.
 """
 from __future__ import annotations
 
 import functools
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
-from ...checkpoint import load_value_guide, read_checkpoint
-from ...config import resolve_device
-from .controller import BRAKING_DECELERATION, POSITION_DIMS, SHIELD_REACTION, shielded, waypoint_tracking_action
+from diffuser_core.checkpoint import load_value_guide, read_checkpoint
+from diffuser_core.config import resolve_device
+from diffuser_core.planar.avoidance import AvoidanceSettings
+from diffuser_core.planning.hierarchy import SEGMENT_FILLERS
+from diffuser_core.planning.loading import load_planner
+from diffuser_core.planning.planner import Planner, PlannerConfig
+from diffuser_core.planning.receding import GoalRun, LoopSettings
+from diffuser_core.sampling.samplers import check_sampler_name
+from diffuser_core.scores import episode_seeds, standard_error
+
+from . import PAPER_SCORES
 from .env import Maze2DEnv
 from .grid import MazeGrid
 from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
-from ...hierarchy import SEGMENT_FILLERS, interpolated_segments, load_planner
-from ...planner import Planner, PlannerConfig
-from ...avoidance import AvoidanceSettings, ObstacleAvoidance, keep_out_shield
-from ...replanning import ReplanningPolicy, ReplanSettings, TimedPlan
-from ...samplers import check_sampler_name
-from ...scores import episode_seeds, standard_error
-from . import PAPER_SCORES
-
+from .point_mass import PointMass, point_mass_controller
 
 
 @dataclass
@@ -51,32 +51,23 @@ class Maze2DEvalConfig:
     denoising_steps: int | None = None
     replan_every: int | None = None
     warm_start: bool = False
-    warm_start_steps: int = 8
+    warm_start_steps: int = PlannerConfig.warm_start_steps
     shrink_horizon: bool = False
     hold_at_goal: bool = False
     episode_steps: int | None = None
     device: str = "cpu"
     low_level: str | None = None  # hierarchical checkpoints: a low-level Diffuser fills the segments
     segments: str = "linear"  # ... else this interpolation does (linear | hermite)
-    # the planner node's loop instead of replan_every: a planning tick at replan_rate Hz (simulated
-    # time) asks the shared ReplanningPolicy; the goal counts as reached within goal_tolerance and
-    # is then held, as the node does
-    replan_rate: float | None = None
-    replan: ReplanSettings | None = None
-    goal_tolerance: float = GOAL_RADIUS
+    # the planner node's loop instead of replan_every: a planning tick every 1 / loop.replan_rate s of
+    # simulated time, the goal reached within loop.goal_tolerance and then held, as the node does
+    loop: LoopSettings | None = None
     horizon: int | None = None
     # obstacles placed at test time: cells blocked (walled when obstacles_physical, else keep-out
     # zones the robot could drive through, so entries can be counted); the planner sees them, with the
-    # walls, as a costmap: costmap_weight > 0 guides every denoising step away from them (0: unguided),
-    # and of `candidates` plans sampled in one batch the cheapest that enters no occupied cell wins
+    # walls, as the costmap the simulator publishes, and avoids them as `avoidance` says
     obstacles: tuple = ()
     obstacles_physical: bool = False
-    costmap_weight: float = 0.0
-    costmap_margin: float = 0.3
-    candidates: int = 1
-    route_reach: float = 0.0  # m: with obstacles, plan to the free route's point this far ahead (0: to the goal)
-    route_horizon: int = 0  # env steps of a plan to a route point (0: the planner's horizon)
-    costmap_shield: bool = False  # with obstacles, brake the mass before it reaches one (diffuser_core.shield)
+    avoidance: AvoidanceSettings = field(default_factory=AvoidanceSettings)
     # learned value guidance (paper §3.2): every denoising step follows guide_scale * Sigma * grad J, J the
     # value checkpoint's predicted return; goal_inpainting=False plans from the start alone, so the value
     # (or nothing) draws plans to the goal
@@ -96,26 +87,16 @@ class Maze2DEvalConfig:
         for name in ("denoising_steps", "replan_every", "episode_steps"):
             if getattr(self, name) is not None:
                 _require_int(name, getattr(self, name), minimum=1)
-        for name in ("multi_goal", "warm_start", "shrink_horizon", "hold_at_goal", "costmap_shield", "goal_inpainting"):
+        for name in ("multi_goal", "warm_start", "shrink_horizon", "hold_at_goal", "goal_inpainting"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
         check_sampler_name(self.sampler)
         self.obstacles = tuple(tuple(int(k) for k in cell) for cell in self.obstacles)
-        _require_int("candidates", self.candidates, minimum=1)
-        if not (math.isfinite(self.costmap_weight) and self.costmap_weight >= 0 and self.costmap_margin > 0):
-            raise ValueError("eval costmap_weight must be >= 0 and costmap_margin > 0")
-        if not (math.isfinite(self.route_reach) and self.route_reach >= 0):
-            raise ValueError(f"eval route_reach must be >= 0 m, got {self.route_reach}")
-        if self.replan_rate is not None:
-            if self.replan_every is not None or self.shrink_horizon or self.hold_at_goal:
-                raise ValueError("eval replan_rate (the node's loop) excludes replan_every, shrink_horizon "
-                                 "and hold_at_goal (its ReplanSettings say how it replans)")
-            if not (math.isfinite(self.replan_rate) and self.replan_rate > 0):
-                raise ValueError(f"eval replan_rate must be a positive number, got {self.replan_rate}")
-            if self.replan is None:
-                self.replan = ReplanSettings()
+        if self.loop is not None and (self.replan_every is not None or self.shrink_horizon or self.hold_at_goal):
+            raise ValueError("eval loop (the node's loop) excludes replan_every, shrink_horizon and hold_at_goal "
+                             "(its LoopSettings say how it replans)")
         for name in ("warm_start", "shrink_horizon", "hold_at_goal"):
-            if getattr(self, name) and self.replan_every is None and self.replan_rate is None:
+            if getattr(self, name) and self.replan_every is None and self.loop is None:
                 raise ValueError(f"eval {name} needs replan_every (the reference protocol plans once)")
         resolve_device(self.device)  # raises ValueError for an unknown device name
 
@@ -126,30 +107,30 @@ class Maze2DEvalConfig:
                              warm_start_steps=self.warm_start_steps, guide_scale=self.guide_scale,
                              n_guide_steps=self.n_guide_steps)
 
-    def loop(self) -> "EpisodeLoop":
-        """How episodes replan, as the planner node's loop: the node's own settings (replan_rate),
-        or the fixed cadences of the reference protocol (one plan at the start) and replan_every (a
-        plan every k steps, with hold_at_goal holding the goal once within the reward radius)."""
-        if self.replan_rate is not None:
-            tick_every = max(1, round(1.0 / (self.replan_rate * self.replan.plan_dt)))
-            return EpisodeLoop(tick_every, self.replan, self.goal_tolerance, self.goal_tolerance)
+    def episode_loop(self) -> "EpisodeLoop":
+        """How episodes replan, as the planner node's loop: the node's own settings (`loop`), or the
+        fixed cadences of the reference protocol (one plan at the start) and replan_every (a plan
+        every k steps, with hold_at_goal holding the goal once within the reward radius)."""
+        if self.loop is not None:
+            tick_every = max(1, round(self.loop.tick_period / self.loop.plan_dt))
+            return EpisodeLoop(tick_every, replace(self.loop, inpaint_goal=self.goal_inpainting))
         steps = self.episode_steps or MAZES[self.maze].max_episode_steps
-        every_tick = ReplanSettings(replan_deviation=0.0, max_plan_age=2 * steps * TIMESTEP, plan_dt=TIMESTEP,
-                                    shrink_horizon=self.shrink_horizon)  # plans never grow too old to track
-        return EpisodeLoop(self.replan_every or steps, every_tick, GOAL_RADIUS,
-                           GOAL_RADIUS if self.hold_at_goal else None)
+        every_tick = LoopSettings(replan_deviation=0.0, max_plan_age=2 * steps * TIMESTEP, plan_dt=TIMESTEP,
+                                  shrink_horizon=self.shrink_horizon, goal_tolerance=GOAL_RADIUS,
+                                  hold_at_goal=self.hold_at_goal, inpaint_goal=self.goal_inpainting)
+        return EpisodeLoop(self.replan_every or steps, every_tick)  # plans never grow too old to track
 
     @property
     def protocol(self) -> str:
         """'reference (plan once, open loop)' or 'replan every k steps [warm start]'."""
-        if self.replan_rate is not None:
-            r = self.replan
+        if self.loop is not None:
+            r = self.loop
             keep = (f"replan when {r.replan_deviation} m off the plan or at half of max_plan_age {r.max_plan_age} s"
                     if r.replan_deviation > 0 else "replan at every tick")
-            return (f"planner node loop: ticks at {self.replan_rate:g} Hz, {keep}, settle within "
+            return (f"planner node loop: ticks at {r.replan_rate:g} Hz, {keep}, settle within "
                     f"{r.settle_distance} m{', shrinking horizon' if r.shrink_horizon else ''}"
                     f"{f', warm start k={self.warm_start_steps}' if self.warm_start else ''}, hold the goal "
-                    f"once within {self.goal_tolerance} m")
+                    f"once within {r.goal_tolerance} m")
         if self.replan_every is None:
             return "reference (plan once, open loop)"
         warm = f", warm start k={self.warm_start_steps}" if self.warm_start else ""
@@ -159,13 +140,10 @@ class Maze2DEvalConfig:
 
 
 class EpisodeLoop(NamedTuple):
-    """tick_every: env steps between planning ticks; replan: the policy's settings; goal_tolerance:
-    the policy's goal radius; hold_radius: hold the goal once this close (None: never)."""
+    """tick_every: env steps between planning ticks; settings: the receding loop's."""
 
     tick_every: int
-    replan: ReplanSettings
-    goal_tolerance: float
-    hold_radius: float | None
+    settings: LoopSettings
 
 
 @dataclass
@@ -256,39 +234,33 @@ class Maze2DEvalSummary:
 def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig, seed: int,
                      start_cell=None) -> Maze2DEpisodeResult:
     """Run one episode: reset with `seed` (optionally from `start_cell`), plan to env.target with
-    zero velocity and track the plan, replanning as config.loop() says. Same seed -> same result.
+    zero velocity and track the plan, replanning as config.episode_loop() says. Same seed -> same
+    result.
 
-    Every protocol runs the planner node's loop, in simulated time: planning ticks every
-    `tick_every` env steps ask the shared ReplanningPolicy whether to replan (plans take no
-    simulated time here: the node's latency is the difference), every env step tracks the plan
-    step the policy names, and within `hold_radius` of the goal the goal is held."""
+    Every protocol runs the planner node's receding loop (point_mass_controller), in simulated
+    time: a planning tick every `tick_every` env steps, a control tick every env step (plans take
+    no simulated time here: the node's latency is the difference). With obstacles the loop gets
+    the costmap the simulator would publish (the walls and the obstacle cells)."""
     planner.reset()
     planner.generator.manual_seed(seed)
     observation = env.reset(seed=seed, start_cell=start_cell)
     start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
-    loop = config.loop()
-    policy = ReplanningPolicy.for_planner(planner, loop.replan, loop.goal_tolerance, POSITION_DIMS)
-    avoid = with_value_guide(obstacle_planning(planner, config, goal), planner, config)
-    avoidance = obstacle_avoidance(config, goal)
-    route = avoidance.route if avoidance else None
-    shield = obstacle_shield(config)
-    dt = loop.replan.plan_dt
-    plan, plan_ms, first_plan, held = None, [], None, False
-    driven, rewards = [observation[:2].copy()], []
+    loop, clock = config.episode_loop(), SimulatedClock()
+    controller = point_mass_controller(planner, loop.settings, clock, config.maze, avoidance=config.avoidance,
+                                       guides=value_guides(planner, config))
+    if config.obstacles:
+        controller.use_map(obstacle_costmap(config.maze, config.obstacles))
+    run = GoalRun(goal, loop.settings.goal_tolerance)
+    plan_ms, first_plan, driven, rewards = [], None, [observation[:2].copy()], []
     for step in range(config.episode_steps or env.max_episode_steps):
-        now = step * dt
-        held = held or (loop.hold_radius is not None and np.hypot(*(observation[:2] - goal[:2])) <= loop.hold_radius)
-        ticking = not held and step % loop.tick_every == 0
-        target, target_dims = policy.target(observation, goal, route, config.route_reach) if ticking else (goal, None)
-        if ticking and policy.needs_plan(observation, now, target, loop.goal_tolerance, plan):
-            horizon = policy.target_horizon(plan, observation, now, target, target_dims, config.route_horizon)
-            result = planner.plan(observation, goal=target if config.goal_inpainting else None, goal_dims=target_dims,
-                                  executed_steps=policy.executed_steps(plan, now), horizon=horizon, **avoid)
-            plan = TimedPlan(result.observations, result.actions, now, now, target)
+        clock.time = step * loop.settings.plan_dt
+        if step % loop.tick_every == 0 and (result := controller.plan_tick(run, observation, clock.time)):
             plan_ms.append(result.plan_time_ms)
             first_plan = result.observations if first_plan is None else first_plan
-        action = _node_command(policy, plan, observation, goal, now, held, loop.goal_tolerance, shield)
-        observation, reward, _, _ = env.step(action)
+        decision = controller.control(run, observation, clock.time)
+        if decision.outcome:
+            run.finish(decision.outcome, decision.message)
+        observation, reward, _, _ = env.step(decision.command)
         driven.append(observation[:2].copy())
         rewards.append(reward)
     result = _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
@@ -298,68 +270,34 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     return result
 
 
-def obstacle_planning(planner, config: Maze2DEvalConfig, goal: np.ndarray) -> dict:
-    """The planner arguments that avoid the config's obstacles on the way to `goal`: the costmap
-    guide, the candidates and their ranking (none without obstacles: plans are unchanged)."""
-    if not config.obstacles:
-        return {}
-    avoidance = obstacle_avoidance(config, goal)
-    return avoidance.planning_arguments(planner.normalizer, planner.action_dim, POSITION_DIMS)
+class SimulatedClock:
+    """The episode's time, set by the evaluation at every step; the loop reads it as the node reads its clock."""
+
+    time = 0.0
+
+    def __call__(self) -> float:
+        return self.time
 
 
-def with_value_guide(arguments: dict, planner, config: Maze2DEvalConfig) -> dict:
-    """The planner arguments with the config's learned value guide added to their guides (if any)."""
+@functools.lru_cache(maxsize=16)
+def obstacle_costmap(maze: str, obstacles: tuple):
+    """The costmap maze2d_sim publishes with these obstacles: the walls and the obstacle cells, on
+    its grid."""
+    return MazeGrid.of_maze(maze).with_walls(obstacles).occupancy_map()
+
+
+def value_guides(planner, config: Maze2DEvalConfig) -> list:
+    """The config's learned value guide (none without a value checkpoint)."""
     if config.value_checkpoint is None:
-        return arguments
+        return []
     if not hasattr(planner, "diffusion"):
         raise ValueError("value guidance needs a flat checkpoint (a hierarchical planner has no one diffusion schedule)")
-    guide = _value_guide(config.value_checkpoint, planner.normalizer, planner.diffusion.n_timesteps)
-    return {**arguments, "guides": [*arguments.get("guides", ()), guide]}
+    return [_value_guide(config.value_checkpoint, planner.normalizer, planner.diffusion.n_timesteps)]
 
 
 @functools.lru_cache(maxsize=4)
 def _value_guide(path: str, normalizer, n_timesteps: int):
     return load_value_guide(path, normalizer, n_timesteps)
-
-
-def obstacle_avoidance(config: Maze2DEvalConfig, goal: np.ndarray) -> ObstacleAvoidance | None:
-    """The shared avoidance among the maze's walls and the config's obstacles toward `goal` (the
-    costmap a simulator would publish; None without obstacles)."""
-    if not config.obstacles:
-        return None
-    settings = AvoidanceSettings(config.costmap_weight, config.candidates, config.costmap_margin,
-                                 config.route_reach, config.route_horizon)
-    return _avoidance(config.maze, config.obstacles, tuple(np.round(goal[:2], 3)), settings)
-
-
-def obstacle_shield(config: Maze2DEvalConfig):
-    """The keep-out shield of the config's obstacles (None without obstacles or with costmap_shield off)."""
-    return _shield(config.maze, config.obstacles) if config.obstacles and config.costmap_shield else None
-
-
-@functools.lru_cache(maxsize=16)
-def _shield(maze: str, obstacles: tuple):
-    grid = MazeGrid.of_maze(maze)
-    return keep_out_shield(grid.with_walls(obstacles).occupancy_map(), grid.occupancy_map(),
-                           BRAKING_DECELERATION, SHIELD_REACTION)
-
-
-@functools.lru_cache(maxsize=16)
-def _avoidance(maze: str, obstacles: tuple, goal_xy: tuple, settings: AvoidanceSettings) -> ObstacleAvoidance:
-    grid = MazeGrid.of_maze(maze)
-    return ObstacleAvoidance(grid.with_walls(obstacles).occupancy_map(), goal_xy, settings,
-                             static=grid.occupancy_map())
-
-
-def _node_command(policy: ReplanningPolicy, plan, state, goal, now, held, tolerance, shield=None) -> np.ndarray:
-    """The node's control tick: hold a reached goal; track the plan; hold the goal with a plan too
-    old to track when settling onto it, else stop. A keep-out shield brakes the hold and tracking
-    commands before the mass reaches an obstacle."""
-    if held or (plan is not None and policy.too_old(plan, now) and policy.settling(state, goal, tolerance, plan)):
-        return shielded(shield, state, waypoint_tracking_action(state, goal[None, :], 0))
-    if plan is None or policy.too_old(plan, now):
-        return np.zeros(2)
-    return shielded(shield, state, waypoint_tracking_action(state, plan.observations, policy.tracking_step(plan, now)))
 
 
 def evaluate(checkpoint, config: Maze2DEvalConfig, progress: bool = True) -> Maze2DEvalSummary:
@@ -391,7 +329,7 @@ def _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan
 
 def maze2d_segments(kind: str = "linear"):
     """Segment filling for a Maze2D state (x, y, vx, vy) at the simulator's step."""
-    return interpolated_segments(kind, (0, 1), (2, 3), TIMESTEP)
+    return PointMass.segments(kind, TIMESTEP)
 
 
 def _load_planner(checkpoint, config: Maze2DEvalConfig) -> tuple[Planner, int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...costmap import OccupancyMap
+from diffuser_core.planar.costmap import OccupancyMap
+
 from . import layouts as L
 
 

@@ -1,9 +1,10 @@
-"""The receding-horizon replanning policy that the planner node and the offline evaluation share.
+"""When to replan and what to track: the decisions of the receding-horizon loop (receding.py).
 
-Pure Python, with every time given by the caller (the node's clock, or simulated time offline), so
-the same decisions come out of both: whether to replan at a tick, the horizon and warm-start shift
-of each replan, which plan step to track at a control tick, and whether a plan is too old to track.
-Distances are between positions: the state columns `position_dims` that the task supplies.
+Pure Python, with every time given by the caller (the node's clock, or simulated time offline):
+whether to replan at a tick, the horizon and warm-start shift of each replan, which plan step to
+track at a control tick, and whether a plan is too old to track. Distances are between positions:
+the state columns `position_dims` that the task supplies. The settings are a LoopSettings (or
+anything with its replan_deviation, settle_distance, max_plan_age, plan_dt and shrink_horizon).
 """
 from __future__ import annotations
 
@@ -12,42 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .horizon import PositionDims, ShrinkingHorizon, progress_index
-
+from diffuser_core.planning.horizon import PositionDims, ShrinkingHorizon, progress_index
 
 TIME_SLACK = 1e-6  # plan steps: times k * plan_dt computed in floating point still count k steps
-
-
-@dataclass(frozen=True)
-class ReplanSettings:
-    """replan_deviation: 0 replans at every tick; > 0 keeps a plan while the robot stays this close
-    to it (m) and the plan is younger than half of max_plan_age (s). settle_distance (m): this close
-    to the goal, a plan that arrives there is kept to its end. plan_dt (s): time between plan steps.
-    shrink_horizon: size each replan to the route that remains (diffuser_core.horizon)."""
-
-    replan_deviation: float = 0.0
-    settle_distance: float = 1.0
-    max_plan_age: float = 3.0
-    plan_dt: float = 0.01
-    shrink_horizon: bool = False
-
-    def __post_init__(self):
-        for name in ("replan_deviation", "settle_distance"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        for name in ("max_plan_age", "plan_dt"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value}")
-        if not isinstance(self.shrink_horizon, bool):
-            raise ValueError(f"shrink_horizon must be true or false, got {self.shrink_horizon!r}")
-
-    @classmethod
-    def from_parameters(cls, p) -> "ReplanSettings":
-        """The settings from a planner's parameters (the node's, or a scenario YAML's)."""
-        return cls(p["replan_deviation"], p["settle_distance"], p["max_plan_age"], p["plan_dt"],
-                   p["shrink_horizon"])
 
 
 @dataclass
@@ -68,7 +36,7 @@ class ReplanningPolicy:
     """When to replan, how long each replan is, and which plan step to track. position_dims: the
     state columns that are the robot's position (a point robot's (0, 1))."""
 
-    def __init__(self, settings: ReplanSettings, goal_tolerance: float, position_dims: PositionDims,
+    def __init__(self, settings, goal_tolerance: float, position_dims: PositionDims,
                  horizons: ShrinkingHorizon | None = None):
         self.settings = settings
         self.goal_tolerance = goal_tolerance
@@ -76,7 +44,7 @@ class ReplanningPolicy:
         self.horizons = horizons if settings.shrink_horizon else None
 
     @classmethod
-    def for_planner(cls, planner, settings: ReplanSettings, goal_tolerance: float,
+    def for_planner(cls, planner, settings, goal_tolerance: float,
                     position_dims: PositionDims) -> "ReplanningPolicy":
         """The policy for a planner (its horizons, when they shrink)."""
         horizons = ShrinkingHorizon.for_planner(
@@ -110,26 +78,6 @@ class ReplanningPolicy:
         if self.settling(state, goal, tolerance, plan):
             return False
         return state_time - plan.state_time > settings.max_plan_age / 2
-
-    def target(self, state: np.ndarray, goal: np.ndarray, route=None, reach: float = 0.0
-               ) -> tuple[np.ndarray, tuple[int, ...] | None]:
-        """(target state, goal dims) of the next plan: the goal (all dims) without a route or when the
-        route from `state` is at most `reach` long; else the route's waypoint `reach` ahead, its
-        positions only. `route` has length(xy) and waypoint(xy, reach) (diffuser_core.costmap.Route)."""
-        xy = np.asarray(state, dtype=np.float64)[list(self.position_dims)]
-        if route is None or reach <= 0 or route.length(xy) <= reach:
-            return np.asarray(goal), None
-        waypoint = np.array(goal, dtype=np.float64)
-        waypoint[list(self.position_dims)] = route.waypoint(xy, reach)
-        return waypoint, self.position_dims
-
-    def target_horizon(self, plan: TimedPlan | None, state: np.ndarray, state_time: float, target: np.ndarray,
-                       target_dims, route_horizon: int = 0) -> int | None:
-        """The horizon of a plan to `target` (as `target` gave it): a route waypoint's is
-        `route_horizon` (0: the planner's own); the goal's, `horizon`'s."""
-        if target_dims is not None:
-            return route_horizon or None
-        return self.horizon(plan, state, state_time, target)
 
     def settling(self, state: np.ndarray, goal: np.ndarray, tolerance: float, plan: TimedPlan) -> bool:
         """Near the goal (settle_distance) with a plan that ends within `tolerance` of it."""

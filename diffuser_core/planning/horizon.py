@@ -1,8 +1,8 @@
 """Variable-horizon receding planning: each replan asks for as many steps as the route still needs.
 
-A fixed-horizon plan that starts close to the goal must still fill all H steps, and this project's
-Maze2D models then wander off and back; replanning every 10 steps with H = 128 never settles at the
-U-Maze goal (results/perf.md). The temporal U-Net is convolutional in time, so one model can plan
+A fixed-horizon plan that starts close to the goal must still fill all H steps, and a model trained
+on long routes then wanders off and back: replanning every 10 steps with a fixed horizon never
+settles at the goal (results/perf.md). The temporal U-Net is convolutional in time, so one model can plan
 shorter: the steps the previous plan still needed to arrive, plus a margin, rounded up to a length
 the U-Net's down-sampling divides. Distances use the state's position columns (`position_dims`),
 which the task supplies.

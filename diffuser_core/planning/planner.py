@@ -14,13 +14,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint
-from .conditioning import Constraint, Inpainting, constraint_table
-from .config import resolve_device
-from .diffusion import GaussianDiffusion
-from .guides import combine_guides
-from .normalization import TrajectoryNormalizer
-from .samplers import GuidanceConfig, check_sampler_name, make_sampler
+from diffuser_core.checkpoint import load_checkpoint
+from diffuser_core.config import resolve_device
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.guidance.guides import combine_guides
+from diffuser_core.model.diffusion import GaussianDiffusion
+from diffuser_core.sampling.conditioning import Constraint, Inpainting, constraint_table
+from diffuser_core.sampling.samplers import GuidanceConfig, check_sampler_name, make_sampler
 
 
 @dataclass

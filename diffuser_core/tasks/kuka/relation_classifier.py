@@ -6,7 +6,7 @@ the top block higher), and guides with the wanted pair's logit over the later ha
 Unlike the analytic relation guide (guides.relation_guide), its gradient reaches the arm's joints
 as well as the blocks' positions. The other blocks' columns are frozen to it, as the reference does.
 
-    python -m diffuser_core.tasks.kuka.classifier --demos data/kuka_demos.hdf5 \\
+    python -m diffuser_core.tasks.kuka.relation_classifier --demos data/kuka_demos.hdf5 \\
         --checkpoint checkpoints/kuka_stack_stride4.safetensors --out runs/kuka_classifier.safetensors
 """
 from __future__ import annotations
@@ -18,13 +18,14 @@ import time
 import numpy as np
 import torch
 
-from ...checkpoint import load_checkpoint
-from ...classifier import ClassifierGuide, ClassifierObjective, StateClassifier, load_classifier, save_classifier
-from ...guides import CompositeGuide, CostGuide
-from ...normalization import TrajectoryNormalizer
-from .episodes import load_episodes
-from .guides import others_held_cost
-from .tasks import BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, Relation, attached_flags, block_slice
+from diffuser_core.checkpoint import load_checkpoint
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.guidance.classifier import ClassifierGuide
+from diffuser_core.guidance.guides import CompositeGuide, CostGuide
+from diffuser_core.model.classifier import ClassifierObjective, StateClassifier, save_classifier
+from diffuser_core.tasks.kuka.episodes import load_episodes
+from diffuser_core.tasks.kuka.relation_guides import others_held_cost
+from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, Relation, attached_flags, block_slice
 
 RELATION_PAIRS = tuple(Relation(top, bottom) for top, bottom in itertools.permutations(BLOCK_NAMES, 2))
 LABEL_XY = 0.1  # m: the reference's label, centres this close in xy ...

@@ -1,8 +1,9 @@
 """Scenario files: one `config/<scenario>.yaml` names the nodes to start and holds their parameters.
 
 Each top-level key is a node name, which is also the executable that runs it, and its
-`ros__parameters` configure it. The pip bringup command and the ROS 2 launch files both read scenarios
-through this module, so the YAML is the one source of truth.
+`ros__parameters` configure it. The bringup command, the ROS 2 launch files and the offline
+evaluations all read scenarios through this module, so the YAML is the one source of a robot
+setting. Plain YAML: no ROS is needed to read one.
 """
 from __future__ import annotations
 
@@ -36,15 +37,18 @@ class NodeSpec:
 
 
 def package_root() -> Path:
-    """Where config/, launch/ and checkpoints/ live: the repo (pip set-up) or the package's share dir."""
+    """Where config/, launch/ and checkpoints/ live: $DIFFUSER_ROS_ROOT, the source tree (pip set-up), or
+    the package's share folder in a sourced ROS 2 workspace (an AMENT_PREFIX_PATH entry)."""
     if os.environ.get("DIFFUSER_ROS_ROOT"):
         return Path(os.environ["DIFFUSER_ROS_ROOT"])
     source_root = Path(__file__).resolve().parents[1]
     if (source_root / "config").is_dir():
         return source_root
-    from ament_index_python.packages import get_package_share_directory
-
-    return Path(get_package_share_directory("diffuser_ros"))
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        share = Path(prefix) / "share" / "diffuser_ros"
+        if prefix and (share / "config").is_dir():
+            return share
+    raise ScenarioError("cannot find diffuser_ros's config/: set DIFFUSER_ROS_ROOT or source the workspace")
 
 
 def resolve_config(name_or_path: str) -> Path:

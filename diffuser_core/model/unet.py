@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from .config import UnetConfig
+from diffuser_core.config import UnetConfig
 
 
 class SinusoidalTimeEmbedding(nn.Module):

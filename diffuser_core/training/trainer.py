@@ -22,11 +22,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from .checkpoint import (CheckpointConfig, CheckpointError, TrainingState, load_training_state,
-                         load_weights, save_checkpoint)
-from .config import TrainingConfig, resolve_device
-from .ema import EMA
-from .normalization import TrajectoryNormalizer
+from diffuser_core.checkpoint import (
+    CheckpointConfig,
+    CheckpointError,
+    TrainingState,
+    load_training_state,
+    load_weights,
+    save_checkpoint,
+)
+from diffuser_core.config import TrainingConfig, resolve_device
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.training.ema import EMA
 
 LATEST = "latest.safetensors"
 

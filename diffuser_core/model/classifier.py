@@ -1,10 +1,10 @@
 """A learned per-state classifier p(label | s_t, t) and its guide (paper §3.2, classifier guidance).
 
 The classifier scores every state of a noisy trajectory for K binary labels (a task's conditions,
-e.g. which block is on which). It is trained on single states from the data, noised by the same
+e.g. which object rests on which). It is trained on single states from the data, noised by the same
 schedule the sampler uses, so its gradient is meaningful at every denoising step. The guide's J is
 the wanted label's logit summed over a span of the plan; its gradient reaches every state column
-(a held block's position moves the arm's joints too), except the columns `frozen` to it.
+(a held object's position moves the robot's joints too), except the columns `frozen` to it.
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import read_safetensors, write_safetensors
-from .diffusion import NoiseSchedule
-from .model import time_mlp
-from .normalization import TrajectoryNormalizer
+from diffuser_core.checkpoint import read_safetensors, write_safetensors
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.model.diffusion import NoiseSchedule
+from diffuser_core.model.unet import time_mlp
 
 CLASSIFIER_KEY = "state_classifier"  # the metadata key of a classifier file
 
@@ -90,34 +90,3 @@ class ClassifierObjective(nn.Module):
         noise = torch.randn(states.shape, device=states.device, generator=generator)
         noisy = self.schedule.q_sample(states, t, noise)
         return F.binary_cross_entropy_with_logits(self.classifier(noisy, t)[:, 0], labels)
-
-
-class ClassifierGuide:
-    """J = the sum, over the plan's last `later_fraction` of states, of label `label`'s logit. x is the
-    diffusion model's normalized trajectory (actions first); with `normalizer` (the diffusion model's)
-    and `classifier_normalizer` (the classifier's inputs'), its states are moved from the first's
-    units into the second's. `frozen`: state columns whose gradient is zeroed."""
-
-    def __init__(self, classifier: StateClassifier, label: int, action_dim: int, later_fraction: float = 0.5,
-                 frozen: Sequence[int] = (), normalizer: TrajectoryNormalizer | None = None,
-                 classifier_normalizer: TrajectoryNormalizer | None = None):
-        if (normalizer is None) != (classifier_normalizer is None):
-            raise ValueError("ClassifierGuide needs both normalizers or neither")
-        self.normalizer, self.classifier_normalizer = normalizer, classifier_normalizer
-        if not 0 <= label < classifier.labels:
-            raise ValueError(f"label must be in [0, {classifier.labels}), got {label}")
-        if not 0.0 < later_fraction <= 1.0:
-            raise ValueError(f"later_fraction must be in (0, 1], got {later_fraction}")
-        self.classifier, self.label, self.action_dim = classifier.eval(), label, action_dim
-        self.later_fraction = later_fraction
-        self.free = torch.ones(classifier.state_dim)
-        self.free[list(frozen)] = 0.0
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        first = int(x.shape[1] * (1.0 - self.later_fraction))
-        states = x[:, first:, self.action_dim:]
-        if self.normalizer is not None:
-            states = self.classifier_normalizer.observations.normalize(self.normalizer.observations.unnormalize(states))
-        free = self.free.to(states)
-        states = free * states + (1 - free) * states.detach()
-        return self.classifier(states, t)[..., self.label].sum(-1)

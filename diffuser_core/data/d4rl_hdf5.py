@@ -3,14 +3,13 @@
 Layout (D4RL): one flat stream of N steps; datasets `observations` (N, obs), `actions` (N, act),
 `rewards` (N,), `terminals` (N,) and optionally `timeouts` (N,) and `infos/*` (N, ...);
 `metadata/*` entries may be scalars. An episode ends at a step whose terminal or timeout is set.
-Tasks may segment differently (Maze2D: diffuser_core.tasks.maze2d.episodes).
+Tasks may segment differently (each task's `episodes` module).
 """
 import os
 from pathlib import Path
 
 import h5py
 import numpy as np
-
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 END_FLAG_KEYS = ("terminals", "timeouts")
@@ -80,7 +79,7 @@ def load_d4rl_hdf5(path) -> dict:
 
 
 def read_hdf5_attrs(path) -> dict:
-    """The file-level attributes (e.g. 'maze', 'seed' written by the Maze2D generator)."""
+    """The file-level attributes (e.g. the settings and seed a data generator wrote)."""
     try:
         with h5py.File(path, "r") as file:
             return {key: _plain(value) for key, value in file.attrs.items()}

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ValueConfig
-from .diffusion import NoiseSchedule, condition_mask
-from .model import ResidualTemporalBlock, downsample, time_mlp
+from diffuser_core.config import ValueConfig
+from diffuser_core.model.diffusion import NoiseSchedule, condition_mask
+from diffuser_core.model.unet import ResidualTemporalBlock, downsample, time_mlp
 
 
 class ValueModel(nn.Module):

@@ -11,8 +11,8 @@ import math
 import torch
 from torch import nn
 
-from .config import DiffusionConfig, UnetConfig
-from .model import TemporalUnet
+from diffuser_core.config import DiffusionConfig, UnetConfig
+from diffuser_core.model.unet import TemporalUnet
 
 
 def cosine_beta_schedule(n_timesteps: int, s: float = 0.008) -> torch.Tensor:

@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .guides import CostGuide
-from .normalization import TrajectoryNormalizer
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.guidance.guides import CostGuide
 
 DISTANCE_CHUNK = 256  # cells per block when computing the distance field (bounds memory)
 ENTERED_PENALTY = 1e6  # added to the rank of a candidate that enters an obstacle

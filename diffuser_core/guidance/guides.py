@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .normalization import TrajectoryNormalizer
+from diffuser_core.data.normalization import TrajectoryNormalizer
 
 
 class Guide(Protocol):

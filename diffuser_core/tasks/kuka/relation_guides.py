@@ -13,11 +13,19 @@ from typing import Callable, Sequence
 
 import torch
 
-from ...guides import CostGuide, Guide
-from ...normalization import TrajectoryNormalizer
-from .kinematics import ArmKinematics, iiwa_kinematics
-from .tasks import (BLOCK_NAMES, BLOCK_SIZE, GRIP_THRESHOLD, JOINT_COUNT, Relation, block_slice, check_relations,
-                         stacked_relations)
+from diffuser_core.data.normalization import TrajectoryNormalizer
+from diffuser_core.guidance.guides import CostGuide, Guide
+from diffuser_core.tasks.kuka.kinematics import ArmKinematics, iiwa_kinematics
+from diffuser_core.tasks.kuka.tasks import (
+    BLOCK_NAMES,
+    BLOCK_SIZE,
+    GRIP_THRESHOLD,
+    JOINT_COUNT,
+    Relation,
+    block_slice,
+    check_relations,
+    stacked_relations,
+)
 
 
 def position_columns(block: str, action_dim: int, block_names: Sequence[str] = BLOCK_NAMES) -> list[int]:

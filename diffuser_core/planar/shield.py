@@ -13,11 +13,28 @@ the obstacle once the robot is within keep_off); the component along the obstacl
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .costmap import GridField, OccupancyMap
+from diffuser_core.planar.costmap import GridField, OccupancyMap
+
+
+@dataclass(frozen=True)
+class Braking:
+    """A robot's braking model: the deceleration (m/s^2) it surely reaches under a full command
+    (choose it below what it does reach), and the s a command lasts before the next one (its
+    reaction time, state age included)."""
+
+    deceleration: float
+    reaction: float
+
+    def __post_init__(self):
+        for name in ("deceleration", "reaction"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"braking {name} must be a positive number, got {value}")
 
 
 class KeepOutShield:

@@ -1,7 +1,7 @@
 """Per-dimension normalizers: the diffusion model works on trajectories scaled to about [-1, 1].
 
 Both normalizers are affine maps x -> (x - offset) / scale, fitted differently:
-LimitsNormalizer maps each dimension's [min, max] to [-1, 1] (Maze2D), GaussianNormalizer to zero
+LimitsNormalizer maps each dimension's [min, max] to [-1, 1] (bounded states), GaussianNormalizer to zero
 mean and unit variance. They accept numpy arrays and torch tensors alike.
 """
 from __future__ import annotations

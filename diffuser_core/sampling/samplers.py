@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .conditioning import Inpainting
-from .diffusion import GaussianDiffusion
-from .guides import Guide
+from diffuser_core.guidance.guides import Guide
+from diffuser_core.model.diffusion import GaussianDiffusion
+from diffuser_core.sampling.conditioning import Inpainting
 
 
 @dataclass(frozen=True)

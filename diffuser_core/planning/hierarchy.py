@@ -2,7 +2,7 @@
 2024): a high-level Diffuser, trained on states `stride` (K) env steps apart, plans the subgoals
 from the start to the goal; every segment between two consecutive subgoals is then made dense.
 
-The network sees sequences K times shorter than a flat plan of the same span, so a long maze route
+The network sees sequences K times shorter than a flat plan of the same span, so a long route
 is a short, cheap sequence to learn and to sample. Two ways to fill the segments:
 - `HermiteSegments`: cubic Hermite interpolation through the subgoals' positions and velocities
   (a state layout with velocity dims), or `LinearSegments` (any state) - no second model;
@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 from typing import Protocol, Sequence
 
 import numpy as np
 
-from .checkpoint import load_checkpoint, read_checkpoint
-from .config import resolve_device
-from .planner import Planner, PlannerConfig, PlanResult
+from diffuser_core.planning.planner import Planner, PlannerConfig, PlanResult
 
 SEGMENT_FILLERS = ("linear", "hermite")  # interpolations between subgoals (no second model)
 
@@ -196,29 +193,3 @@ def subgoals_covering(horizon: int, stride: int, multiple: int) -> int:
     """The fewest subgoals, a multiple of `multiple`, whose plan covers `horizon` env steps."""
     wanted = max(2, math.ceil((horizon - 1) / stride) + 1)
     return int(math.ceil(wanted / multiple) * multiple)
-
-
-def checkpoint_stride(path) -> int:
-    """The stride a checkpoint's model was trained with (1: a flat, dense model)."""
-    return read_checkpoint(path)[2].stride
-
-
-def load_planner(path, config: PlannerConfig | None = None, device="cpu",
-                 segments: Segments | None = None, low_level=None):
-    """The planner a checkpoint calls for: a flat Planner, or a HierarchicalPlanner when the model
-    plans subgoals (stride > 1; `config.horizon` is then in env steps, rounded up to whole segments). `low_level` (a checkpoint path) fills segments with a low-level
-    Diffuser instead of `segments` (default: straight lines)."""
-    device = resolve_device(device)
-    diffusion, normalizer, saved = load_checkpoint(path, device)
-    stride = saved.stride
-    if stride > 1 and config is not None and config.horizon is not None:  # env steps -> subgoals
-        config = replace(config, horizon=subgoals_covering(config.horizon, stride, saved.unet.horizon_multiple))
-    planner = Planner.for_model(diffusion, normalizer, saved.horizon, config, device)
-    if stride == 1:
-        if low_level is not None:
-            raise ValueError(f"{path} is a flat model: a low-level model applies to hierarchical ones")
-        return planner
-    if low_level is not None:
-        low_config = replace(planner.config, horizon=stride + 1, warm_start=False, guide_scale=0.0)
-        segments = DiffuserSegments(Planner.from_checkpoint(low_level, low_config, device))
-    return HierarchicalPlanner(planner, stride, segments)

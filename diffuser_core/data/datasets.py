@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .normalization import MIN_SCALE, TrajectoryNormalizer
+from diffuser_core.data.normalization import MIN_SCALE, TrajectoryNormalizer
 
 EpisodeLoader = Callable[[str], "list[Episode]"]
 _LOADERS: dict[str, EpisodeLoader] = {}
@@ -78,7 +78,7 @@ def resolve_loader(spec: str) -> EpisodeLoader:
 def load_hdf5_episodes(path: str) -> list[Episode]:
     """D4RL-layout hdf5 (observations, actions, rewards, terminals, timeouts), split into
     episodes after every terminal or timeout step (a trailing unfinished part is kept)."""
-    from .hdf5_dataset import load_d4rl_hdf5, split_episodes
+    from diffuser_core.data.d4rl_hdf5 import load_d4rl_hdf5, split_episodes
 
     return [Episode(e["observations"], e["actions"], e.get("rewards"))
             for e in split_episodes(load_d4rl_hdf5(path), keep_incomplete=True)]

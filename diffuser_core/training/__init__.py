@@ -1,0 +1,2 @@
+"""Training: the trainer with checkpoints, resume and distributed data parallel (`trainer`), and the
+exponential moving average of the weights (`ema`)."""

@@ -12,6 +12,7 @@ failure there raises ValueError with the reason (a clean exit 2 under runtime.ru
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -103,6 +104,18 @@ class ManagedPlanner(LifecycleNode):
             if interrupt.wait(SIM_TIME_POLL_S):
                 return True
         return interrupt.is_set()
+
+    def every_period(self, period_s: float, step: Callable[[], None], stopping: threading.Event) -> None:
+        """step() every `period_s` of the node's time until `stopping` is set, on a fixed schedule (a
+        late tick is not made up with a burst)."""
+        next_tick = self.now()
+        while not stopping.is_set():
+            step()
+            next_tick += period_s
+            now = self.now()
+            if next_tick < now - period_s:
+                next_tick = now
+            self.sleep_for(next_tick - now, stopping)
 
     def inactive_reason(self) -> str:
         """Why goals are refused now ("" when the node is active)."""
@@ -210,3 +223,22 @@ class ManagedPlanner(LifecycleNode):
 
     def stop(self, reason: str) -> None:
         raise NotImplementedError
+
+
+class SlowedPlanner:
+    """The planner with `delay()` s added to every plan (planning_delay: to try a slow planner); the
+    wait ends early when `interrupt` is set."""
+
+    def __init__(self, planner, delay, interrupt: threading.Event):
+        self.planner, self.delay, self.interrupt = planner, delay, interrupt
+
+    def plan(self, *args, **kwargs):
+        started = time.monotonic()
+        result = self.planner.plan(*args, **kwargs)
+        if self.delay() > 0:
+            self.interrupt.wait(self.delay())
+            result.plan_time_ms = (time.monotonic() - started) * 1e3
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.planner, name)

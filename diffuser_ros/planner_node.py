@@ -19,8 +19,6 @@ from __future__ import annotations
 import math
 import sys
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import PurePath
 
 import numpy as np
@@ -34,81 +32,17 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from diffuser_core.config import resolve_device
-from diffuser_core.planar.avoidance import AvoidanceSettings
 from diffuser_core.planning.loading import PlanningSettings
-from diffuser_core.planning.receding import GoalRun, LoopSettings, RecedingController
-from diffuser_core.settings import check_settings, from_parameters, setting
+from diffuser_core.planning.receding import GoalRun, RecedingController
 from diffuser_ros.action import ReachGoal
 from diffuser_ros.adapters import ADAPTERS
 from diffuser_ros.conversions import array_to_plan_msg, occupancy_grid_to_map, plan_markers, xy_to_path
 from diffuser_ros.diagnostics import PlanningStats, planner_status
 from diffuser_ros.executors import PooledExecutor
-from diffuser_ros.managed import ManagedPlanner, ParameterError
+from diffuser_ros.managed import ManagedPlanner, ParameterError, SlowedPlanner
 from diffuser_ros.msg import Plan
-from diffuser_ros.parameters import parameter_table
+from diffuser_ros.planner_parameters import PARAMETER_INFO, PARAMETERS, check_parameters
 from diffuser_ros.runtime import run_node
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    """The node's own parameters (the loop's, the planner's and the map's are the core's settings).
-    Defaults are the shipped U-Maze scenario's (config/maze2d_umaze.yaml; a test keeps them equal),
-    except autostart: a bare node waits to be configured, as nav2's do."""
-
-    autostart: bool = setting(False, "configure and activate on start (nav2's lifecycle-manager behaviour)")
-    checkpoint: str = setting("checkpoints/maze2d_umaze.safetensors",
-                              "diffusion checkpoint (.safetensors); a subgoal (stride > 1) model plans hierarchically")
-    low_level_checkpoint: str = setting("", "hierarchical checkpoints: a low-level Diffuser for the segments between "
-                                            "subgoals; empty: interpolate them")
-    robot: str = setting("point_mass", "robot adapter: point_mass (or kuka_arm, the arm planner)", read_only=True)
-    maze: str = setting("umaze", "maze whose walls refuse goals (umaze | medium | large); empty: no map")
-    frame_id: str = setting("map", "frame of odom, goals and plans")
-    control_rate: float = setting(100.0, "Hz: commands on cmd_accel", 0.1, 10000.0)
-    command_limit: float = setting(1.0, "largest command magnitude per axis", 0.001, live=True)
-    device: str = setting("auto", "torch device: auto | cpu | cuda | cuda:N")
-    planning_delay: float = setting(0.0, "s added to every plan, to try a slow planner", 0.0, 60.0, live=True)
-
-    def __post_init__(self):
-        check_settings(self)
-        if self.robot not in ADAPTERS:
-            raise ValueError(f"robot='{self.robot}' is not one of {sorted(ADAPTERS)} (or 'kuka_arm', the arm planner)")
-        try:
-            resolve_device(self.device)
-        except ValueError:
-            raise ValueError(f"device='{self.device}' is not auto, cpu, cuda or cuda:N") from None
-
-
-SETTINGS = (NodeSettings, PlanningSettings, LoopSettings, AvoidanceSettings)
-PARAMETERS, PARAMETER_INFO = parameter_table(*SETTINGS)
-
-
-def check_parameters(p: dict) -> tuple:
-    """The parameters as (NodeSettings, PlanningSettings, LoopSettings, AvoidanceSettings); ParameterError
-    naming the first invalid one."""
-    try:
-        return tuple(from_parameters(cls, p) for cls in SETTINGS)
-    except ValueError as error:
-        raise ParameterError(str(error)) from error
-
-
-class SlowedPlanner:
-    """The planner with `delay()` s added to every plan (planning_delay: to try a slow planner); the
-    wait ends early when `interrupt` is set."""
-
-    def __init__(self, planner, delay, interrupt: threading.Event):
-        self.planner, self.delay, self.interrupt = planner, delay, interrupt
-
-    def plan(self, *args, **kwargs):
-        started = time.monotonic()
-        result = self.planner.plan(*args, **kwargs)
-        if self.delay() > 0:
-            self.interrupt.wait(self.delay())
-            result.plan_time_ms = (time.monotonic() - started) * 1e3
-        return result
-
-    def __getattr__(self, name):
-        return getattr(self.planner, name)
 
 
 class DiffuserPlannerNode(ManagedPlanner):
@@ -322,23 +256,18 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     # ------------------------------------------------------------------ control thread
     def control_loop(self) -> None:
-        """control_step at control_rate in its own thread, on a fixed schedule (a late tick is not
-        made up with a burst). Not an executor timer: every executor wake-up rebuilds its wait set
-        in Python, and with state, feedback and plans arriving that cost ~10-30 % of the 100 Hz
-        command rate while a plan was being computed (measured)."""
-        period = 1.0 / self.p["control_rate"]
-        next_tick = self.now()
-        while not self.stopping.is_set():
-            try:
-                self.control_step()
-            except Exception as error:  # a fault in one tick must not end the control loop
-                self.get_logger().error(f"control step failed: {error!r}", throttle_duration_sec=1.0)
-                self.publish_command(np.zeros(self.adapter.command_dim))
-            next_tick += period
-            now = self.now()
-            if next_tick < now - period:
-                next_tick = now
-            self.sleep_for(next_tick - now, self.stopping)
+        """control_step at control_rate in its own thread, on a fixed schedule. Not an executor timer:
+        every executor wake-up rebuilds its wait set in Python, and with state, feedback and plans
+        arriving that cost ~10-30 % of the 100 Hz command rate while a plan was computed (measured)."""
+        self.every_period(1.0 / self.p["control_rate"], self.guarded_control_step, self.stopping)
+
+    def guarded_control_step(self) -> None:
+        """control_step; a fault in one tick sends a zero command and does not end the control loop."""
+        try:
+            self.control_step()
+        except Exception as error:
+            self.get_logger().error(f"control step failed: {error!r}", throttle_duration_sec=1.0)
+            self.publish_command(np.zeros(self.adapter.command_dim))
 
     def control_step(self) -> None:
         """The loop's control tick: send its command; end the goal when it says so."""

@@ -15,14 +15,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def test_the_maze2d_table_is_generated_from_the_json_results():
-    from bench.results_index import maze2d_table
+@pytest.mark.parametrize("section, make", [("maze2d-shipped", "shipped_table"), ("maze2d-table", "maze2d_table")])
+def test_the_maze2d_tables_are_generated_from_the_json_results(section, make):
+    import bench.results_index as index
 
     text = (ROOT / "results" / "maze2d.md").read_text()
-    section = re.search(r"<!-- perf:maze2d-table -->\n(.*)\n<!-- /perf:maze2d-table -->", text, re.DOTALL)
-    assert section, "results/maze2d.md has no generated table: run bench/results_index.py"
-    assert section.group(1).strip() == maze2d_table(ROOT / "results").strip(), \
+    found = re.search(rf"<!-- perf:{section} -->\n(.*)\n<!-- /perf:{section} -->", text, re.DOTALL)
+    assert found, f"results/maze2d.md has no generated {section}: run bench/results_index.py"
+    assert found.group(1).strip() == getattr(index, make)(ROOT / "results").strip(), \
         "results/maze2d.md is out of date with the JSON results: run bench/results_index.py"
+
+
+def test_the_results_pages_open_with_what_ships():
+    for page in ("maze2d.md", "kuka.md"):
+        headings = [line for line in (ROOT / "results" / page).read_text().splitlines() if line.startswith("## ")]
+        assert headings and headings[0].startswith("## What ships"), f"results/{page} opens with {headings[:1]}"
+
+
+def test_result_commands_are_relative_to_the_checkout():
+    for path in sorted((ROOT / "results").rglob("*.json")):
+        text = path.read_text()
+        assert str(ROOT) not in text and "/.venv/" not in text, f"{path.name} names this machine's paths"
 
 
 def test_the_kuka_page_is_generated_from_the_json_results():

@@ -25,7 +25,7 @@ def node_parameters(scenario: str) -> dict:
     if scenario.startswith("kuka"):
         from diffuser_ros.arm_planner_node import PARAMETERS
     else:
-        from diffuser_ros.planner_node import PARAMETERS
+        from diffuser_ros.planner_parameters import PARAMETERS
     return PARAMETERS
 
 

@@ -17,7 +17,7 @@ from diffuser_core.planning.receding import GoalRun
 from diffuser_core.tasks.maze2d.grid import MazeGrid
 from diffuser_core.tasks.maze2d.point_mass import point_mass_controller
 from diffuser_ros.conversions import occupancy_map_to_grid
-from diffuser_ros.planner_node import check_parameters
+from diffuser_ros.planner_parameters import check_parameters
 
 from .planner_harness import Harness
 

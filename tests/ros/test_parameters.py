@@ -5,7 +5,7 @@ import pytest
 from rcl_interfaces.msg import Parameter as ParameterMessage, ParameterType, ParameterValue
 from rcl_interfaces.srv import DescribeParameters, SetParameters
 
-from diffuser_ros.planner_node import PARAMETER_INFO, PARAMETERS
+from diffuser_ros.planner_parameters import PARAMETER_INFO, PARAMETERS
 
 from .planner_harness import Harness
 

@@ -14,6 +14,7 @@ import pytest
 import rclpy
 from action_msgs.msg import GoalStatus
 from nav_msgs.msg import Odometry
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
@@ -62,20 +63,20 @@ def test_the_goal_takes_the_same_simulated_time_at_five_times_real_time():
 @pytest.mark.parametrize("executable, topic, message_type", [("diffuser_ros.maze2d_sim_node", "odom", Odometry),
                                                               ("diffuser_ros.kuka_sim_node", "joint_states", JointState)])
 @pytest.mark.usefixtures("fresh_ros_domain")
-def test_a_simulator_asked_to_use_and_publish_simulated_time_runs_warns_and_stops_on_ctrl_c(executable, topic,
-                                                                                           message_type):
+def test_a_simulator_asked_to_use_and_publish_simulated_time_runs_warns_and_stops_on_ctrl_c(ros_context, executable,
+                                                                                           topic, message_type):
     process = subprocess.Popen([sys.executable, "-m", executable, "--ros-args", "-p", "use_sim_time:=true",
                                 "-p", "publish_clock:=true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
-    context = rclpy.Context()
-    rclpy.init(context=context)
     try:
-        node = rclpy.create_node("clock_probe", context=context)
+        node = rclpy.create_node("clock_probe", context=ros_context)
         received = []
         node.create_subscription(message_type, topic, received.append, qos_profile_sensor_data)
+        executor = SingleThreadedExecutor(context=ros_context)
+        executor.add_node(node)
         deadline = time.monotonic() + 120  # start-up (imports, pybullet) only bounds a hang
         while not received and time.monotonic() < deadline and process.poll() is None:
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
         assert received, f"no {topic} from {executable}"
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
@@ -84,4 +85,3 @@ def test_a_simulator_asked_to_use_and_publish_simulated_time_runs_warns_and_stop
     finally:
         if process.poll() is None:
             process.kill()
-        context.try_shutdown()

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", help="evaluate a ROS scenario's planner settings (config/<scenario>.yaml) "
                         "in the node's replanning loop; sets checkpoint, maze and planner options")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --scenario: change one of its planner parameters (YAML value), e.g. whole_map=true")
     parser.add_argument("--checkpoint", help="diffusion checkpoint (default checkpoints/maze2d_<maze>.safetensors; "
                                              "with --scenario: the scenario's, or this one under its settings, "
                                              "e.g. the flat model for contrast)")
@@ -76,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="results JSON (default results/maze2d_<maze>[_multi].json)")
     parser.add_argument("--plot", nargs="?", const="", default=None,
                         help="save driven paths of a few episodes (default path: OUT with .png)")
+    parser.add_argument("--plot-episodes", type=int, default=PLOTTED_EPISODES, help="episodes in the picture")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -94,7 +98,7 @@ def main(argv=None) -> int:
 
 def scenario_eval_config(scenario: str, args) -> tuple[Maze2DEvalConfig, str]:
     """(Maze2DEvalConfig, checkpoint path) for the planner settings a scenario ships, in the node's loop."""
-    p = planner_parameters(scenario)
+    p = {**planner_parameters(scenario), **parameter_changes(getattr(args, "set", []))}
     if p.get("robot", "point_mass") != "point_mass" or not p.get("maze"):
         raise ValueError(f"scenario {scenario} is not a Maze2D point-mass scenario")
     planning = from_parameters(PlanningSettings, p)
@@ -107,6 +111,17 @@ def scenario_eval_config(scenario: str, args) -> tuple[Maze2DEvalConfig, str]:
                               low_level=str(resolve_data_path(low_level)) if low_level else None,
                               segments=planning.segments, avoidance=from_parameters(AvoidanceSettings, p))
     return config, str(resolve_data_path(p["checkpoint"]))
+
+
+def parameter_changes(assignments: list[str]) -> dict:
+    """NAME=VALUE assignments (values read as YAML) as a parameter dict."""
+    changes = {}
+    for assignment in assignments:
+        name, separator, value = assignment.partition("=")
+        if not separator or not name:
+            raise ValueError(f"--set takes NAME=VALUE, got {assignment!r}")
+        changes[name.strip()] = yaml.safe_load(value)
+    return changes
 
 
 def run(args, argv=None) -> int:
@@ -137,7 +152,7 @@ def write_results(checkpoint, config: Maze2DEvalConfig, out: Path, args, argv) -
     out.write_text(json.dumps(record, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown_report(record))
     if args.plot is not None:
-        save_figure(plot_episodes(summary), args.plot or out.with_suffix(".png"))
+        save_figure(plot_episodes(summary, args.plot_episodes), args.plot or out.with_suffix(".png"))
     print(headline(record))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
@@ -184,20 +199,28 @@ def markdown_report(record: dict) -> str:
 
 
 def plot_episodes(summary: Maze2DEvalSummary, count: int = PLOTTED_EPISODES) -> Figure:
-    """A few episodes' driven paths (coloured start -> end) over the walls, first plan dashed."""
+    """A few episodes' driven paths (coloured start -> end) over the walls, every plan thin and grey
+    (the first dashed), in rows of four."""
     env = Maze2DEnv(summary.config.maze)
     rows, columns = env.layout.shape
     extent = (-0.5 + CELL_SQUARE_OFFSET, rows - 0.5 + CELL_SQUARE_OFFSET,
               -0.5 + CELL_SQUARE_OFFSET, columns - 0.5 + CELL_SQUARE_OFFSET)
     episodes = summary.episodes[:count]
-    figure = Figure(figsize=(3.2 * len(episodes), 3.4))
-    for ax, episode in zip(figure.subplots(1, len(episodes), squeeze=False)[0], episodes):
+    per_row = min(len(episodes), PLOTTED_EPISODES)
+    lines = -(-len(episodes) // per_row)
+    figure = Figure(figsize=(3.2 * per_row, 3.6 * lines))
+    for ax, episode in zip(figure.subplots(lines, per_row, squeeze=False).reshape(-1), episodes):
         draw_walls(ax, env.layout, extent)
+        for plan in episode.plans_xy[1:]:
+            ax.plot(plan[:, 0], plan[:, 1], "-", color="tab:gray", lw=0.5, alpha=0.6)
         ax.plot(episode.first_plan[:, 0], episode.first_plan[:, 1], "--", color="tab:gray", lw=1)
         draw_plan(ax, episode.driven_xy)
         ax.add_patch(Circle(tuple(episode.goal), 0.5, fill=False, color="tab:red", lw=1))  # reward region
-        ax.set(title=f"score {episode.normalized_score:.0f}", aspect="equal", xticks=[], yticks=[],
+        reached = f"goal at step {episode.steps_to_goal}" if episode.reached else "goal not reached"
+        ax.set(title=f"score {episode.normalized_score:.0f}, {reached}\n{episode.plan_calls} plans, "
+                     f"{episode.wall_contact_steps} steps touching a wall", aspect="equal", xticks=[], yticks=[],
                xlim=extent[:2], ylim=extent[2:])
+        ax.title.set_fontsize(7)
     return figure
 
 

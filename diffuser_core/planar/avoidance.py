@@ -11,6 +11,7 @@ from typing import Sequence
 
 from diffuser_core.planar.costmap import (
     KEEP_OFF,
+    KeepOut,
     ObstacleCost,
     OccupancyMap,
     Route,
@@ -27,9 +28,9 @@ class AvoidanceSettings:
     """How a planar robot plans among a costmap's obstacles (the planner node's parameters of the
     same names)."""
 
-    costmap_weight: float = setting(15.0, "guide weight of the obstacles a `costmap` (nav_msgs/OccupancyGrid) adds "
-                                          "to the maze: J = -weight * cost at every denoising step; 0: rank "
-                                          "candidates without guiding", 0.0, live=True)
+    costmap_weight: float = setting(15.0, "guide weight of the obstacles on `costmap` (nav_msgs/OccupancyGrid): "
+                                          "J = -weight * cost at every denoising step; 0: rank candidates without "
+                                          "guiding", 0.0, live=True)
     candidates: int = setting(16, "plans sampled in one batch per replan while the costmap has obstacles; the "
                                   "cheapest that enters none is kept", 1, 256, live=True)
     costmap_margin: float = setting(0.3, "m kept off occupied costmap cells (cost margin and route clearance)",
@@ -40,6 +41,13 @@ class AvoidanceSettings:
                                  live=True)
     costmap_shield: bool = setting(True, "brake the robot before it comes within its radius of a costmap obstacle, "
                                          "whatever the plan it tracks says (diffuser_core.planar.shield)", live=True)
+    whole_map: bool = setting(False, "every occupied costmap cell is an obstacle, the walls the model was trained "
+                                     "among too (false: only the cells the costmap adds to them)", live=True)
+    route_retries: int = setting(0, "plans made afresh toward a point half as far along the route (each time) while a "
+                                    "plan still enters an obstacle", 0, 8, live=True)
+    route_steps_per_m: float = setting(0.0, "plan steps per metre of free route to a plan's target, added to "
+                                            "route_horizon; 0: route_horizon steps to a route point and the loop's own "
+                                            "horizon to the goal", 0.0, live=True)
 
     def __post_init__(self):
         check_settings(self)
@@ -62,12 +70,13 @@ class ObstacleAvoidance:
     and without any the planner's arguments are empty (plans are unchanged)."""
 
     def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float], settings: AvoidanceSettings,
-                 static: OccupancyMap | None = None):
+                 static: OccupancyMap | None = None, keep_out: KeepOut | None = None):
         self.settings = settings
         self.active = bool(added_cells(occupancy, static).any())
-        self.cost = ObstacleCost(occupancy, goal_xy, settings.costmap_margin, static=static) if self.active else None
-        self.route = (Route(occupancy, goal_xy, settings.costmap_margin)
-                      if self.active and settings.route_reach > 0 else None)
+        self.cost = (ObstacleCost(occupancy, goal_xy, settings.costmap_margin, static=static, keep_out=keep_out)
+                     if self.active else None)
+        routed = settings.route_reach > 0 or settings.route_steps_per_m > 0
+        self.route = Route(occupancy, goal_xy, settings.costmap_margin) if self.active and routed else None
 
     def planning_arguments(self, normalizer, action_dim: int, position_dims: Sequence[int]) -> dict:
         """The planner's keyword arguments: guides, candidates and rank (none when no obstacle)."""

@@ -154,6 +154,24 @@ class ClearanceCost:
         return torch.relu(self.margin - self.clearance(xy)).pow(2).sum(-1)
 
 
+class KeepOut:
+    """The obstacles a plan must keep out of: the cells `occupancy` adds to `static` (the map the
+    model knows; all occupied cells without one). A plan enters them when a state comes closer than
+    KEEP_OFF (the robot's radius)."""
+
+    def __init__(self, occupancy: OccupancyMap, static: OccupancyMap | None = None):
+        self.obstacles = obstacle_map(occupancy, static)
+        self.distance = (GridField(self.obstacles.signed_distance(), self.obstacles)
+                         if self.obstacles.any_occupied else None)
+
+    def entered(self, positions: np.ndarray) -> np.ndarray:
+        """(N,) whether each plan (N, T, 2) comes closer than KEEP_OFF to an obstacle."""
+        if self.distance is None:
+            return np.zeros(len(positions), dtype=bool)
+        distance = self.distance(torch.from_numpy(np.asarray(positions, dtype=np.float64)))
+        return (distance < KEEP_OFF).any(-1).numpy()
+
+
 class ObstacleCost:
     """The cost of a plan among obstacles, toward a goal: the route cost (drawn along free routes,
     weight 1) plus the clearance cost (kept `margin` off every occupied cell, weight
@@ -161,22 +179,18 @@ class ObstacleCost:
     to it are the obstacles a candidate must not enter (all of them without a static map)."""
 
     def __init__(self, occupancy: OccupancyMap, goal_xy: Sequence[float], margin: float = 0.3,
-                 clearance_weight: float = 1.0, static: OccupancyMap | None = None):
+                 clearance_weight: float = 1.0, static: OccupancyMap | None = None, keep_out: KeepOut | None = None):
         self.clearance = ClearanceCost(occupancy, margin)
         self.route = RouteCost(occupancy, goal_xy)
         self.clearance_weight = float(clearance_weight)
-        self.obstacles = obstacle_map(occupancy, static)
-        self.obstacle_distance = GridField(self.obstacles.signed_distance(), self.obstacles)
+        self.keep_out = keep_out or KeepOut(occupancy, static)
 
     def __call__(self, xy: torch.Tensor) -> torch.Tensor:
         return self.route(xy) + self.clearance_weight * self.clearance(xy)
 
     def entered(self, positions: np.ndarray) -> np.ndarray:
         """(N,) whether each plan (N, T, 2) comes closer than KEEP_OFF to an obstacle."""
-        if not self.obstacles.any_occupied:
-            return np.zeros(len(positions), dtype=bool)
-        distance = self.obstacle_distance(torch.from_numpy(np.asarray(positions, dtype=np.float64)))
-        return (distance < KEEP_OFF).any(-1).numpy()
+        return self.keep_out.entered(positions)
 
     def rank(self, positions: np.ndarray) -> np.ndarray:
         """(N,) ranking costs of finished candidates (N, T, 2): their cost, raised past every clear
@@ -293,6 +307,28 @@ class Route:
             if free:
                 return min(free, key=lambda c: (c[0] - cell[0]) ** 2 + (c[1] - cell[1]) ** 2)
         return cell
+
+    def path(self, xy: Sequence[float]) -> np.ndarray:
+        """(n, 2) the route's points from `xy` to the goal: `xy`, the cell centres down the geodesic
+        field from its entry cell, and the goal itself."""
+        cell, points = self._entry(xy), [np.asarray(xy, dtype=np.float64)[:2]]
+        while True:
+            nearer = self._next_cell(cell)
+            if nearer is None:
+                break
+            cell = nearer
+            points.append(self.centers[cell])
+        points.append(self.goal.copy())
+        return np.array(points)
+
+    def _next_cell(self, cell: tuple[int, int]) -> tuple[int, int] | None:
+        """The cheapest passable neighbour closer to the goal, or None at the goal's cell (or no way down)."""
+        options = [(self.distance[cell[0] + dy, cell[1] + dx] + step, (cell[0] + dy, cell[1] + dx))
+                   for dy, dx, step in self.steps if _passable(self.occupancy.occupied, *cell, dy, dx)]
+        if not options:
+            return None
+        _, nearer = min(options)
+        return nearer if self.distance[nearer] < self.distance[cell] else None
 
     def waypoint(self, xy: Sequence[float], reach: float) -> np.ndarray:
         """The point `reach` metres along the route from `xy` (the goal itself when it is nearer):

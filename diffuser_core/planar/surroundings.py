@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffuser_core.planar.avoidance import AvoidanceSettings, ObstacleAvoidance, keep_out_shield
-from diffuser_core.planar.costmap import OccupancyMap, added_cells
+from diffuser_core.planar.costmap import KeepOut, OccupancyMap, added_cells
 from diffuser_core.planar.shield import Braking
 
 LOG = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class PlanarSurroundings:
                  body: PlanarBody):
         self.occupancy, self.static, self.settings, self.body = occupancy, static, settings, body
         self.obstacle_cells = int(added_cells(occupancy, static).sum())
+        self.keep_out = KeepOut(occupancy, static)
         self.shield = (keep_out_shield(occupancy, static, body.braking, body.command_limit)
                        if settings.costmap_shield else None)
         self.avoidances: dict[tuple, ObstacleAvoidance | None] = {}
@@ -46,25 +47,63 @@ class PlanarSurroundings:
         goal_xy = tuple(np.round(np.asarray(goal, dtype=np.float64)[list(self.body.position_dims)], 6))
         if goal_xy not in self.avoidances:
             try:
-                avoidance = ObstacleAvoidance(self.occupancy, goal_xy, self.settings, static=self.static)
+                avoidance = ObstacleAvoidance(self.occupancy, goal_xy, self.settings, static=self.static,
+                                              keep_out=self.keep_out)
             except Exception as error:  # a map that cannot be planned among leaves plans unguided
                 LOG.error("costmap unusable toward %s, planning without it: %r", goal_xy, error)
                 avoidance = None
             self.avoidances[goal_xy] = avoidance if avoidance is not None and avoidance.active else None
         return self.avoidances[goal_xy]
 
-    def aim(self, state: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], int | None] | None:
-        """The free route's point route_reach ahead (positions only) and the horizon of a plan to it,
-        while the route to `goal` is longer than that; None: plan to the goal itself."""
-        avoidance, reach = self.avoidance(goal), self.settings.route_reach
+    @property
+    def retries(self) -> int:
+        return self.settings.route_retries
+
+    def aim(self, state: np.ndarray, goal: np.ndarray, current: np.ndarray | None = None, attempt: int = 0
+            ) -> tuple[np.ndarray, tuple[int, ...] | None, int | None] | None:
+        """Where the next plan goes and how long it is: the free route's point `reach` ahead (positions
+        only) while the route to `goal` is longer than that, else the goal; the horizon from the route
+        that remains to it (route_horizon + route_steps_per_m per metre). `reach` is route_reach, and
+        on a later `attempt` (a plan entered an obstacle) half of the shorter of it and the route, each
+        time. A waypoint `current` (the tracked plan's) is kept until the robot is within half of
+        route_reach of it, so a plan is not replaced for every step the robot makes along the route.
+        None: plan to the goal with the loop's own horizon (no obstacles, or neither reach nor steps
+        per metre)."""
+        avoidance, settings = self.avoidance(goal), self.settings
         route = avoidance.route if avoidance is not None else None
+        if route is None:
+            return None
         dims = list(self.body.position_dims)
         xy = np.asarray(state, dtype=np.float64)[dims]
-        if route is None or reach <= 0 or route.length(xy) <= reach:
-            return None
-        waypoint = np.array(goal, dtype=np.float64)
-        waypoint[dims] = route.waypoint(xy, reach)
-        return waypoint, tuple(self.body.position_dims), self.settings.route_horizon or None
+        length = route.length(xy)
+        reach = settings.route_reach if attempt == 0 else min(settings.route_reach or length, length) / 2 ** attempt
+        if reach < length and (settings.route_reach > 0 or attempt):
+            if current is not None and attempt == 0 and self.still_ahead(xy, current, goal):
+                return np.asarray(current), tuple(self.body.position_dims), self.route_steps(reach)
+            waypoint = np.array(goal, dtype=np.float64)
+            waypoint[dims] = route.waypoint(xy, reach)
+            return waypoint, tuple(self.body.position_dims), self.route_steps(reach)
+        if settings.route_steps_per_m > 0:
+            return np.asarray(goal), None, self.route_steps(length)
+        return None
+
+    def clear(self, plan_observations: np.ndarray) -> bool:
+        """Whether a plan's positions keep out of every obstacle (closer than the robot's radius counts
+        as in); True without obstacles."""
+        positions = np.asarray(plan_observations, dtype=np.float64)[None, :, list(self.body.position_dims)]
+        return not bool(self.keep_out.entered(positions)[0])
+
+    def still_ahead(self, xy: np.ndarray, waypoint: np.ndarray, goal: np.ndarray) -> bool:
+        """Whether a route waypoint (not the goal) is still more than half of route_reach away."""
+        dims = list(self.body.position_dims)
+        waypoint, goal = np.asarray(waypoint, dtype=np.float64), np.asarray(goal, dtype=np.float64)
+        return (not np.allclose(waypoint[dims], goal[dims])
+                and float(np.linalg.norm(waypoint[dims] - xy)) > self.settings.route_reach / 2)
+
+    def route_steps(self, metres: float) -> int | None:
+        """Plan steps for `metres` of route (None: the planner's own horizon)."""
+        steps = round(self.settings.route_horizon + self.settings.route_steps_per_m * metres)
+        return steps or None
 
     def planning_arguments(self, goal: np.ndarray, planner) -> dict:
         """The costmap guide, candidates and rank toward `goal` (none without obstacles)."""

@@ -59,8 +59,16 @@ class LoopSettings:
 class Surroundings(Protocol):
     """A map the loop plans among (diffuser_core.planar gives one for planar robots)."""
 
-    def aim(self, state: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], int | None] | None:
-        """(waypoint state, its fixed dims, plan horizon) to plan to instead of the goal, or None."""
+    retries: int  # plans made afresh toward nearer targets while a plan enters the map's obstacles
+
+    def aim(self, state: np.ndarray, goal: np.ndarray, current: np.ndarray | None = None, attempt: int = 0
+            ) -> tuple[np.ndarray, tuple[int, ...] | None, int | None] | None:
+        """(target state, its fixed dims (None: all), plan horizon (None: the loop's)) of the next plan:
+        a waypoint instead of the goal, or the goal with a horizon the map sizes; None: the goal.
+        `current`: the target of the plan tracked now; `attempt` > 0: a nearer target than before."""
+
+    def clear(self, plan_observations: np.ndarray) -> bool:
+        """Whether a plan keeps out of the map's obstacles."""
 
     def planning_arguments(self, goal: np.ndarray, planner) -> dict:
         """The planner's keyword arguments (guides, candidates, rank) toward `goal`."""
@@ -180,16 +188,21 @@ class RecedingController:
         run.ticks += 1
         if self.settings.hold_at_goal and self.robot.distance(state, run.goal) <= run.tolerance:
             return None  # the control tick ends the goal
-        surroundings = self.surroundings
-        target, dims, route_horizon = (surroundings and surroundings.aim(state, run.goal)) or (run.goal, None, None)
+        surroundings, previous = self.surroundings, run.plan
+        target, dims, map_horizon = self.aim(surroundings, state, run.goal, previous)
         changed, self.map_changed = self.map_changed, False
-        previous = run.plan
         if not (changed or self.policy.needs_plan(state, state_time, target, run.tolerance, previous)):
             return None
-        horizon = route_horizon if dims is not None else self.policy.horizon(previous, state, state_time, target)
-        result = self.planner.plan(state, goal=target if self.settings.inpaint_goal else None, goal_dims=dims,
-                                   executed_steps=self.policy.executed_steps(previous, state_time),
-                                   horizon=horizon, **self.planning_arguments(run.goal, surroundings))
+        for attempt in range(1 + (surroundings.retries if surroundings is not None else 0)):
+            if attempt:  # the plan entered the map's obstacles: plan afresh to a nearer point of the route
+                target, dims, map_horizon = self.aim(surroundings, state, run.goal, None, attempt)
+                self.planner.reset()
+            horizon = self.horizon(map_horizon, dims, previous, state, state_time, target)
+            result = self.planner.plan(state, goal=target if self.settings.inpaint_goal else None, goal_dims=dims,
+                                       executed_steps=self.policy.executed_steps(previous, state_time),
+                                       horizon=horizon, **self.planning_arguments(run.goal, surroundings))
+            if surroundings is None or surroundings.clear(result.observations):
+                break
         if not run.active:
             return None
         start_time = state_time if previous is not None else self.clock()
@@ -198,6 +211,21 @@ class RecedingController:
         run.plan_time_ms = result.plan_time_ms
         run.status = "tracking the plan"
         return result
+
+    def aim(self, surroundings, state: np.ndarray, goal: np.ndarray, previous: TimedPlan | None, attempt: int = 0):
+        """(target, its dims, the map's horizon) of the next plan: the map's aim (a nearer one on a
+        later attempt), or the goal."""
+        current = previous.target if previous is not None else None
+        aimed = surroundings.aim(state, goal, current, attempt) if surroundings is not None else None
+        return aimed or (goal, None, None)
+
+    def horizon(self, map_horizon: int | None, dims, previous, state, state_time: float, target) -> int | None:
+        """The next plan's length: the map's (rounded up to a length the planner takes, at most its
+        horizon); else the planner's own toward a waypoint, and the policy's (shrinking) toward the goal."""
+        if map_horizon is not None:
+            multiple = self.planner.horizon_multiple
+            return int(min(self.planner.horizon, math.ceil(map_horizon / multiple) * multiple))
+        return None if dims is not None else self.policy.horizon(previous, state, state_time, target)
 
     def planning_arguments(self, goal: np.ndarray, surroundings) -> dict:
         """The map's planner arguments toward `goal`, with this controller's guides added."""

@@ -251,3 +251,13 @@ def test_value_guidance_compares_inpainting_start_only_and_each_scale(tmp_path):
         "goal inpainting", "start only (no goal, no guide)", "value guidance, scale 300"]
     assert record["results"][2]["guide_scale"] == 300 and len(record["checkpoint_sha256"]) == 2
     assert "| value guidance, scale 300 |" in out.with_suffix(".md").read_text() and out.with_suffix(".png").is_file()
+
+
+def test_the_classical_limits_run_the_expert_and_the_route_on_the_same_episodes(tmp_path):
+    out = tmp_path / "classical.json"
+    assert load_script("classical_maze2d").main(["--maze", "umaze", "--episodes", "2", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    expert, route = record["rows"]
+    assert "expert" in expert["planner"] and "route" in route["planner"]
+    assert [e["seed"] for e in expert["per_episode"]] == [e["seed"] for e in route["per_episode"]]
+    assert expert["success_rate"] == route["success_rate"] == 1.0 and "| planner |" in out.with_suffix(".md").read_text()

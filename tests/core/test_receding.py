@@ -32,17 +32,21 @@ class LinePlanner:
 
 
 class Corridor:
-    """A map seen by the loop: aims at a waypoint 1 m ahead while the goal is farther; pushes commands toward -y."""
+    """A map seen by the loop: aims at a waypoint 1 m ahead (half as far on each retry) while the goal is
+    farther; pushes commands toward -y; a plan reaching past x = `wall` enters an obstacle."""
 
-    def __init__(self, aim_ahead=True):
-        self.aim_ahead = aim_ahead
+    def __init__(self, aim_ahead=True, retries=0, wall=np.inf):
+        self.aim_ahead, self.retries, self.wall = aim_ahead, retries, wall
 
-    def aim(self, state, goal):
+    def aim(self, state, goal, current=None, attempt=0):
         if not self.aim_ahead or abs(goal[0] - state[0]) <= 1.0:
             return None
         waypoint = goal.copy()
-        waypoint[0] = state[0] + 1.0
+        waypoint[0] = state[0] + 1.0 / 2 ** attempt
         return waypoint, (0, 1), 8
+
+    def clear(self, plan_observations):
+        return bool(np.all(plan_observations[:, 0] < self.wall))
 
     def planning_arguments(self, goal, planner):
         return {"candidates": 3}
@@ -200,3 +204,24 @@ def test_new_settings_take_effect_at_the_next_tick_and_a_new_goal_resets_the_pla
 def test_bad_loop_settings_are_refused(changes):
     with pytest.raises(ValueError):
         LoopSettings(**changes)
+
+
+def test_a_horizon_the_map_sizes_is_rounded_to_a_length_the_planner_takes_and_capped_at_its_own():
+    controller, _, _, _ = loop()
+    assert controller.horizon(9, None, None, state(0.0), 0.0, GOAL) == 12  # the U-Net's multiple of 4
+    assert controller.horizon(90, (0, 1), None, state(0.0), 0.0, GOAL) == LinePlanner.horizon
+    assert controller.horizon(None, (0, 1), None, state(0.0), 0.0, GOAL) is None  # a waypoint: the planner's own
+
+
+def test_a_plan_that_enters_an_obstacle_is_made_again_afresh_toward_a_nearer_point():
+    controller, planner, robot, _ = loop()
+    robot.surroundings = lambda occupancy, settings: Corridor(retries=2, wall=0.8)
+    controller.use_map("corridor")
+    run = GoalRun(GOAL, tolerance=0.5)
+    result = controller.plan_tick(run, state(0.0), 0.0)
+    assert [call.goal[0] for call in planner.calls] == [1.0, 0.5]  # 1 m ahead entered x > 0.8; then 0.5 m
+    assert planner.resets == 2 and run.replans == 1 and result.observations[-1][0] == pytest.approx(0.5)
+    robot.surroundings = lambda occupancy, settings: Corridor(retries=1, wall=0.1)
+    controller.use_map("corridor")
+    controller.plan_tick(GoalRun(GOAL, tolerance=0.5), state(0.0), 0.0)
+    assert len(planner.calls) == 4  # out of retries: the last plan is kept

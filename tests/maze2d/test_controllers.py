@@ -61,3 +61,45 @@ def test_progress_index_skips_past_steps_but_not_unreached_ones():
     # Never ahead of the elapsed time, and clipped to the plan's end.
     assert progress_index(np.array([0.9, 0, 0, 0]), plan, elapsed_steps=3, position_dims=(0, 1)) == 3
     assert progress_index(np.array([0.9, 0, 0, 0]), plan, elapsed_steps=50, position_dims=(0, 1)) == 9
+
+
+def test_the_point_mass_reads_a_costmap_beyond_its_walls_or_as_a_whole():
+    from diffuser_core.planar.avoidance import AvoidanceSettings
+    from diffuser_core.tasks.maze2d.grid import MazeGrid
+    from diffuser_core.tasks.maze2d.point_mass import PointMass
+
+    costmap = MazeGrid.of_maze("umaze").occupancy_map()
+    mass = PointMass("umaze")
+    beyond = mass.surroundings(costmap, AvoidanceSettings())
+    assert beyond.obstacle_cells == 0 and beyond.shield is None  # the walls the model knows are no obstacles
+    goal, start = np.array([1.0, 1.0, 0.0, 0.0]), np.array([3.0, 1.0, 0.0, 0.0])
+    assert beyond.aim(start, goal) is None and beyond.planning_arguments(goal, None) == {}
+    whole = mass.surroundings(costmap, AvoidanceSettings(whole_map=True, route_reach=2.0, route_horizon=40,
+                                                         route_steps_per_m=30.0))
+    assert whole.obstacle_cells == costmap.occupied.sum() and whole.shield is not None
+    waypoint, dims, horizon = whole.aim(start, goal)
+    assert dims == (0, 1) and horizon == 40 + 60  # 2 m of route
+    assert MazeGrid.of_maze("umaze").is_free(waypoint[:2]) and np.linalg.norm(waypoint[:2] - start[:2]) > 1.0
+    near = np.array([1.0, 2.2, 0.0, 0.0])  # 1.2 m of route from the goal: the goal itself, sized by that route
+    target, dims, horizon = whole.aim(near, goal)
+    assert dims is None and np.array_equal(target, goal) and 40 + 30 * 1.0 < horizon < 40 + 30 * 1.6
+
+
+def test_the_route_planner_times_the_free_route_and_the_mass_tracks_it_to_the_goal():
+    from diffuser_core.planar.route_planner import timed_path
+    from diffuser_core.planning.receding import LoopSettings
+    from diffuser_core.tasks.maze2d.baselines import expert_episode, route_planner
+    from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, evaluate_episode
+
+    positions, velocities = timed_path(np.array([[0.0, 0.0], [3.0, 0.0]]), speed=2.0, acceleration=4.0, dt=0.01)
+    speeds = np.linalg.norm(velocities, axis=1)
+    assert np.allclose(positions[-1], (3.0, 0.0)) and speeds.max() <= 2.0 + 1e-6 and speeds[-1] == 0.0
+    assert 2.0 <= len(positions) * 0.01 <= 2.1  # 2 m at 2 m/s (1 s) and two 0.5 s ramps of 0.5 m each
+    planner = route_planner("umaze", speed=3.0, acceleration=3.0)
+    plan = planner.plan(np.array([3.0, 1.0, 0.0, 0.0]), goal=np.array([1.0, 1.0, 0.0, 0.0]))
+    from diffuser_core.tasks.maze2d.grid import MazeGrid
+    assert all(MazeGrid.of_maze("umaze").is_free(xy) for xy in plan.observations[::10, :2])  # around the inner wall
+    env, config = Maze2DEnv("umaze"), Maze2DEvalConfig(maze="umaze", loop=LoopSettings(shrink_horizon=False))
+    episode = evaluate_episode(env, planner, config, seed=0, start_cell=(3, 1))
+    assert episode.reached and episode.wall_contact_steps == 0
+    assert expert_episode(env, seed=0, start_cell=(3, 1)).reached  # D4RL's own controller

@@ -132,9 +132,14 @@ def drive(harness, recording, costmap=None, seconds=30.0):
     return harness.wait(result, 5)
 
 
-@pytest.mark.parametrize("with_costmap", [False, True], ids=["no costmap", "costmap"])
-def test_the_evaluations_loop_makes_every_decision_the_node_made(ros_context, tiny_checkpoint, with_costmap):
-    harness = Harness(ros_context, tiny_checkpoint, candidates=3)
+WHOLE_MAP = {"whole_map": True, "route_reach": 1.0, "route_horizon": 8, "route_steps_per_m": 4.0, "route_retries": 1}
+
+
+@pytest.mark.parametrize("with_costmap, map_settings", [(False, {}), (True, {}), (True, WHOLE_MAP)],
+                         ids=["no costmap", "costmap", "the whole map"])
+def test_the_evaluations_loop_makes_every_decision_the_node_made(ros_context, tiny_checkpoint, with_costmap,
+                                                                 map_settings):
+    harness = Harness(ros_context, tiny_checkpoint, candidates=3, **map_settings)
     try:
         recording = Recording(harness.planner.controller)
         harness.planner.controller = recording
@@ -152,6 +157,9 @@ def test_the_evaluations_loop_makes_every_decision_the_node_made(ros_context, ti
         assert any(call[0] == "control" and call[3].outcome == "succeeded" for call in recording.calls)
         if with_costmap:
             assert "use_map" in kinds and recording.controller.surroundings.obstacle_cells > 0
+            assert recording.controller.surroundings.settings.whole_map == bool(map_settings)
+        if map_settings:  # plans to the route's points, sized by the route (and made again when they enter a wall)
+            assert any(kwargs.get("goal_dims") == (0, 1) for kwargs, _ in recording.plans)
             assert any(kwargs.get("candidates") == 3 for kwargs, _ in recording.plans)  # planned among the obstacle
         assert replay(recording, harness.planner) == []
     finally:

@@ -32,9 +32,10 @@ from diffuser_core.scores import episode_seeds, standard_error
 from . import PAPER_SCORES
 from .env import Maze2DEnv
 from .grid import MazeGrid
-from .layouts import GOAL_RADIUS, MAZES, TIMESTEP
+from .layouts import GOAL_RADIUS, MAZES, PARTICLE_RADIUS, TIMESTEP
 from .point_mass import PointMass, point_mass_controller
 
+CONTACT_SLACK = 0.01  # m: the mass's surface this close to a wall counts as touching it
 
 @dataclass
 class Maze2DEvalConfig:
@@ -163,6 +164,9 @@ class Maze2DEpisodeResult:
     driven_xy: np.ndarray
     first_plan: np.ndarray
     blocked_steps: int = 0  # steps the mass spent inside an obstacle cell (keep-out zones)
+    wall_contact_steps: int = 0  # steps the mass touched a wall (pressing into it or sliding along it)
+    wall_cell_steps: int = 0  # steps its centre was inside a wall cell (walls stop the mass: 0 unless it broke through)
+    plans_xy: list = field(default_factory=list)  # every plan's positions (for pictures; not in to_dict)
 
     @property
     def plan_calls(self) -> int:
@@ -175,7 +179,8 @@ class Maze2DEpisodeResult:
                 "return": self.episode_return, "normalized_score": self.normalized_score,
                 "reached": self.reached, "steps_to_goal": self.steps_to_goal,
                 "plan_calls": self.plan_calls, "plan_ms": [round(ms, 3) for ms in self.plan_ms],
-                "blocked_steps": self.blocked_steps}
+                "blocked_steps": self.blocked_steps, "wall_contact_steps": self.wall_contact_steps,
+                "wall_cell_steps": self.wall_cell_steps}
 
 
 @dataclass
@@ -225,6 +230,9 @@ class Maze2DEvalSummary:
             "mean_steps_to_goal": float(np.mean(reached)) if reached else None,
             "plan_ms_median": self.plan_latency_ms(50), "plan_ms_p95": self.plan_latency_ms(95),
             "plan_calls": sum(e.plan_calls for e in self.episodes),
+            "episodes_touching_walls": sum(e.wall_contact_steps > 0 for e in self.episodes),
+            "episodes_entering_wall_cells": sum(e.wall_cell_steps > 0 for e in self.episodes),
+            "wall_contact_steps": sum(e.wall_contact_steps for e in self.episodes),
             "wall_time_s": self.wall_time_s,
             "paper_score": {"mean": paper[0], "standard_error": paper[1]},
             "per_episode": [e.to_dict() for e in self.episodes],
@@ -248,14 +256,14 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     loop, clock = config.episode_loop(), SimulatedClock()
     controller = point_mass_controller(planner, loop.settings, clock, config.maze, avoidance=config.avoidance,
                                        guides=value_guides(planner, config))
-    if config.obstacles:
-        controller.use_map(obstacle_costmap(config.maze, config.obstacles))
+    controller.use_map(obstacle_costmap(config.maze, config.obstacles))  # the costmap maze2d_sim publishes
     run = GoalRun(goal, loop.settings.goal_tolerance)
-    plan_ms, first_plan, driven, rewards = [], None, [observation[:2].copy()], []
+    plan_ms, plans_xy, first_plan, driven, rewards = [], [], None, [observation[:2].copy()], []
     for step in range(config.episode_steps or env.max_episode_steps):
         clock.time = step * loop.settings.plan_dt
         if step % loop.tick_every == 0 and (result := controller.plan_tick(run, observation, clock.time)):
             plan_ms.append(result.plan_time_ms)
+            plans_xy.append(np.asarray(result.observations[:, :2], dtype=np.float32))
             first_plan = result.observations if first_plan is None else first_plan
         decision = controller.control(run, observation, clock.time)
         if decision.outcome:
@@ -264,10 +272,23 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
         driven.append(observation[:2].copy())
         rewards.append(reward)
     result = _episode_result(env, seed, start, goal, rewards, plan_ms, driven, first_plan)
+    result.wall_contact_steps = int(np.count_nonzero(wall_contact(env.grid, np.asarray(driven[1:]))))
+    result.plans_xy = plans_xy
+    cells = env.grid.cells_at(np.asarray(driven[1:]))
+    result.wall_cell_steps = int(np.count_nonzero(env.grid.walls[cells[:, 0], cells[:, 1]]))
     if config.obstacles:
         cells = env.grid.cells_at(np.asarray(driven))
         result.blocked_steps = int(sum(tuple(cell) in set(config.obstacles) for cell in cells))
     return result
+
+
+def wall_contact(grid: MazeGrid, xy: np.ndarray) -> np.ndarray:
+    """(T,) whether the mass at each of the points xy (T, 2) touches a wall (its surface within
+    CONTACT_SLACK of one): pressing into a wall, or sliding along it."""
+    boxes = grid.wall_boxes()
+    centers, halves = np.array([c for c, _ in boxes]), np.array([h for _, h in boxes])
+    outside = np.maximum(np.abs(xy[:, None, :] - centers[None]) - halves[None], 0.0)
+    return np.linalg.norm(outside, axis=-1).min(axis=1) < PARTICLE_RADIUS + CONTACT_SLACK
 
 
 class SimulatedClock:

@@ -102,9 +102,11 @@ class PointMass:
         return aligned_static(self.grid.occupancy_map(like.resolution), like)
 
     def surroundings(self, occupancy: OccupancyMap, settings: AvoidanceSettings | None) -> PlanarSurroundings:
-        """How the mass plans among `occupancy`: the cells beyond the maze's walls are obstacles."""
+        """How the mass plans among `occupancy`: the cells beyond the maze's walls are obstacles (all of
+        them, walls too, under whole_map)."""
+        settings = settings or AvoidanceSettings()
         body = PlanarBody(POSITION_DIMS, VELOCITY_DIMS, BRAKING, self.command_limit)
-        return PlanarSurroundings(occupancy, self.walls(occupancy), settings or AvoidanceSettings(), body)
+        return PlanarSurroundings(occupancy, None if settings.whole_map else self.walls(occupancy), settings, body)
 
     @staticmethod
     def segments(kind: str, plan_dt: float):

@@ -180,7 +180,8 @@ def main(argv=None) -> int:
                                                    ("route_reach", args.route_reach),
                                                    ("route_horizon", args.route_horizon)) if value is not None}
     guided = avoiding(base, **overrides)
-    unguided = avoiding(base, costmap_weight=0.0, candidates=1, route_reach=0.0, route_horizon=0, costmap_shield=False)
+    unguided = avoiding(base, costmap_weight=0.0, candidates=1, route_reach=0.0, route_horizon=0, costmap_shield=False,
+                        route_steps_per_m=0.0, route_retries=0)
     a = guided.avoidance
     name = (f"guided (weight {a.costmap_weight:g}, {a.candidates} candidates, route "
             f"{a.route_reach:g} m / {a.route_horizon} steps")

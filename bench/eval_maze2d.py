@@ -109,7 +109,8 @@ def scenario_eval_config(scenario: str, args) -> tuple[Maze2DEvalConfig, str]:
                               horizon=planning.horizon or None, loop=from_parameters(LoopSettings, p),
                               episode_steps=args.episode_steps, device=args.device,
                               low_level=str(resolve_data_path(low_level)) if low_level else None,
-                              segments=planning.segments, avoidance=from_parameters(AvoidanceSettings, p))
+                              segments=planning.segments, avoidance=from_parameters(AvoidanceSettings, p),
+                              backend=planning.backend)
     return config, str(resolve_data_path(p["checkpoint"]))
 
 

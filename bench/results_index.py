@@ -118,9 +118,31 @@ def plan_once_file(results: Path, checkpoint: str, multi: bool) -> str | None:
     return None
 
 
+HORIZONFLOW = {("umaze", False): 137.5, ("medium", False): 154.8, ("large", False): 205.2,
+               ("umaze", True): 145.1, ("medium", True): 170.5, ("large", True): 216.5}
+
+
+def classical_cell(results: Path, name: str, row: int) -> str:
+    """'mean ± s.e. (success %)' of one row of a classical-limits file, or '–'."""
+    path = results / f"{name}.json"
+    if not path.is_file():
+        return "–"
+    record = json.loads(path.read_text())["rows"][row]
+    return (f"[{record['mean_normalized_score']:.1f} ± {record['standard_error']:.1f}]({path.name}) "
+            f"({100 * record['success_rate']:.0f} %)")
+
+
+def map_loop_cells(results: Path, name: str, whole_map: bool) -> tuple[str, str]:
+    """(without the map, with the map) cells of a scenario: its shipped loop file goes where its
+    whole_map setting puts it, the other from its `_nomap` file."""
+    shipped = score_cell(results, name)
+    other = score_cell(results, f"{name}_nomap")
+    return (other, shipped) if whole_map else (shipped, "–")
+
+
 def shipped_table(results: Path) -> str:
-    """What the Maze2D scenarios ship: each one's checkpoint planned once (the paper's protocol) and in
-    the shipped loop, beside the paper's number."""
+    """What the Maze2D scenarios ship: each one's checkpoint planned once (the paper's protocol),
+    in the loop without and with the map, beside the classical limits and the papers' numbers."""
     from diffuser_core.scenario import planner_parameters
     from diffuser_core.tasks.maze2d.evaluation import PAPER_SCORES
 
@@ -128,20 +150,30 @@ def shipped_table(results: Path) -> str:
              "Each `config/maze2d_<maze>.yaml` scenario's checkpoint, evaluated offline: planned once as the "
              "paper does (DDPM, all diffusion steps, open-loop tracking; `bench/eval_maze2d.py --checkpoint ... "
              "--episodes 100`) and in the loop the planner node runs with the scenario's settings "
-             "(`bench/eval_maze2d.py --scenario maze2d_<maze> --episodes 100`, simulated time). "
-             "100 episodes, seed 0; success = episodes that reached the goal. The paper's numbers are the paper's "
-             "(Janner et al. 2022, Table 1).", "",
-             "| setting | shipped checkpoint | plan once | shipped loop (no map) | paper: Diffuser |",
-             "|---|---|---|---|---|"]
+             "(`bench/eval_maze2d.py --scenario maze2d_<maze> --episodes 100`, simulated time, with the costmap "
+             "maze2d_sim publishes): without the map (only cells beyond the maze's walls count) and with the "
+             "whole map (`whole_map: true`, shipped for Medium and Large: walls count, plans go to the free "
+             "route's points with lengths sized by the route, and are made again nearer when they enter a wall). "
+             "Classical limits on the same episodes (`bench/classical_maze2d.py`): D4RL's waypoint expert, and "
+             "the shortest free route timed at 5 m/s and tracked by the same rule. 100 episodes, seed 0; success "
+             "= episodes that reached the goal. The papers' numbers are the papers' (Diffuser: Janner et al. "
+             "2022, Table 1; HorizonFlow: as the project's issue quotes it, not checked here).", "",
+             "| setting | shipped checkpoint | plan once | loop, no map | loop with the map | "
+             "classical: D4RL expert | classical: shortest route | paper: Diffuser | HorizonFlow (closed loop) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for maze, multi in MAZE_ROWS:
-        checkpoint = planner_parameters(f"maze2d_{maze}")["checkpoint"]
-        once = plan_once_file(results, checkpoint, multi)
+        p = planner_parameters(f"maze2d_{maze}")
+        once = plan_once_file(results, p["checkpoint"], multi)
         suffix = "_multi" if multi else ""
-        step = json.loads((results / f"maze2d_{maze}{suffix}_scenario.json").read_text())["checkpoint_step"]
-        lines.append(f"| {'Multi2D' if multi else 'Maze2D'} {maze} | `{Path(checkpoint).name}` ({step // 1000}k steps) | "
-                     f"{score_cell(results, once) if once else '–'} | "
-                     f"{score_cell(results, f'maze2d_{maze}{suffix}_scenario')} | "
-                     f"{PAPER_SCORES[(maze, multi)][0]} ± {PAPER_SCORES[(maze, multi)][1]} |")
+        name = f"maze2d_{maze}{suffix}_scenario"
+        step = json.loads((results / f"{name}.json").read_text())["checkpoint_step"]
+        no_map, with_map = map_loop_cells(results, name, p.get("whole_map", False))
+        classical = f"maze2d_{maze}{suffix}_classical"
+        lines.append(f"| {'Multi2D' if multi else 'Maze2D'} {maze} | `{Path(p['checkpoint']).name}` ({step // 1000}k "
+                     f"steps) | {score_cell(results, once) if once else '–'} | {no_map} | {with_map} | "
+                     f"{classical_cell(results, classical, 0)} | {classical_cell(results, classical, 1)} | "
+                     f"{PAPER_SCORES[(maze, multi)][0]} ± {PAPER_SCORES[(maze, multi)][1]} | "
+                     f"{HORIZONFLOW[(maze, multi)]} |")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from diffuser_core.data.datasets import SequenceDataset, ValueDataset, fit_normalizer
+from diffuser_core.model.backends import export_onnx
 from diffuser_core.model.diffusion import build_diffusion
 from diffuser_core.model.value import ValueModel, ValueObjective
 from diffuser_core.planning.planner import Planner, PlannerConfig
@@ -70,9 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(run=run_plot)
 
     export = commands.add_parser("export", help="write a planning-only checkpoint (EMA weights, no "
-                                                "optimizer state) from a training checkpoint")
-    export.add_argument("checkpoint", help="training checkpoint (.safetensors)")
-    export.add_argument("--out", required=True, help="planning checkpoint to write")
+                                                "optimizer state) from a training checkpoint, and/or its "
+                                                "network as ONNX")
+    export.add_argument("checkpoint", help="training or planning checkpoint (.safetensors)")
+    export.add_argument("--out", help="planning checkpoint to write")
+    export.add_argument("--onnx", help="ONNX file to write: the denoiser (or the value model), dynamic batch "
+                                       "and horizon, for ONNX Runtime or TensorRT")
     export.add_argument("--half", action="store_true",
                         help="store the weights as float16 (half the size; loaded back as float32)")
     export.set_defaults(run=run_export)
@@ -138,11 +142,20 @@ def run_train(args) -> None:
 
 def run_export(args) -> None:
     """Keep what planning needs: the EMA weights, the normalizer and the config (a diffusion or a
-    value checkpoint)."""
+    value checkpoint); with --onnx, the network itself as an ONNX model."""
+    if not (args.out or args.onnx):
+        raise SystemExit("diffuser-ros export: give --out (a planning checkpoint), --onnx (an ONNX model) or both")
     model, normalizer, config = load_planning_checkpoint(args.checkpoint)
-    path = save_checkpoint(args.out, model, normalizer, config,
-                           weight_dtype=torch.float16 if args.half else None)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, step {config.step})")
+    if args.out:
+        path = save_checkpoint(args.out, model, normalizer, config,
+                               weight_dtype=torch.float16 if args.half else None)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, step {config.step})")
+    if args.onnx:
+        network = model.network if config.kind == "diffusion" else model.value_model
+        export_onnx(network, config.observation_dim + config.action_dim, config.horizon, args.onnx,
+                    per_step_output=config.kind == "diffusion")
+        size = Path(args.onnx).stat().st_size / 1e6
+        print(f"wrote {args.onnx} ({size:.1f} MB, {config.kind} network, dynamic batch and horizon)")
 
 
 def run_sample(args) -> None:

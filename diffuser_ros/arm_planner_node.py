@@ -31,6 +31,7 @@ from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
 from diffuser_core.config import resolve_device
+from diffuser_core.model.backends import BACKENDS
 from diffuser_core.planning.planner import Planner, PlannerConfig
 from diffuser_core.sampling.samplers import SAMPLER_NAMES
 from diffuser_core.settings import check_settings, from_parameters, setting
@@ -87,6 +88,8 @@ class ArmNodeSettings:
     device: str = setting("auto", "torch device: auto | cpu | cuda | cuda:N")
     threads: int = setting(2, "torch CPU threads for planning; 0: torch's default", 0, 1024)
     seed: int = setting(0, "seed of the planner's noise", 0, 2**31 - 1)
+    backend: str = setting("auto", "how the denoiser runs: auto (ONNX Runtime for a few plans at once, frozen "
+                                   "TorchScript for batches) | onnx | torch", choices=BACKENDS)
 
     def __post_init__(self):
         check_settings(self)
@@ -174,7 +177,7 @@ class DiffuserArmPlannerNode(ManagedPlanner):
     def load_planner(self) -> Planner:
         config = PlannerConfig(sampler=self.p["sampler"], denoising_steps=self.p["denoising_steps"] or None,
                                guide_scale=self.p["guide_scale"], n_guide_steps=self.p["n_guide_steps"],
-                               seed=self.p["seed"], threads=self.p["threads"] or None)
+                               seed=self.p["seed"], threads=self.p["threads"] or None, backend=self.p["backend"])
         planner = self.load_planner_from_checkpoint(config)
         if (planner.observation_dim, planner.action_dim) != (STATE_DIM, 0):
             raise ParameterError(f"checkpoint {PurePath(self.p['checkpoint']).name} plans {planner.observation_dim}-D observations and "

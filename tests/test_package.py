@@ -23,6 +23,7 @@ IMPORT_TO_DEPENDENCY = {
     "pybullet": "python3-pybullet-pip", "pybullet_data": "python3-pybullet-pip",
     "pybullet_utils": "python3-pybullet-pip",
     "transforms3d": "python3-transforms3d", "mcap": "python3-mcap-pip", "foxglove": "python3-foxglove-sdk-pip",
+    "onnxruntime": "python3-onnxruntime-pip", "onnx": "python3-onnx-pip",
 }
 ROS_MODULES = {name for name, dep in IMPORT_TO_DEPENDENCY.items() if not dep.startswith("python3-")} | {
     "rcl_interfaces", "rosidl_runtime_py", "diffuser_ros"}

@@ -66,6 +66,7 @@ def test_scenario_evaluation_runs_the_shipped_settings(scenario):
     assert (config.maze, config.sampler, config.denoising_steps or 0, config.warm_start) == (
         p["maze"], p["sampler"], p["denoising_steps"], p["warm_start"])
     assert config.warm_start_steps == p["warm_start_steps"] and (config.horizon or 0) == p["horizon"]
+    assert config.backend == p["backend"]
     assert config.segments == p["segments"] and (config.low_level or "") == (p["low_level_checkpoint"] and
                                                                             str(ROOT / p["low_level_checkpoint"]))
     for settings in (config.loop, config.avoidance):

@@ -84,7 +84,16 @@ class OccupancyMap:
 
     def signed_distance(self) -> np.ndarray:
         """(height, width) metres from each cell centre to the nearest occupied cell's boundary;
-        negative inside occupied cells (to the nearest free cell's boundary). Off the map is free."""
+        negative inside occupied cells (to the nearest free cell's boundary). Off the map is free.
+        Computed once per map (a map does not change), read-only."""
+        cached = self.__dict__.get("_signed_distance")
+        if cached is None:
+            cached = self._signed_distance_field()
+            cached.setflags(write=False)
+            object.__setattr__(self, "_signed_distance", cached)
+        return cached
+
+    def _signed_distance_field(self) -> np.ndarray:
         centers = self.cell_centers().reshape(-1, 2)
         flat = self.occupied.reshape(-1)
         outside = _nearest_distance(centers, centers[_edge(self.occupied).reshape(-1)]) - self.resolution / 2
@@ -206,7 +215,10 @@ def added_cells(occupancy: OccupancyMap, static: OccupancyMap | None) -> np.ndar
 
 
 def obstacle_map(occupancy: OccupancyMap, static: OccupancyMap | None) -> OccupancyMap:
-    """The map of the obstacles alone: the cells `occupancy` adds to `static`, on `occupancy`'s grid."""
+    """The map of the obstacles alone: the cells `occupancy` adds to `static`, on `occupancy`'s grid
+    (`occupancy` itself without a static map, so its distance field is computed once)."""
+    if static is None:
+        return occupancy
     return OccupancyMap(added_cells(occupancy, static), occupancy.resolution, occupancy.origin)
 
 

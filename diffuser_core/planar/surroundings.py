@@ -29,15 +29,18 @@ class PlanarBody:
 
 
 class PlanarSurroundings:
-    """The loop's view of `occupancy` for a planar `body`: the obstacles are the cells `occupancy`
-    adds to `static` (all of its cells without one)."""
+    """The loop's view of `occupancy` for a planar `body`. `known`: the map its model was trained
+    among (a maze's walls; None: none). Plans avoid the cells `occupancy` adds to it, or every
+    occupied cell under `whole_map`; the keep-out shield brakes only before the added cells (the
+    known walls stop the robot physically, and braking before every wall would slow it everywhere)."""
 
-    def __init__(self, occupancy: OccupancyMap, static: OccupancyMap | None, settings: AvoidanceSettings,
+    def __init__(self, occupancy: OccupancyMap, known: OccupancyMap | None, settings: AvoidanceSettings,
                  body: PlanarBody):
+        static = None if settings.whole_map else known
         self.occupancy, self.static, self.settings, self.body = occupancy, static, settings, body
         self.obstacle_cells = int(added_cells(occupancy, static).sum())
         self.keep_out = KeepOut(occupancy, static)
-        self.shield = (keep_out_shield(occupancy, static, body.braking, body.command_limit)
+        self.shield = (keep_out_shield(occupancy, known, body.braking, body.command_limit)
                        if settings.costmap_shield else None)
         self.avoidances: dict[tuple, ObstacleAvoidance | None] = {}
 
@@ -118,12 +121,6 @@ class PlanarSurroundings:
             return command
         state = np.asarray(state, dtype=np.float64)
         return self.shield.filter(state[list(self.body.position_dims)], state[list(self.body.velocity_dims)], command)
-
-
-def planar_surroundings(occupancy: OccupancyMap, static: OccupancyMap | None, settings: AvoidanceSettings | None,
-                        body: PlanarBody) -> PlanarSurroundings:
-    """The surroundings of `body` among `occupancy` (the shipped avoidance settings by default)."""
-    return PlanarSurroundings(occupancy, static, settings or AvoidanceSettings(), body)
 
 
 def aligned_static(walls: OccupancyMap | None, like: OccupancyMap) -> OccupancyMap | None:

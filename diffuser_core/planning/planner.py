@@ -18,6 +18,7 @@ from diffuser_core.checkpoint import load_checkpoint
 from diffuser_core.config import resolve_device
 from diffuser_core.data.normalization import TrajectoryNormalizer
 from diffuser_core.guidance.guides import combine_guides
+from diffuser_core.model.backends import accelerate, check_backend_name
 from diffuser_core.model.diffusion import GaussianDiffusion
 from diffuser_core.sampling.conditioning import Constraint, Inpainting, constraint_table
 from diffuser_core.sampling.samplers import GuidanceConfig, check_sampler_name, make_sampler
@@ -42,9 +43,11 @@ class PlannerConfig:
     seed: int | None = None
     keep_chain: bool = False  # return the intermediate samples (for plots)
     threads: int | None = None  # CPU threads for torch in this process (None: torch's default)
+    backend: str = "torch"  # how the denoiser runs: torch | onnx | auto (diffuser_core.model.backends)
 
     def __post_init__(self):
         check_sampler_name(self.sampler)
+        check_backend_name(self.backend)
         for name in ("denoising_steps", "horizon"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -98,6 +101,7 @@ class Planner:
             raise ValueError("PlannerConfig.horizon is required (from_checkpoint fills it in)")
         diffusion.network.check_horizon(self.config.horizon)
         self._check_steps(diffusion.n_timesteps)
+        accelerate(self.diffusion, self.config.horizon, self.config.backend, self.config.threads, self.device)
         self.sampler = make_sampler(self.config.sampler, self.config.denoising_steps, self.config.eta)
         self.generator = torch.Generator(self.device)
         if self.config.seed is None:

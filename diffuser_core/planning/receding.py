@@ -193,6 +193,7 @@ class RecedingController:
         changed, self.map_changed = self.map_changed, False
         if not (changed or self.policy.needs_plan(state, state_time, target, run.tolerance, previous)):
             return None
+        spent_ms = 0.0
         for attempt in range(1 + (surroundings.retries if surroundings is not None else 0)):
             if attempt:  # the plan entered the map's obstacles: plan afresh to a nearer point of the route
                 target, dims, map_horizon = self.aim(surroundings, state, run.goal, None, attempt)
@@ -201,8 +202,10 @@ class RecedingController:
             result = self.planner.plan(state, goal=target if self.settings.inpaint_goal else None, goal_dims=dims,
                                        executed_steps=self.policy.executed_steps(previous, state_time),
                                        horizon=horizon, **self.planning_arguments(run.goal, surroundings))
+            spent_ms += result.plan_time_ms
             if surroundings is None or surroundings.clear(result.observations):
                 break
+        result.plan_time_ms = spent_ms  # the tick's planning, every attempt included
         if not run.active:
             return None
         start_time = state_time if previous is not None else self.clock()

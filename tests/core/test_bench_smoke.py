@@ -261,3 +261,31 @@ def test_the_classical_limits_run_the_expert_and_the_route_on_the_same_episodes(
     assert "expert" in expert["planner"] and "route" in route["planner"]
     assert [e["seed"] for e in expert["per_episode"]] == [e["seed"] for e in route["per_episode"]]
     assert expert["success_rate"] == route["success_rate"] == 1.0 and "| planner |" in out.with_suffix(".md").read_text()
+
+
+def test_the_map_loop_choices_change_one_setting_each_on_the_same_episodes(tmp_path):
+    out = tmp_path / "choices.json"
+    assert load_script("map_loop_choices").main([
+        "--scenario", "maze2d_umaze", "--episodes", "1", "--episode-steps", "30", "--out", str(out),
+        "--choices", "shipped scenario", "one candidate per plan"]) == 0
+    record = json.loads(out.read_text())
+    shipped, single = record["rows"]
+    assert shipped["changes"] == {} and single["changes"] == {"candidates": 1} and single["candidates"] == 1
+    assert "| choice |" in out.with_suffix(".md").read_text()
+
+
+def test_the_speed_bench_and_its_device_script_run_on_the_cpu_without_gpu_providers(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(["bash", str(root / "scripts" / "gpu_bench.sh"), "--episodes", "1", "--calls", "2",
+                             "--scenarios", "maze2d_umaze"], env={**os.environ, "OUT": str(tmp_path),
+                                                                  "PYTHON": sys.executable},
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((tmp_path / "inference_speed_cpu.json").read_text())
+    assert {row["backend"] for row in record["replans"]} == {"torch", "onnx", "auto"}
+    assert all(set(row["ms"]) == {"torch (eager)", "TorchScript (frozen)", "ONNX Runtime"} for row in record["denoiser"])
+    assert "CPUExecutionProvider" in result.stdout and (tmp_path / "inference_speed_cpu.md").is_file()

@@ -73,6 +73,7 @@ class KukaEvalConfig:
     stop_when_done: bool = False  # end the episode once the goal holds, as the arm planner does (the paper: all stages)
     world: str = "project"
     classifier: str = ""  # a learned relation classifier file guides relations, as in the paper; "": the analytic guide
+    backend: str = "torch"  # how the denoiser runs (diffuser_core.model.backends): torch | onnx | auto
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
@@ -99,7 +100,8 @@ class KukaEvalConfig:
         return cls(sampler=p["sampler"], denoising_steps=p["denoising_steps"] or None, guide_scale=p["guide_scale"],
                    n_guide_steps=p["n_guide_steps"], grasp_guide=stages.grasp_guide, keep_built=stages.keep_built,
                    refine=stages.refine, grip_threshold=stages.grip_threshold, replan_every=stages.replan_every,
-                   stages=stages.stages, stop_when_done=stages.stop_when_done, **fields)
+                   stages=stages.stages, stop_when_done=stages.stop_when_done, backend=p.get("backend", "torch"),
+                   **fields)
 
     def stage_settings(self) -> StageSettings:
         """How the episode's stages run (stages.StageSettings)."""
@@ -118,7 +120,7 @@ class KukaEvalConfig:
 
     def planner_config(self, horizon: int | None = None) -> PlannerConfig:
         return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps, horizon=horizon,
-                             guide_scale=self.guide_scale, n_guide_steps=self.n_guide_steps)
+                             guide_scale=self.guide_scale, n_guide_steps=self.n_guide_steps, backend=self.backend)
 
 
 @dataclass

@@ -12,6 +12,7 @@ reference's tracker does after its one plan ends.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import NamedTuple
@@ -76,6 +77,7 @@ class Maze2DEvalConfig:
     guide_scale: float = 0.1
     n_guide_steps: int = 1
     goal_inpainting: bool = True
+    backend: str = "torch"  # how the denoiser runs (diffuser_core.model.backends): torch | onnx | auto
 
     def __post_init__(self):
         if self.segments not in SEGMENT_FILLERS:
@@ -106,7 +108,7 @@ class Maze2DEvalConfig:
         return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps,
                              horizon=horizon or self.horizon, warm_start=self.warm_start,
                              warm_start_steps=self.warm_start_steps, guide_scale=self.guide_scale,
-                             n_guide_steps=self.n_guide_steps)
+                             n_guide_steps=self.n_guide_steps, backend=self.backend)
 
     def episode_loop(self) -> "EpisodeLoop":
         """How episodes replan, as the planner node's loop: the node's own settings (`loop`), or the
@@ -216,7 +218,8 @@ class Maze2DEvalSummary:
 
     def plan_latency_ms(self, percentile: float) -> float:
         """A percentile of the per-plan wall time over every plan of every episode."""
-        return float(np.percentile(np.concatenate([e.plan_ms for e in self.episodes]), percentile))
+        plan_ms = np.concatenate([e.plan_ms for e in self.episodes])
+        return float(np.percentile(plan_ms, percentile)) if plan_ms.size else math.nan
 
     def to_dict(self) -> dict:
         """JSON-ready results: headline numbers, the config, the paper's number and each episode."""
@@ -240,8 +243,8 @@ class Maze2DEvalSummary:
 
 
 def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig, seed: int,
-                     start_cell=None) -> Maze2DEpisodeResult:
-    """Run one episode: reset with `seed` (optionally from `start_cell`), plan to env.target with
+                     start_cell=None, goal_cell=None) -> Maze2DEpisodeResult:
+    """Run one episode: reset with `seed` (optionally from `start_cell`, to `goal_cell`), plan to env.target with
     zero velocity and track the plan, replanning as config.episode_loop() says. Same seed -> same
     result.
 
@@ -251,7 +254,7 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     the costmap the simulator would publish (the walls and the obstacle cells)."""
     planner.reset()
     planner.generator.manual_seed(seed)
-    observation = env.reset(seed=seed, start_cell=start_cell)
+    observation = env.reset(seed=seed, start_cell=start_cell, goal_cell=goal_cell)
     start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
     loop, clock = config.episode_loop(), SimulatedClock()
     controller = point_mass_controller(planner, loop.settings, clock, config.maze, avoidance=config.avoidance,

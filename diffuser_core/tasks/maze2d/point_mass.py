@@ -106,7 +106,7 @@ class PointMass:
         them, walls too, under whole_map)."""
         settings = settings or AvoidanceSettings()
         body = PlanarBody(POSITION_DIMS, VELOCITY_DIMS, BRAKING, self.command_limit)
-        return PlanarSurroundings(occupancy, None if settings.whole_map else self.walls(occupancy), settings, body)
+        return PlanarSurroundings(occupancy, self.walls(occupancy), settings, body)
 
     @staticmethod
     def segments(kind: str, plan_dt: float):

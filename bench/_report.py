@@ -128,6 +128,14 @@ def write_json(path, record: dict) -> Path:
     return path
 
 
+def write_report(path, record: dict, markdown: str) -> Path:
+    """Write a benchmark's record as JSON at `path` and its table as markdown beside it; say where."""
+    path = write_json(path, record)
+    path.with_suffix(".md").write_text(markdown)
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return path
+
+
 def update_section(path, name: str, body: str) -> Path:
     """Replace (or append) the section `name` of a markdown file, keeping the other sections.
     Sections are delimited by <!-- perf:name --> ... <!-- /perf:name --> comments."""

@@ -9,7 +9,6 @@ scenario's receding loop (no diffusion). Writes results/maze2d_<maze>[_multi]_cl
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from argparse import Namespace
@@ -21,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info, provenance  # noqa: E402
+from bench._report import command_line, machine_info, provenance, write_report  # noqa: E402
 from bench.eval_maze2d import scenario_eval_config  # noqa: E402
 from diffuser_core.scores import episode_seeds, standard_error  # noqa: E402
 from diffuser_core.tasks.maze2d import PAPER_SCORES  # noqa: E402
@@ -72,14 +71,11 @@ def main(argv=None) -> int:
     record = {"benchmark": "classical_maze2d", "maze": args.maze, "multi_goal": args.multi, "seed": args.seed,
               "rows": rows, "loop": config.protocol, "paper_score": {"mean": paper[0], "standard_error": paper[1]},
               "command": command_line(__file__, argv), "machine": machine_info("cpu"), **provenance([])}
-    out = Path(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}_classical.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(record))
     for row in rows:
         print(f"{row['planner']}: {row['mean_normalized_score']:.1f} ± {row['standard_error']:.1f}, "
               f"success {100 * row['success_rate']:.0f} %")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_report(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}_classical.json",
+                 record, markdown(record))
     return 0
 
 

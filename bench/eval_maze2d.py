@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", nargs="?", const="", default=None,
                         help="save driven paths of a few episodes (default path: OUT with .png)")
     parser.add_argument("--plot-episodes", type=int, default=PLOTTED_EPISODES, help="episodes in the picture")
+    parser.add_argument("--failures-of", metavar="RESULTS_JSON",
+                        help="run again, and draw, only the episodes of an earlier run that did not reach the goal "
+                             "(same options; default OUT: that file's name + _failures)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -146,7 +149,14 @@ def run(args, argv=None) -> int:
 def write_results(checkpoint, config: Maze2DEvalConfig, out: Path, args, argv) -> int:
     """Evaluate, then write the JSON, the markdown and (optionally) the figure."""
     origin = provenance([checkpoint, config.low_level])  # the code and models the run starts with
-    summary = evaluate(checkpoint, config, progress=not args.quiet)
+    seeds = failed_seeds(args.failures_of) if getattr(args, "failures_of", None) else None
+    if seeds is not None:
+        out = Path(args.out or Path(args.failures_of).with_name(Path(args.failures_of).stem + "_failures.json"))
+        args.plot, args.plot_episodes = args.plot if args.plot is not None else "", max(len(seeds), 1)
+        if not seeds:
+            print(f"{args.failures_of}: every episode reached the goal")
+            return 0
+    summary = evaluate(checkpoint, config, progress=not args.quiet, seeds=seeds)
     record = {**summary.to_dict(), "command": command_line(__file__, argv),
               "machine": machine_info(config.device), **origin}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +167,11 @@ def write_results(checkpoint, config: Maze2DEvalConfig, out: Path, args, argv) -
     print(headline(record))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
+
+
+def failed_seeds(path: str) -> list[int]:
+    """The episode seeds of a results file that did not reach the goal."""
+    return [episode["seed"] for episode in json.loads(Path(path).read_text())["per_episode"] if not episode["reached"]]
 
 
 def headline(record: dict) -> str:

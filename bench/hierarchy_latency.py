@@ -11,7 +11,6 @@ results/perf_hierarchy.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info, provenance  # noqa: E402
+from bench._report import command_line, machine_info, provenance, write_report  # noqa: E402
 from diffuser_core.planning.loading import checkpoint_stride  # noqa: E402
 from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, evaluate  # noqa: E402
 
@@ -92,11 +91,7 @@ def main(argv=None) -> int:
     record = {"rows": rows, "replan_every": args.replan_every, "cold_steps": args.cold_steps,
               "episodes": args.episodes, "command": command_line(__file__, argv), "machine": machine_info("cpu"),
               **provenance(used)}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(record))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_report(args.out, record, markdown(record))
     return 0
 
 

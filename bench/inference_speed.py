@@ -9,7 +9,6 @@ refinement). Writes results/inference_speed.json + .md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from argparse import Namespace
@@ -21,7 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info, provenance  # noqa: E402
+from bench._report import command_line, machine_info, provenance, write_report  # noqa: E402
 from bench.eval_maze2d import scenario_eval_config  # noqa: E402
 from diffuser_core.checkpoint import load_checkpoint  # noqa: E402
 from diffuser_core.model.backends import InferenceNetwork, frozen_torchscript  # noqa: E402
@@ -171,11 +170,7 @@ def main(argv=None) -> int:
     record = {"benchmark": "inference_speed", "threads": args.threads, "episodes": args.episodes,
               "denoiser": denoiser, "replans": replans, "command": command_line(__file__, argv),
               "machine": machine_info(args.device), **origin}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(record))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_report(args.out, record, markdown(record))
     return 0
 
 

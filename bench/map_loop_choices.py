@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from bench._report import command_line, machine_info, provenance  # noqa: E402
+from bench._report import command_line, machine_info, provenance, write_report  # noqa: E402
 from bench.eval_maze2d import scenario_eval_config  # noqa: E402
-from diffuser_core.scenario import planner_parameters  # noqa: E402
+from diffuser_core.scenario import planner_parameters, resolve_data_path  # noqa: E402
 from diffuser_core.tasks.maze2d.evaluation import evaluate  # noqa: E402
 
 CHOICES = {  # row -> the planner parameters it changes
@@ -83,12 +83,8 @@ def main(argv=None) -> int:
     rows = [row(name, CHOICES[name], args) for name in args.choices]
     record = {"benchmark": "map_loop_choices", "scenario": args.scenario, "episodes": args.episodes,
               "seed": args.seed, "rows": rows, "command": command_line(__file__, argv),
-              "machine": machine_info("cpu"), **provenance([ROOT / p["checkpoint"]])}
-    out = Path(args.out or ROOT / "results" / f"{args.scenario}_map_choices.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(record))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+              "machine": machine_info("cpu"), **provenance([resolve_data_path(p["checkpoint"])])}
+    write_report(args.out or ROOT / "results" / f"{args.scenario}_map_choices.json", record, markdown(record))
     return 0
 
 

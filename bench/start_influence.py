@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))
     header = " | ".join(f"noise {k}" for k in rows[0]["influence"])
-    lines = [f"# How much plans follow their inpainted start (`bench/start_influence.py`)\n",
+    lines = ["# How much plans follow their inpainted start (`bench/start_influence.py`)\n",
              f"Observation dims {args.dims} of the start moved by +1 (normalized); mean change of the same dims "
              f"predicted at plan steps 1-10, over {args.windows} windows of `{record['data']}` (1 = follows the "
              "start, 0 = ignores it).\n",

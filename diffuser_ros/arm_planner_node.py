@@ -31,7 +31,7 @@ from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
 from diffuser_core.config import resolve_device
-from diffuser_core.model.backends import BACKENDS
+from diffuser_core.model.backends import BACKEND_MEANING, BACKENDS
 from diffuser_core.planning.planner import Planner, PlannerConfig
 from diffuser_core.sampling.samplers import SAMPLER_NAMES
 from diffuser_core.settings import check_settings, from_parameters, setting
@@ -88,8 +88,7 @@ class ArmNodeSettings:
     device: str = setting("auto", "torch device: auto | cpu | cuda | cuda:N")
     threads: int = setting(2, "torch CPU threads for planning; 0: torch's default", 0, 1024)
     seed: int = setting(0, "seed of the planner's noise", 0, 2**31 - 1)
-    backend: str = setting("auto", "how the denoiser runs: auto (ONNX Runtime for a few plans at once, frozen "
-                                   "TorchScript for batches) | onnx | torch", choices=BACKENDS)
+    backend: str = setting("auto", BACKEND_MEANING, choices=BACKENDS)
 
     def __post_init__(self):
         check_settings(self)

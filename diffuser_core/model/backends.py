@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 BACKENDS = ("auto", "torch", "onnx")
+BACKEND_MEANING = ("how the denoiser runs: auto (ONNX Runtime for a few plans at once, frozen TorchScript for "
+                   "batches of candidates) | onnx | torch")
 ONNX_OPSET = 17
 AUTO_ONNX_MAX_BATCH = 4  # auto: ONNX Runtime up to this batch, frozen TorchScript above (measured crossover)
 

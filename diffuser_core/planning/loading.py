@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from diffuser_core.checkpoint import load_checkpoint, read_checkpoint
 from diffuser_core.config import resolve_device
-from diffuser_core.model.backends import BACKENDS
+from diffuser_core.model.backends import BACKEND_MEANING, BACKENDS
 from diffuser_core.planning.hierarchy import (
     SEGMENT_FILLERS,
     DiffuserSegments,
@@ -35,8 +35,7 @@ class PlanningSettings:
     warm_start_steps: int = setting(16, "re-noising depth of a warm start, in diffusion steps", 1, 10000)
     threads: int = setting(1, "torch CPU threads for planning; 0: torch's default", 0, 1024)
     seed: int = setting(0, "seed of the planner's noise", 0, 2**31 - 1)
-    backend: str = setting("auto", "how the denoiser runs: auto (ONNX Runtime for a few plans at once, frozen "
-                                   "TorchScript for batches of candidates) | onnx | torch", choices=BACKENDS)
+    backend: str = setting("auto", BACKEND_MEANING, choices=BACKENDS)
 
     def __post_init__(self):
         check_settings(self)

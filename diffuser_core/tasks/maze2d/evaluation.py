@@ -324,15 +324,16 @@ def _value_guide(path: str, normalizer, n_timesteps: int):
     return load_value_guide(path, normalizer, n_timesteps)
 
 
-def evaluate(checkpoint, config: Maze2DEvalConfig, progress: bool = True) -> Maze2DEvalSummary:
-    """Evaluate a diffusion checkpoint on config.episodes seeded episodes of the maze."""
+def evaluate(checkpoint, config: Maze2DEvalConfig, progress: bool = True, seeds=None) -> Maze2DEvalSummary:
+    """Evaluate a diffusion checkpoint on config.episodes seeded episodes of the maze (or on the
+    episodes of the given `seeds`, e.g. the ones a run failed)."""
     started = time.perf_counter()
     planner, step = _load_planner(checkpoint, config)
     env = Maze2DEnv(config.maze, multi_goal=config.multi_goal,
                     obstacles=config.obstacles if config.obstacles_physical else ())
     results = []
-    seeds = tqdm(episode_seeds(config.seed, config.episodes), desc=f"eval {config.maze}",
-                 disable=not progress)
+    seeds = episode_seeds(config.seed, config.episodes) if seeds is None else seeds
+    seeds = tqdm(seeds, desc=f"eval {config.maze}", disable=not progress)
     for seed in seeds:
         results.append(evaluate_episode(env, planner, config, seed))
         seeds.set_postfix(score=f"{np.mean([r.normalized_score for r in results]):.1f}")

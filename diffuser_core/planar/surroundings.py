@@ -79,8 +79,8 @@ class PlanarSurroundings:
         dims = list(self.body.position_dims)
         xy = np.asarray(state, dtype=np.float64)[dims]
         length = route.length(xy)
-        reach = settings.route_reach if attempt == 0 else min(settings.route_reach or length, length) / 2 ** attempt
-        if reach < length and (settings.route_reach > 0 or attempt):
+        reach = self.reach(attempt, length)
+        if 0 < reach < length:
             if current is not None and attempt == 0 and self.still_ahead(xy, current, goal):
                 return np.asarray(current), tuple(self.body.position_dims), self.route_steps(reach)
             waypoint = np.array(goal, dtype=np.float64)
@@ -89,6 +89,13 @@ class PlanarSurroundings:
         if settings.route_steps_per_m > 0:
             return np.asarray(goal), None, self.route_steps(length)
         return None
+
+    def reach(self, attempt: int, length: float) -> float:
+        """Metres of route a plan covers: route_reach (0: none, plan to the goal), and on a retry
+        half of the shorter of it and the route that remains, halved again each time."""
+        if attempt == 0:
+            return self.settings.route_reach
+        return min(self.settings.route_reach or length, length) / 2 ** attempt
 
     def clear(self, plan_observations: np.ndarray) -> bool:
         """Whether a plan's positions keep out of every obstacle (closer than the robot's radius counts

@@ -19,6 +19,9 @@ def headline(record: dict) -> str | None:
     return None
 
 
+WORLD_LABELS = {"reference": ", reference world", "reference_sector": ", reference rules, project's start sector"}
+
+
 def describe(path: Path, record: dict) -> str | None:
     """One table row for a result file, or None when it holds no headline score."""
     score = headline(record)
@@ -42,12 +45,12 @@ def kuka_rows(path: Path, record: dict) -> list[str]:
     rows = []
     for result in results:
         config = result["config"]
-        world = ", reference world" if config.get("world") == "reference" else ""
+        world = WORLD_LABELS.get(config.get("world"), "")
         setting = (f"`config/{record['scenario']}.yaml` as shipped{world}" if record.get("scenario") else
                    f"{config['stages']} stages, guide {config['guide_scale']}"
                    f"{', refined' if config.get('refine') else ''}{', grasp guide' if config.get('grasp_guide') else ''}"
                    f"{', reference grasp' if config.get('grasp_distance') == 'inf' else ''}"
-                   f"{', reference world' if config.get('world') == 'reference' else ''}")
+                   f"{WORLD_LABELS.get(config.get('world'), '')}")
         rows.append(f"| [{path.name}]({path.name}) | {config['mode']} | {result['mean_score']:.1f} ± "
                     f"{result['standard_error']:.1f} | {result['episodes']} | {setting} | "
                     f"`{Path(result['checkpoint']).name}` step {result['checkpoint_step']}"

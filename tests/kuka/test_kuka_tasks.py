@@ -210,3 +210,23 @@ def state_from_poses(poses, attached=None):
     from diffuser_core.tasks.kuka.tasks import state_from_parts
 
     return state_from_parts(np.zeros(7), poses, attached)
+
+
+def test_reference_rearrangement_goals_are_two_stacks_of_two_or_a_tower_of_four():
+    """StackEnv.reset's generator: half of its goals two separate two-block stacks, half one tower."""
+    from diffuser_core.tasks.kuka.tasks import check_task, reference_rearrangement, sample_goal
+
+    rng, shapes = np.random.default_rng(0), {"two stacks": 0, "tower": 0}
+    for _ in range(400):
+        relations = reference_rearrangement(rng)
+        check_task("rearrange", relations)  # valid: each block on at most one, no cycle
+        tops, bottoms = {r.top for r in relations}, {r.bottom for r in relations}
+        if len(relations) == 2:
+            assert not tops & bottoms  # never a chain of three
+            shapes["two stacks"] += 1
+        else:
+            assert len(relations) == 3 and relations[0].top == relations[1].bottom  # built bottom up
+            shapes["tower"] += 1
+    assert 150 < shapes["two stacks"] < 250 and shapes["tower"] == 400 - shapes["two stacks"]
+    task, relations = sample_goal(np.random.default_rng(1), "rearrange", reference=True)
+    assert task == "rearrange" and relations == reference_rearrangement(np.random.default_rng(1))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from diffuser_core.tasks.kuka.world import HOME_JOINTS, KukaBlockWorld, KukaWorldConfig
+from diffuser_core.tasks.kuka.world import HOME_JOINTS, TOOL_LINK, KukaBlockWorld, KukaWorldConfig
 from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, on_top, poses_from_state
 
 
@@ -160,3 +160,33 @@ def test_the_reference_world_has_slabs_grips_from_anywhere_and_stops_released_bl
         assert world.attached_block == "blue"
     with pytest.raises(ValueError, match="footprints"):
         KukaWorldConfig(block_size=(0.2, 0.2, 0.06))  # 15 cm apart would overlap 20 cm slabs
+
+
+def test_the_reference_world_starts_its_blocks_on_the_references_ring_all_round_the_arm():
+    """gym_stacking/env.py's load_world: each block on a 0.6 m circle round the base, its direction a
+    point of [-1, 1]^2, redrawn while its box overlaps a block placed before."""
+    config = KukaWorldConfig.reference()
+    assert config.start_ring == 0.6 and config.tool_collides
+    sector = KukaWorldConfig.reference_sector()
+    assert sector.start_ring == 0.0 and not sector.tool_collides and sector.block_size == config.block_size
+    behind = 0
+    with KukaBlockWorld(config=config) as world:
+        for seed in range(20):
+            poses, _ = poses_from_state(world.reset(seed=seed))
+            xy = np.array([position[:2] for position, _ in poses.values()])
+            assert np.allclose(np.linalg.norm(xy, axis=1), 0.6, atol=1e-6)
+            gaps = np.abs(xy[:, None] - xy[None]).max(-1) + np.eye(4)
+            assert gaps.min() >= 0.2  # the footprints never overlap
+            behind += int((xy[:, 0] < 0).sum())
+    assert behind > 10  # all round the arm, not only in front of it
+
+
+def test_the_reference_worlds_flange_collides_with_blocks_and_the_projects_does_not():
+    """The reference's flange is an ordinary link that hits blocks; this project's passes through them."""
+    for config, expected in ((KukaWorldConfig.reference(), True), (KukaWorldConfig(), False)):
+        with KukaBlockWorld(seed=0, config=config) as world:
+            sim, block = world._sim, world._blocks["red"]
+            sim.resetBasePositionAndOrientation(block, np.array(world.tool_pose()[0]), (0, 0, 0, 1))
+            sim.performCollisionDetection()
+            contacts = sim.getContactPoints(world._robot, block, TOOL_LINK, -1)
+            assert bool(contacts) == expected, (config.tool_collides, len(contacts))

@@ -39,7 +39,9 @@ from .tasks import (
 )
 from .world import KukaBlockWorld, KukaWorldConfig
 
-WORLDS = ("project", "reference")  # this project's world and rule; the reference code's (docs/kuka.md)
+# this project's world and rule; the reference code's (docs/kuka.md); the reference's rules with this
+# project's start sector and a flange that passes through blocks (what the first "reference world" rows used)
+WORLDS = ("project", "reference", "reference_sector")
 
 
 
@@ -87,7 +89,7 @@ class KukaEvalConfig:
             raise ValueError(f"kuka eval grasp_distance must be > 0 (inf allowed), got {self.grasp_distance}")
         if self.world not in WORLDS:
             raise ValueError(f"kuka eval world must be one of {WORLDS}, got {self.world!r}")
-        if self.world == "reference" and self.grasp_distance != KukaWorldConfig.grasp_distance:
+        if self.reference_rules and self.grasp_distance != KukaWorldConfig.grasp_distance:
             raise ValueError("the reference world grips from anywhere: leave grasp_distance at its default")
         self.stage_settings()  # refuses bad stage settings
 
@@ -112,11 +114,18 @@ class KukaEvalConfig:
         """The simulated world the episodes run in."""
         if self.world == "reference":
             return KukaWorldConfig.reference()
+        if self.world == "reference_sector":
+            return KukaWorldConfig.reference_sector()
         return KukaWorldConfig(grasp_distance=self.grasp_distance)
 
     def score_rule(self) -> StackRule:
         """When a block counts as on another: this project's on-top rule or the reference's "above"."""
-        return REFERENCE_RULE if self.world == "reference" else DEFAULT_TOLERANCE
+        return REFERENCE_RULE if self.reference_rules else DEFAULT_TOLERANCE
+
+    @property
+    def reference_rules(self) -> bool:
+        """Whether the episodes run under the reference code's rules (either reference world)."""
+        return self.world.startswith("reference")
 
     def planner_config(self, horizon: int | None = None) -> PlannerConfig:
         return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps, horizon=horizon,
@@ -159,7 +168,7 @@ def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalCo
                      toward=None) -> KukaEpisodeResult:
     """Reset with `seed`, draw the mode's goal from it, run its stages (stages.StageRunner) in the
     world, score. `toward`: the relation guide factory (default the analytic guide)."""
-    task, relations = sample_goal(np.random.default_rng(seed), config.mode)
+    task, relations = sample_goal(np.random.default_rng(seed), config.mode, reference=config.world == "reference")
     planner.reset()
     planner.generator.manual_seed(seed)
     rule = config.score_rule()

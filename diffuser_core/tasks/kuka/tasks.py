@@ -377,13 +377,34 @@ def sample_relations(rng: np.random.Generator, block_names: Sequence[str] = BLOC
     return [Relation(order[i], order[i - 1]) for i in range(1, len(order)) if i not in cuts]
 
 
-def sample_goal(rng: np.random.Generator, mode: str,
-                block_names: Sequence[str] = BLOCK_NAMES) -> tuple[str, list[Relation]]:
-    """(task, relations) for one evaluation episode of a paper mode: unconditional, conditional or rearrange."""
+def reference_rearrangement(rng: np.random.Generator, block_names: Sequence[str] = BLOCK_NAMES) -> list[Relation]:
+    """Rearrangement relations drawn as the reference's StackEnv.reset draws them: pick a bottom block
+    and a top block until every block was a top, keeping each distinct pair, each bottom used once.
+    Half of its goals are two separate two-block stacks, half a four-block tower."""
+    tops, bottoms, relations = list(range(len(block_names))), list(range(len(block_names))), []
+    while tops:
+        bottom = bottoms[int(rng.integers(len(bottoms)))]
+        top = tops.pop(int(rng.integers(len(tops))))
+        bottoms.remove(bottom)
+        if bottom in tops:
+            tops.remove(bottom)
+        if bottom == top:
+            tops.append(top)
+            bottoms.append(bottom)
+        else:
+            relations.append(Relation(block_names[top], block_names[bottom]))
+    return relations
+
+
+def sample_goal(rng: np.random.Generator, mode: str, block_names: Sequence[str] = BLOCK_NAMES,
+                reference: bool = False) -> tuple[str, list[Relation]]:
+    """(task, relations) for one evaluation episode of a paper mode: unconditional, conditional or
+    rearrange; `reference`: rearrangement goals drawn as the reference code draws them."""
     if mode == "unconditional":
         return "stack", []
     if mode == "conditional":
         return "stack", relations_from_order(sample_stack_order(rng, block_names))
     if mode == "rearrange":
-        return "rearrange", sample_relations(rng, block_names)
+        draw = reference_rearrangement if reference else sample_relations
+        return "rearrange", draw(rng, block_names)
     raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {EVAL_MODES}")

@@ -7,7 +7,7 @@ constraint between the last arm link and a block, as in the reference code. See 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -23,6 +23,7 @@ BLOCK_URDF = "cube.urdf"  # a 1 m cube, scaled down to BLOCK_SIZE
 # The reference code's world (jannerm/diffuser, branch kuka): 0.2 x 0.2 x 0.06 m slabs of 0.068 kg.
 REFERENCE_BLOCK_SIZE = (0.2, 0.2, 0.06)
 REFERENCE_BLOCK_MASS = 0.068
+REFERENCE_START_RING = 0.6  # m: its blocks start this far from the arm's base, all round it
 BLOCK_COLORS = {
     "red": (0.85, 0.15, 0.15, 1.0),
     "green": (0.15, 0.7, 0.2, 1.0),
@@ -58,6 +59,11 @@ class KukaWorldConfig:
     # blocks' footprints do not overlap, the reference's AABB test)
     separation_norm: str = "euclidean"
     stop_released: bool = False  # zero the velocity of every block not held at each control step (the reference's)
+    # block starts on a circle of this radius around the arm's base (0: the sector above), each block's
+    # direction a point of the square [-1, 1]^2 scaled onto the circle and redrawn until its footprint
+    # clears those placed before it: the reference's load_world
+    start_ring: float = 0.0
+    tool_collides: bool = False  # the flange collides with the blocks (the reference's); off: only the grip holds them
 
     def __post_init__(self):
         positive = ("block_mass", "physics_dt", "tool_offset", "grasp_distance",
@@ -79,6 +85,8 @@ class KukaWorldConfig:
             raise ValueError(f"block_size must be three positive extents (x, y, z), got {self.block_size}")
         if self.separation_norm not in ("euclidean", "chebyshev"):
             raise ValueError(f"separation_norm must be 'euclidean' or 'chebyshev', got {self.separation_norm!r}")
+        if not (math.isfinite(self.start_ring) and self.start_ring >= 0):
+            raise ValueError(f"start_ring must be a radius >= 0 (0: the sector), got {self.start_ring}")
         footprint = (math.hypot(*self.block_size[:2]) if self.separation_norm == "euclidean"
                      else max(self.block_size[:2]))
         if self.min_block_separation < footprint:
@@ -86,9 +94,16 @@ class KukaWorldConfig:
 
     @classmethod
     def reference(cls) -> "KukaWorldConfig":
-        """The reference code's world rules: its slabs, a planned grip takes the block wherever it
-        is, and released blocks are stopped at every step. Block starts stay in this project's sector
-        in front of the arm, with the reference's test that footprints do not overlap."""
+        """The reference code's world (jannerm/diffuser, branch kuka, gym_stacking/env.py): its slabs, a
+        planned grip takes the block wherever it is, released blocks are stopped at every step, the
+        blocks start on its 0.6 m ring all round the arm, and the flange collides with them."""
+        return replace(cls.reference_sector(), start_ring=REFERENCE_START_RING, tool_collides=True)
+
+    @classmethod
+    def reference_sector(cls) -> "KukaWorldConfig":
+        """The reference's slabs, grip and stopped blocks, but blocks starting in this project's sector
+        in front of the arm and a flange that does not collide: the world this project's first
+        "reference world" rows were measured in."""
         return cls(block_mass=REFERENCE_BLOCK_MASS, block_size=REFERENCE_BLOCK_SIZE, grasp_distance=math.inf,
                    min_block_separation=max(REFERENCE_BLOCK_SIZE[:2]), separation_norm="chebyshev",
                    stop_released=True)
@@ -147,8 +162,8 @@ class KukaBlockWorld:
                                    size[0] ** 2 + size[1] ** 2]) / 12.0  # solid box
         self._sim.changeDynamics(body, -1, mass=mass, localInertiaDiagonal=inertia.tolist())
         self._sim.changeVisualShape(body, -1, rgbaColor=BLOCK_COLORS[name])
-        # The suction tool does not collide with blocks: a held block is fixed to it by a constraint.
-        self._sim.setCollisionFilterPair(self._robot, body, TOOL_LINK, -1, enableCollision=0)
+        if not self.config.tool_collides:  # the grip alone holds a block: it is fixed to the tool by a constraint
+            self._sim.setCollisionFilterPair(self._robot, body, TOOL_LINK, -1, enableCollision=0)
         return body
 
     # ---- read-only properties ----------------------------------------------------------------
@@ -214,6 +229,8 @@ class KukaBlockWorld:
 
     def _sample_block_positions(self) -> dict[str, np.ndarray]:
         cfg = self.config
+        if cfg.start_ring > 0:
+            return self._sample_ring_positions()
         half_angle = np.radians(cfg.workspace_half_angle_deg)
         for _ in range(1000):
             radius = self._rng.uniform(*cfg.workspace_radius, size=len(BLOCK_NAMES))
@@ -226,6 +243,22 @@ class KukaBlockWorld:
                 z = np.full((len(xy), 1), cfg.rest_height)
                 return dict(zip(BLOCK_NAMES, np.hstack([xy, z])))
         raise RuntimeError("could not place the blocks apart: the workspace is too small for min_block_separation")
+
+    def _sample_ring_positions(self) -> dict[str, np.ndarray]:
+        """Blocks on the start ring, placed in turn as the reference places them: a direction drawn
+        in the square [-1, 1]^2, scaled onto the ring, drawn again while the footprint (the block's
+        axis-aligned box) overlaps one placed before."""
+        cfg, placed = self.config, []
+        for _ in BLOCK_NAMES:
+            for _ in range(10000):
+                point = self._rng.uniform(-1.0, 1.0, size=2)
+                xy = point / np.linalg.norm(point) * cfg.start_ring
+                if all(np.any(np.abs(xy - other) >= np.asarray(cfg.block_size[:2])) for other in placed):
+                    placed.append(xy)
+                    break
+            else:
+                raise RuntimeError("could not place the blocks apart on the start ring")
+        return {name: np.array([*xy, cfg.rest_height]) for name, xy in zip(BLOCK_NAMES, placed)}
 
     def _parse_block_positions(self, block_positions) -> dict[str, np.ndarray]:
         if not isinstance(block_positions, Mapping):

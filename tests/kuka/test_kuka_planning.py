@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -323,3 +324,37 @@ def test_filled_in_holds_start_and_end_at_the_planned_states_that_grip_and_relea
     flags = hold_between(dense, states, 4)[:, column]
     assert list(np.flatnonzero(flags > 0.5)) == [4, 5, 6, 7, 8]  # grips on state 1, lets go right after state 2
     assert dense[6, column] == 1.0 and dense[9, column] > 0.5  # the straight line would hold one step too long
+
+
+def test_the_reference_protocol_targets_a_forward_only_pointer_pads_plans_and_checks_each_released(
+        tmp_path, demo_file, monkeypatch):
+    """The reference's scripts: each stage guides toward env.stacks[env.progress], a pointer that only
+    moves on; plans of 128 states (127 steps); after each plan the reward is computed again with
+    every attachment released."""
+    from diffuser_core.tasks.kuka import evaluation
+    from diffuser_core.tasks.kuka.stages import StageRunner
+    from diffuser_core.tasks.kuka.tasks import attached_flags, relations_from_order
+
+    relations = relations_from_order(["red", "green", "blue", "yellow"])
+    runner = StageRunner(SimpleNamespace(horizon=16), KukaEvalConfig().stage_settings(), "stack", relations,
+                         rule=evaluation.REFERENCE_REWARD_RULE, forward_only=True)
+    assert runner.target(None) == relations[0]
+    apart = np.zeros(STATE_DIM)
+    apart[block_slice(0)][:3], apart[block_slice(1)][:3] = (0.6, 0.0, 0.03), (0.0, 0.6, 0.03)
+    stacked = apart.copy()
+    stacked[block_slice(1)][:3] = (0.6, 0.0, 0.09)  # green above red: the first goal relation
+    runner.observe([apart, stacked, apart])  # seen once is enough; knocked off again, the pointer stays
+    assert runner.pointer == 1 and runner.target(apart) == relations[1]
+    assert evaluation.padded(np.zeros((125, STATE_DIM)), 128).shape == (128, STATE_DIM)
+
+    seen = []
+    real_score = evaluation.score_trajectory
+    monkeypatch.setattr(evaluation, "score_trajectory", lambda states, *a: seen.append(states) or real_score(states, *a))
+    config = KukaEvalConfig(world="reference", stages=2, mode="conditional")
+    path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
+    planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
+    with KukaBlockWorld(config=config.world_config()) as reference_world:
+        result = evaluation.evaluate_episode(reference_world, planner, config, seed=3)
+    scored = seen[-1]
+    assert len(result.states) == 1 + 2 * 127 and len(scored) == 1 + 2 * 128  # each plan's released check added
+    assert not attached_flags(np.array(scored[128])).any()

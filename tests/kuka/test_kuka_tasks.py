@@ -230,3 +230,21 @@ def test_reference_rearrangement_goals_are_two_stacks_of_two_or_a_tower_of_four(
     assert 150 < shapes["two stacks"] < 250 and shapes["tower"] == 400 - shapes["two stacks"]
     task, relations = sample_goal(np.random.default_rng(1), "rearrange", reference=True)
     assert task == "rearrange" and relations == reference_rearrangement(np.random.default_rng(1))
+
+
+def test_the_references_reward_counts_a_block_above_a_held_one_and_its_check_after_a_plan_releases_all():
+    """StackEnv.compute_reward reads the upper block's attached flag for both blocks (attach_j uses
+    index i); rearrangement_kuka_planning_eval.execute sets every attachment to 0 after a plan and
+    computes the reward again."""
+    from diffuser_core.tasks.kuka.tasks import (REFERENCE_REWARD_RULE, REFERENCE_RULE, released, stacked_relations,
+                                                state_from_parts)
+
+    poses = {"red": ((0.6, 0.0, 0.09), (0, 0, 0, 1)), "green": ((0.6, 0.0, 0.03), (0, 0, 0, 1)),
+             "blue": ((0.0, 0.6, 0.03), (0, 0, 0, 1)), "yellow": ((0.0, -0.6, 0.03), (0, 0, 0, 1))}
+    state = state_from_parts(np.zeros(7), poses, attached="green")  # the lower block held
+    assert Relation("red", "green") in stacked_relations(state, REFERENCE_REWARD_RULE)
+    assert Relation("red", "green") not in stacked_relations(state, REFERENCE_RULE)
+    top_held = state_from_parts(np.zeros(7), poses, attached="red")
+    assert Relation("red", "green") not in stacked_relations(top_held, REFERENCE_REWARD_RULE)
+    assert Relation("red", "green") in stacked_relations(released(top_held), REFERENCE_REWARD_RULE)
+    assert not released(top_held)[[block_slice(i).stop - 1 for i in range(4)]].any()

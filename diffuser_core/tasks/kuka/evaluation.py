@@ -28,11 +28,13 @@ from .tasks import (
     DEFAULT_TOLERANCE,
     EVAL_MODES,
     JOINT_COUNT,
+    REFERENCE_REWARD_RULE,
     REFERENCE_RULE,
     STATE_DIM,
     Relation,
     StackRule,
     poses_from_state,
+    released,
     sample_goal,
     score,
     score_trajectory,
@@ -42,6 +44,7 @@ from .world import KukaBlockWorld, KukaWorldConfig
 # this project's world and rule; the reference code's (docs/kuka.md); the reference's rules with this
 # project's start sector and a flange that passes through blocks (what the first "reference world" rows used)
 WORLDS = ("project", "reference", "reference_sector")
+REFERENCE_PLAN_STATES = 128  # the reference's plans: H = 128 states, 127 executed steps each
 
 
 
@@ -120,6 +123,8 @@ class KukaEvalConfig:
 
     def score_rule(self) -> StackRule:
         """When a block counts as on another: this project's on-top rule or the reference's "above"."""
+        if self.world == "reference":
+            return REFERENCE_REWARD_RULE  # its reward exactly, a block above a held one included
         return REFERENCE_RULE if self.reference_rules else DEFAULT_TOLERANCE
 
     @property
@@ -167,19 +172,37 @@ def execute_plan(world: KukaBlockWorld, plan_observations: np.ndarray, grip_thre
 def evaluate_episode(world: KukaBlockWorld, planner: Planner, config: KukaEvalConfig, seed: int,
                      toward=None) -> KukaEpisodeResult:
     """Reset with `seed`, draw the mode's goal from it, run its stages (stages.StageRunner) in the
-    world, score. `toward`: the relation guide factory (default the analytic guide)."""
-    task, relations = sample_goal(np.random.default_rng(seed), config.mode, reference=config.world == "reference")
+    world, score. `toward`: the relation guide factory (default the analytic guide). In the reference
+    world the episode runs as the reference's evaluation scripts run it (reference_protocol)."""
+    faithful = config.world == "reference"
+    task, relations = sample_goal(np.random.default_rng(seed), config.mode, reference=faithful)
     planner.reset()
     planner.generator.manual_seed(seed)
     rule = config.score_rule()
-    runner = StageRunner(planner, config.stage_settings(), task, relations, rule=rule, toward=toward)
+    runner = StageRunner(planner, config.stage_settings(), task, relations, rule=rule, toward=toward,
+                         forward_only=faithful)
     states, plan_ms = [world.reset(seed=seed)], []
+    scored = list(states)  # what the score sees: the executed states (and, faithful, the released checks)
     while (stage := runner.next_stage(states[-1])) is not None:
         plan_ms.append(stage.plan.plan_ms)
-        states += execute_plan(world, stage.observations, config.grip_threshold)
-    satisfied, total, value = score_trajectory(states, task, relations, rule)
+        observations = padded(stage.observations, REFERENCE_PLAN_STATES) if faithful and stage.whole else \
+            stage.observations
+        executed = execute_plan(world, observations, config.grip_threshold)
+        states += executed
+        scored += executed + ([released(executed[-1])] if faithful else [])
+        runner.observe(scored[len(scored) - len(executed) - faithful:])
+    satisfied, total, value = score_trajectory(scored, task, relations, rule)
     return KukaEpisodeResult(seed, task, relations, satisfied, total, value,
                              score(states[-1], task, relations, rule)[2], plan_ms, np.array(states))
+
+
+def padded(plan_observations: np.ndarray, length: int) -> np.ndarray:
+    """The plan held at its last state up to `length` states (the reference runs 128-state plans:
+    a model of states 4 steps apart plans 125, so the arm waits 3 steps at its end)."""
+    plan = np.asarray(plan_observations)
+    if len(plan) >= length:
+        return plan
+    return np.concatenate([plan, np.repeat(plan[-1:], length - len(plan), axis=0)])
 
 
 @dataclass

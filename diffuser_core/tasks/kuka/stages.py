@@ -148,13 +148,33 @@ class StageRunner:
     """The stages of one goal: next_stage(state) plans the next one, or says the goal has ended."""
 
     def __init__(self, planner: Planner, settings: StageSettings, task: str, relations: list[Relation],
-                 kinematics: ArmKinematics | None = None, rule: StackRule = DEFAULT_TOLERANCE, toward=None):
+                 kinematics: ArmKinematics | None = None, rule: StackRule = DEFAULT_TOLERANCE, toward=None,
+                 forward_only: bool = False):
         self.planner, self.settings, self.task, self.relations = planner, settings, task, list(relations)
         self.kinematics, self.rule, self.toward = kinematics, rule, toward
+        # forward_only: each stage targets the goal relation of a pointer that only moves on (once its
+        # relation was seen in an executed state, `observe`), as the reference's progress does; else the
+        # first goal relation that does not hold now
+        self.forward_only, self.pointer = forward_only, 0
         self.steps_per_plan = planner.horizon - 1  # a plan's first state is the state it starts from
         self.budget = settings.stages * self.steps_per_plan
         self.executed_steps = 0
         self.plans = 0
+
+    def target(self, state: np.ndarray) -> Relation | None:
+        """The relation the next stage places (None: unconditional stacking)."""
+        if not self.relations:
+            return None
+        if self.forward_only:
+            return self.relations[min(self.pointer, len(self.relations) - 1)]
+        return next_relation(self.relations, state, self.rule)
+
+    def observe(self, states) -> None:
+        """Move the forward-only pointer past each goal relation seen, in order, in executed `states`."""
+        for state in states:
+            holding = stacked_relations(state, self.rule)
+            while self.pointer < len(self.relations) and self.relations[self.pointer] in holding:
+                self.pointer += 1
 
     def progress(self, state: np.ndarray) -> tuple[int, int, float]:
         """(satisfied, total, score 0-100) of the goal in `state`."""
@@ -168,7 +188,7 @@ class StageRunner:
             return None
         if settings.stop_when_done and self.progress(state)[2] == 100.0:
             return None
-        target = next_relation(self.relations, state, self.rule) if self.relations else None
+        target = self.target(state)
         plan = plan_stage(self.planner, state, target, grasp_guide=settings.grasp_guide,
                           keep_built=settings.keep_built, refine=settings.refine,
                           grip_threshold=settings.grip_threshold, kinematics=self.kinematics,

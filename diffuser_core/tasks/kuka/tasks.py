@@ -77,6 +77,9 @@ class AboveRule:
 
     xy: float = 0.2  # the reference's slab width
     dz: float = 0.05
+    # the reference's reward reads the upper block's attached flag twice (a typo), so a block above a
+    # held one counts there: True keeps that; False wants neither held
+    lower_may_be_held: bool = False
 
     def rests(self, offset: np.ndarray, top_quat, bottom_quat) -> bool:
         """Whether a block `offset` (top centre − bottom centre) from another counts as above it."""
@@ -92,7 +95,8 @@ class AboveRule:
                 raise ValueError(f"AboveRule.{name} must be > 0, got {getattr(self, name)}")
 
 
-REFERENCE_RULE = AboveRule()
+REFERENCE_RULE = AboveRule()  # the reference's count, neither block held (the earlier reference-rules rows)
+REFERENCE_REWARD_RULE = AboveRule(lower_may_be_held=True)  # exactly the reference's reward, its typo included
 StackRule = StackTolerance | AboveRule
 
 
@@ -183,7 +187,8 @@ def on_top(world_or_poses, top: str, bottom: str, tolerance: StackTolerance = DE
 
 
 def _rests_on(poses, attached: set[str], top: str, bottom: str, tolerance: StackTolerance) -> bool:
-    if top == bottom or top in attached or bottom in attached:
+    lower_held = bottom in attached and not getattr(tolerance, "lower_may_be_held", False)
+    if top == bottom or top in attached or lower_held:
         return False
     (top_pos, top_quat), (bottom_pos, bottom_quat) = poses[top], poses[bottom]
     offset = np.asarray(top_pos, dtype=float) - np.asarray(bottom_pos, dtype=float)
@@ -315,6 +320,14 @@ def check_task(task: str, relations=(), block_names: Sequence[str] = BLOCK_NAMES
             raise ValueError("task 'stack' takes no relations (any tower) or one tower of all blocks; "
                              "use task 'rearrange' for other relation sets")
     return relations
+
+
+def released(state: np.ndarray) -> np.ndarray:
+    """The state with every attached flag cleared: what the reference's check after each plan sees
+    (it sets the attachments to 0 and computes the reward again, without moving anything)."""
+    state = np.array(state, dtype=np.float64, copy=True)
+    state[ATTACHED_COLUMNS] = 0.0
+    return state
 
 
 # ---- score -----------------------------------------------------------------------------------

@@ -3,9 +3,10 @@ import h5py
 import numpy as np
 import pytest
 
-from diffuser_core.tasks.kuka.world import KukaBlockWorld
-from diffuser_core.tasks.kuka.demos import DemoConfig, demonstrate, generate, main, write_demos
-from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, Relation, relations_from_order, score, stacked_relations
+from diffuser_core.tasks.kuka.world import KukaBlockWorld, KukaWorldConfig
+from diffuser_core.tasks.kuka.demos import DemoConfig, demonstrate, generate, main, placement_tolerance, write_demos
+from diffuser_core.tasks.kuka.tasks import (BLOCK_NAMES, REFERENCE_REWARD_RULE, Relation, relations_from_order, score,
+                                           stacked_relations)
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +86,21 @@ def test_bad_settings_are_rejected():
         generate(1, seed=0, rearrange_fraction=1.5)
     with pytest.raises(ValueError, match="no episodes"):
         write_demos("unused.hdf5", [])
+
+
+def test_reference_world_demos_start_on_its_ring_and_stack_its_slabs_a_slab_high():
+    """Demonstrations for the reference code's world: blocks all round the arm at its 0.6 m ring, each
+    slab placed centred on the one below, one slab (0.06 m) higher, with the flange colliding (an
+    attempt whose blocks the scripted IK cannot reach behind the arm is dropped, as any failed one)."""
+    order = ["green", "blue", "yellow", "red"]
+    with KukaBlockWorld(config=KukaWorldConfig.reference()) as world:
+        episodes = (demonstrate(world, "stack", relations_from_order(order), seed=seed) for seed in range(12))
+        kept = [episode for episode in episodes if episode is not None][:1]
+        assert kept, "no reference-world demonstration succeeded"
+        start = kept[0].observations[0]
+        radii = [np.hypot(*start[7 + 8 * index: 9 + 8 * index]) for index in range(4)]
+        assert np.allclose(radii, 0.6, atol=1e-3)
+        tops = [kept[0].final_state[9 + 8 * BLOCK_NAMES.index(name)] for name in order]
+        assert np.allclose(np.diff(tops), 0.06, atol=0.01)  # the order runs bottom to top
+        assert set(relations_from_order(order)) <= stacked_relations(kept[0].final_state, REFERENCE_REWARD_RULE)
+        assert placement_tolerance(world).block_size == 0.06

@@ -26,10 +26,12 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from diffuser_core.tasks.kuka.world import KukaBlockWorld
-from diffuser_core.tasks.kuka.tasks import (BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, TASKS, Relation, check_task, on_top,
-                                           placement_order, relations_from_order, sample_relations,
+from diffuser_core.tasks.kuka.world import KukaBlockWorld, KukaWorldConfig
+from diffuser_core.tasks.kuka.tasks import (BLOCK_NAMES, STATE_DIM, TASKS, Relation, StackTolerance, check_task,
+                                           on_top, placement_order, relations_from_order, sample_relations,
                                            sample_stack_order, stacked_relations)
+
+WORLDS = {"project": KukaWorldConfig, "reference": KukaWorldConfig.reference}
 
 ACTION_DIM = 8  # joint position targets (7) + grip command (1)
 
@@ -102,12 +104,14 @@ def _stage_plan(world: KukaBlockWorld, block: str, target: str, config: DemoConf
     def above(name: str) -> Callable[[], np.ndarray]:
         return lambda: np.append(world.block_poses()[name][0][:2], config.transit_height)
 
+    height = world.config.block_size[2]
+
     def top_of_block() -> np.ndarray:
-        return world.block_poses()[block][0] + (0.0, 0.0, BLOCK_SIZE / 2)
+        return world.block_poses()[block][0] + (0.0, 0.0, height / 2)
 
     def place_point() -> np.ndarray:
         held_position = world.block_poses()[block][0]
-        goal = world.block_poses()[target][0] + (0.0, 0.0, BLOCK_SIZE + config.place_clearance)
+        goal = world.block_poses()[target][0] + (0.0, 0.0, height + config.place_clearance)
         return world.tool_pose()[0] + goal - held_position  # keeps the grasp offset of the held block
 
     return [
@@ -171,7 +175,13 @@ class _Recorder:
             self.stages.append(stage)
             self.world.set_joint_targets(joints, grip)
             self.world.step()
-        return on_top(self.world, block, target)
+        return on_top(self.world, block, target, placement_tolerance(self.world))
+
+
+def placement_tolerance(world: KukaBlockWorld) -> StackTolerance:
+    """A tidy placement for the world's blocks: centred within half a cube width, one block higher."""
+    height = world.config.block_size[2]
+    return StackTolerance(block_size=height, z=0.25 * height)
 
 
 def demonstrate(world: KukaBlockWorld, task: str, relations, seed: int | None = None,
@@ -185,7 +195,7 @@ def demonstrate(world: KukaBlockWorld, task: str, relations, seed: int | None = 
         if not recorder.run_stage(relation.top, relation.bottom, stage):
             return None
     final_state = world.state()
-    if not set(relations) <= stacked_relations(final_state):
+    if not set(relations) <= stacked_relations(world, placement_tolerance(world)):
         return None
     return Episode(task, list(relations), np.array(recorder.observations), np.array(recorder.actions),
                    final_state, np.array(recorder.stages))
@@ -209,18 +219,20 @@ def _attempt(world: KukaBlockWorld, seed: int, index: int, rearrange_fraction: f
 _process_world: KukaBlockWorld | None = None
 
 
-def _attempt_in_worker(seed: int, index: int, rearrange_fraction: float, config: DemoConfig | None) -> Episode | None:
+def _attempt_in_worker(seed: int, index: int, rearrange_fraction: float, config: DemoConfig | None,
+                       world: str = "project") -> Episode | None:
     """`_attempt` on this worker process's own world, made on first use."""
     global _process_world
     if _process_world is None:
-        _process_world = KukaBlockWorld()
+        _process_world = KukaBlockWorld(config=WORLDS[world]())
     return _attempt(_process_world, seed, index, rearrange_fraction, config)
 
 
 def generate(episodes: int, seed: int, rearrange_fraction: float = 0.0, config: DemoConfig | None = None,
-             workers: int = 1, max_attempts_per_episode: int = 5, progress: bool = True) -> tuple[list[Episode], int]:
+             workers: int = 1, max_attempts_per_episode: int = 5, progress: bool = True,
+             world: str = "project") -> tuple[list[Episode], int]:
     """The first `episodes` successful attempts (in attempt order, so any worker count gives the same file)
-    and the number of attempts that took."""
+    and the number of attempts that took; `world` is this project's or the reference code's."""
     if episodes < 1 or workers < 1:
         raise ValueError(f"episodes and workers must be >= 1, got {episodes} and {workers}")
     if not 0 <= rearrange_fraction <= 1:
@@ -231,10 +243,10 @@ def generate(episodes: int, seed: int, rearrange_fraction: float = 0.0, config: 
         if workers > 1:
             pool = stack.enter_context(Pool(workers))
             results = pool.imap(partial(_attempt_in_worker, seed, rearrange_fraction=rearrange_fraction,
-                                        config=config), indices)
+                                        config=config, world=world), indices)
         else:
-            world = stack.enter_context(KukaBlockWorld())
-            results = (_attempt(world, seed, index, rearrange_fraction, config) for index in indices)
+            simulator = stack.enter_context(KukaBlockWorld(config=WORLDS[world]()))
+            results = (_attempt(simulator, seed, index, rearrange_fraction, config) for index in indices)
         bar = stack.enter_context(tqdm(total=episodes, disable=not progress, desc="kuka demos"))
         for episode in results:
             attempts += 1
@@ -292,14 +304,17 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="parallel simulator processes")
     parser.add_argument("--rearrange-fraction", type=float, default=0.0,
                         help="share of rearrangement demos (default 0: towers only, like the reference data)")
+    parser.add_argument("--world", default="project", choices=sorted(WORLDS),
+                        help="this project's world, or the reference code's (its slabs, start ring, tool contact)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    episodes, attempts = generate(args.episodes, args.seed, args.rearrange_fraction, workers=args.workers)
+    episodes, attempts = generate(args.episodes, args.seed, args.rearrange_fraction, workers=args.workers,
+                                  world=args.world)
     minutes = (time.perf_counter() - start) / 60
     config = DemoConfig()
     write_demos(args.out, episodes, attrs={"seed": args.seed, "attempts": attempts,
                                            "stage_steps": config.stage_steps,
-                                           "rearrange_fraction": args.rearrange_fraction})
+                                           "rearrange_fraction": args.rearrange_fraction, "world": args.world})
     steps = sum(len(episode.observations) for episode in episodes)
     print(f"wrote {len(episodes)} episodes ({steps} steps, {attempts} attempts) to {args.out} "
           f"in {minutes * 60:.1f} s: {len(episodes) / minutes:.1f} episodes/min")

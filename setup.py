@@ -9,6 +9,8 @@ NODES = {
     "diffuser_planner": "diffuser_ros.planner_node:main",
     "maze2d_sim": "diffuser_ros.maze2d_sim_node:main",
     "kuka_sim": "diffuser_ros.kuka_sim_node:main",
+    "diffdrive_sim": "diffuser_ros.diffdrive_sim_node:main",
+    "diffdrive_expert": "diffuser_ros.diffdrive_expert_node:main",
     "bringup": "diffuser_ros.bringup:main",
     "send_goal": "diffuser_ros.send_goal:main",
     "send_stack_goal": "diffuser_ros.send_stack_goal:main",
@@ -23,6 +25,6 @@ setup(
     packages=find_packages(include=["diffuser_core", "diffuser_core.*", "diffuser_ros", "diffuser_ros.*"]),
     entry_points={
         "console_scripts": [f"{name}={target}" for name, target in NODES.items()]
-        + ["diffuser-ros=diffuser_core.cli:main"],
+        + ["diffuser-ros=diffuser_ros.cli:main"],
     },
 )

@@ -28,7 +28,11 @@ class Column(NamedTuple):
 
 
 SECTOR = "reference rules, project's start sector"  # the rows measured before the faithful reference world
+FAITHFUL = "reference world (its start ring, tool contact and count)"
 COLUMNS = [
+    Column(f"paper protocol with DDPM (all 100 diffusion steps), relation guide α 10, {FAITHFUL}, a model trained "
+           "on demonstrations from the project's start sector", tuple(f"kuka_faithful_79k_ddpm_{mode}.json"
+                                                                     for mode in EVAL_MODES)),
     Column(f"paper protocol, {SECTOR}", ("kuka_reference_world.json",)),
     Column(f"paper protocol, relation guide α 10, {SECTOR}", ("kuka_reference_world_guide10.json",)),
     Column(f"paper protocol, {SECTOR}", ("kuka_stride4_reference_world.json",)),
@@ -171,6 +175,10 @@ def report() -> str:
              "reference code's 0.2 × 0.2 × 0.06 m "
              "slabs, a planned grip takes the block wherever it is, released blocks are stopped at every step, and a "
              "block counts as above another within 0.2 m in xy and more than 0.05 m higher (docs/kuka.md). "
+             "**Reference world** (`--world reference`): those rules, and the reference's blocks starting on its "
+             "0.6 m ring all round the arm, its flange colliding with them, its rearrangement goals, a block held "
+             "at the end of a plan counted once released and one above a held block counted, stages moving "
+             "forward only (docs/kuka.md, \"How an episode runs in it\"). "
              "The paper's numbers are the paper's (Janner et al. 2022, Table 3), measured in the reference world.", "",
              *scores_table(), "", *provenance_list(),
              "- the shipped planner settings with the dense `kuka_stack.safetensors`, measured while it shipped: "

@@ -30,8 +30,9 @@ from .plotting import plot_denoising_strip, plot_plans, save_figure
 from .tasks import resolve_loader
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser with the train / sample / plot subcommands."""
+def build_parser(add_commands=None) -> argparse.ArgumentParser:
+    """The argparse parser with the train / sample / plot / export subcommands; `add_commands(commands)`
+    lets a package that builds on the core add its own to the same `diffuser-ros` command."""
     parser = argparse.ArgumentParser(prog="diffuser-ros", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -80,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--half", action="store_true",
                         help="store the weights as float16 (half the size; loaded back as float32)")
     export.set_defaults(run=run_export)
+    if add_commands is not None:
+        add_commands(commands)
     return parser
 
 
-def main(argv=None) -> int:
-    """Entry point of the `diffuser-ros` console script."""
-    args = build_parser().parse_args(argv)
+def main(argv=None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Entry point of the `diffuser-ros` console script (`parser`: build_parser's, with added commands)."""
+    args = (parser or build_parser()).parse_args(argv)
     try:
         return args.run(args) or 0
     except ValueError as error:  # bad configs, datasets, checkpoints (CheckpointError): say what, no traceback

@@ -18,6 +18,8 @@ EXECUTABLES = {
     "diffuser_planner": "diffuser_ros.planner_node",
     "maze2d_sim": "diffuser_ros.maze2d_sim_node",
     "kuka_sim": "diffuser_ros.kuka_sim_node",
+    "diffdrive_sim": "diffuser_ros.diffdrive_sim_node",
+    "diffdrive_expert": "diffuser_ros.diffdrive_expert_node",
 }
 # Executables that are managed (lifecycle) nodes with an `autostart` parameter.
 MANAGED = {"diffuser_planner"}
@@ -141,5 +143,14 @@ def write_params_file(parameters: dict[str, dict], namespace: str, path: str | P
     prefix = f"/{namespace.strip('/')}" if namespace.strip("/") else ""
     document = {f"{prefix}/{name}": {"ros__parameters": values} for name, values in parameters.items()}
     path = Path(path)
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.write_text(yaml.dump(document, Dumper=QuotedStringDumper, sort_keys=False))
     return path
+
+
+class QuotedStringDumper(yaml.SafeDumper):
+    """Writes every string quoted: ROS's params parser reads a bare y or n as a bool (YAML 1.1), so
+    state_fields: [x, y] would not be a list of strings there."""
+
+
+QuotedStringDumper.add_representer(
+    str, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'"))

@@ -83,4 +83,20 @@ def _typed(name: str, value, default):
         return float(value)
     if isinstance(default, str) and not isinstance(value, str):
         raise ValueError(f"{name} must be a string, got {value!r}")
+    if isinstance(default, tuple):
+        return _typed_list(name, value, default)
     return value
+
+
+def _typed_list(name: str, value, default: tuple) -> tuple:
+    """`value` as a tuple of the default's element type (str or float), or ValueError."""
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a list, got {value!r}")
+    items = tuple(value)
+    if default and isinstance(default[0], str):
+        if not all(isinstance(item, str) for item in items):
+            raise ValueError(f"{name} must be a list of strings, got {list(items)!r}")
+        return items
+    if not all(isinstance(item, numbers.Real) and not isinstance(item, bool) and math.isfinite(item) for item in items):
+        raise ValueError(f"{name} must be a list of finite numbers, got {list(items)!r}")
+    return tuple(float(item) for item in items)

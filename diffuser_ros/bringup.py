@@ -102,6 +102,17 @@ class Bringup:
                     if spec.name == "diffuser_planner"]
         return planners[0] if planners else "point_mass"
 
+    def node_index(self, name: str) -> int:
+        """Where the node `name` stands among the started processes; ScenarioError when it is not started here."""
+        names = [spec.name for spec in self.nodes]
+        if name not in names:
+            raise ScenarioError(f"{name} is not a node started from {self.config.name} ({', '.join(names)})")
+        return names.index(name)
+
+    def exited(self, name: str) -> bool:
+        """Whether the node `name` has exited (cleanly or not)."""
+        return self.processes[self.node_index(name)].poll() is not None
+
     def check_running(self) -> None:
         """Raise RuntimeError naming the processes that have exited with an error (for clients that
         wait on a node: stop waiting once it is gone)."""
@@ -158,6 +169,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--foxglove", nargs="?", type=int, const=DEFAULT_FOXGLOVE_PORT, metavar="PORT",
                         help=f"serve a live view on ws://127.0.0.1:PORT for Foxglove (default port "
                              f"{DEFAULT_FOXGLOVE_PORT}); its Publish panel or 3D pose tool sends goal_pose")
+    parser.add_argument("--exit-with", metavar="NODE", help="stop everything (the recording included) once this node "
+                        "has exited, e.g. a demonstrator that ends when its goals are done")
     parser.add_argument("--ros-args", nargs=argparse.REMAINDER, default=[],
                         help="extra ROS arguments for every node (e.g. -p use_sim_time:=true)")
     return parser.parse_args(argv)
@@ -175,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         bringup = Bringup(args.config, args.only, args.record, ros_args, namespace=args.namespace,
                           params_file=args.params_file, use_sim_time=args.use_sim_time,
                           foxglove_port=args.foxglove)
+        if args.exit_with:
+            bringup.node_index(args.exit_with)  # an unknown node is refused before anything starts
     except ScenarioError as error:
         print(f"bringup: {error}", file=sys.stderr)
         return 2
@@ -183,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bringup.start()  # a Ctrl-C between two starts still stops the ones already started
         while not bringup.failed() and any(p.poll() is None for p in bringup.processes):
+            if args.exit_with and bringup.exited(args.exit_with):
+                print(f"bringup: {args.exit_with} exited; stopping the rest", flush=True)
+                break
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

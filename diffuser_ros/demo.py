@@ -1,8 +1,9 @@
-"""The closed-loop demo: Maze2D U-Maze simulator + Diffuser planner (shipped checkpoint), one goal.
+"""The closed-loop demo: a scenario's simulator + Diffuser planner, one goal (default: Maze2D U-Maze).
 
-Starts the scenario's nodes as processes (like `bringup`), sends a ReachGoal across the maze, prints
-feedback while the planner replans, and saves a plot of the driven path and the last plan.
-`--scenario kuka_stack` runs the Kuka block-stacking demo instead (diffuser_ros/kuka_demo.py).
+Starts the scenario's nodes as processes (like `bringup`), sends a ReachGoal, prints feedback while
+the planner replans, and saves a plot of the driven path and the last plan. Any planar scenario
+works (`--scenario diffdrive_room`, or a scenario file); `--scenario kuka_stack` runs the Kuka
+block-stacking demo instead (diffuser_ros/kuka_demo.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import rclpy
 from nav_msgs.msg import Odometry, Path as PathMsg
 from rclpy.qos import qos_profile_sensor_data
 
+from diffuser_core.scenario import load_scenario, resolve_config
 from diffuser_ros.bringup import Bringup
 from diffuser_ros.conversions import odometry_to_state
 from diffuser_ros.demo_support import demo_node, spinning_in_background, wait_until
@@ -50,10 +52,10 @@ def save_plot(maze: str, driven: np.ndarray, plan: np.ndarray, goal: np.ndarray,
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from diffuser_core.tasks.maze2d.env import Maze2DEnv
+    from diffuser_core.tasks.diffdrive.layouts import layout_grid
 
     figure, axes = plt.subplots(figsize=(5, 5))
-    for center, half in Maze2DEnv(maze).wall_boxes():
+    for center, half in layout_grid(maze).wall_boxes():
         axes.add_patch(Rectangle(center - half, *(2 * half), color="0.35"))
     if len(plan):
         axes.plot(plan[:, 0], plan[:, 1], "-", color="tab:blue", alpha=0.6, label="last plan")
@@ -64,7 +66,7 @@ def save_plot(maze: str, driven: np.ndarray, plan: np.ndarray, goal: np.ndarray,
     axes.set_aspect("equal")
     axes.autoscale()
     axes.legend(loc="best", fontsize=8)
-    axes.set_title(f"Diffuser closed loop, maze2d-{maze}")
+    axes.set_title(f"Diffuser closed loop, {maze}")
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
@@ -77,6 +79,15 @@ def scenario_of(argv: list[str]) -> str:
     return parser.parse_known_args(argv)[0].scenario
 
 
+def scenario_robot(scenario: str) -> tuple[str, str]:
+    """(the scenario's simulator node, the layout its planner knows)."""
+    nodes = {spec.name: spec.parameters for spec in load_scenario(resolve_config(scenario))}
+    simulators = [name for name in nodes if name != "diffuser_planner"]
+    if not simulators or "diffuser_planner" not in nodes:
+        raise SystemExit(f"demo: scenario {scenario} needs a simulator and a diffuser_planner")
+    return simulators[0], nodes["diffuser_planner"].get("maze") or "umaze"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if scenario_of(argv).startswith("kuka"):
@@ -85,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return kuka_demo.main(argv)
     parser = argparse.ArgumentParser(prog="diffuser_ros.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="maze2d_umaze")
-    parser.add_argument("--maze", default="umaze")
+    parser.add_argument("--maze", help="layout drawn in the plot (default: the planner's `maze`)")
     parser.add_argument("--start", nargs=2, type=float, default=[3.0, 3.0], metavar=("X", "Y"))
     parser.add_argument("--goal", nargs=2, type=float, default=[1.0, 1.0], metavar=("X", "Y"))
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before the goal is aborted")
@@ -94,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.plot = args.plot or f"results/demo_{Path(args.scenario).stem}.png"
 
-    start = f"maze2d_sim:start:=[{args.start[0]},{args.start[1]}]"
+    simulator, layout = scenario_robot(args.scenario)
+    args.maze = args.maze or layout
+    start = f"{simulator}:start:=[{args.start[0]},{args.start[1]}]"
     bringup = Bringup(args.scenario, ros_args=["-p", start], quiet=not args.verbose)
     print(f"demo: starting {', '.join(s.name for s in bringup.nodes)} ({bringup.config.name})")
     try:

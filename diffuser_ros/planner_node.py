@@ -22,8 +22,8 @@ import threading
 from pathlib import PurePath
 
 import numpy as np
-from geometry_msgs.msg import AccelStamped, PoseStamped
-from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid, Path
 from rclpy.action import GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
@@ -35,13 +35,14 @@ from visualization_msgs.msg import MarkerArray
 from diffuser_core.planning.loading import PlanningSettings
 from diffuser_core.planning.receding import GoalRun, RecedingController
 from diffuser_ros.action import ReachGoal
-from diffuser_ros.adapters import ADAPTERS
+from diffuser_ros.adapters import RobotAdapter
 from diffuser_ros.conversions import array_to_plan_msg, occupancy_grid_to_map, plan_markers, xy_to_path
 from diffuser_ros.diagnostics import PlanningStats, planner_status
 from diffuser_ros.executors import PooledExecutor
 from diffuser_ros.managed import ManagedPlanner, ParameterError, SlowedPlanner
 from diffuser_ros.msg import Plan
-from diffuser_ros.planner_parameters import PARAMETER_INFO, PARAMETERS, check_parameters
+from diffuser_ros.planner_parameters import PARAMETER_INFO, PARAMETERS, NodeSettings, check_parameters
+from diffuser_ros.robot_messages import CommandMapping, MappingError, StateMapping, message_class
 from diffuser_ros.runtime import run_node
 
 
@@ -66,10 +67,11 @@ class DiffuserPlannerNode(ManagedPlanner):
         """Validate parameters, load the checkpoint, warm up, create the robot-side interfaces."""
         self.p = self.read_parameters()
         node, planning, loop, avoidance = check_parameters(self.p)
-        self.adapter = ADAPTERS[node.robot](frame_id=node.frame_id, maze=node.maze, command_limit=node.command_limit)
+        self.adapter = self.make_adapter(node)
         self.planner = self.load_planner(planning)
         slowed = SlowedPlanner(self.planner, lambda: self.p["planning_delay"], self.stopping)
-        self.controller = RecedingController(slowed, self.adapter.robot, loop, self.now, avoidance)
+        self.controller = RecedingController(slowed, self.adapter.robot, loop, self.now, avoidance,
+                                             goal_dims=self.adapter.goal_dims)
         self.warm_up()
         self.make_robot_interfaces()
         self.get_logger().info(f"configured: {node.checkpoint} (horizon {self.planner.horizon}, {planning.sampler}, "
@@ -77,9 +79,9 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     def apply_live(self) -> None:
         """Live changes reach the loop and the robot's command limit from the next tick."""
-        _, _, loop, avoidance = check_parameters(self.p)
+        node, _, loop, avoidance = check_parameters(self.p)
         self.controller.update(loop, avoidance)
-        self.adapter.robot.command_limit = self.p["command_limit"]
+        self.adapter.set_limits(node.limits())
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start the planning and control threads; accept goals."""
@@ -117,6 +119,16 @@ class DiffuserPlannerNode(ManagedPlanner):
         self.adapter = self.controller = None
 
     # ------------------------------------------------------------------ set-up
+    @staticmethod
+    def make_adapter(node: NodeSettings) -> RobotAdapter:
+        """The robot as its parameters describe it: model, state and command messages, goal fields."""
+        try:
+            return RobotAdapter(node.robot, StateMapping(node.state_message, tuple(node.state_fields)),
+                                CommandMapping(node.command_message, tuple(node.command_fields)), node.goal_fields,
+                                node.frame_id, node.maze, node.limits())
+        except MappingError as error:
+            raise ParameterError(str(error)) from error
+
     def load_planner(self, planning: PlanningSettings):
         """The checkpoint's planner (hierarchical for a subgoal model), checked against the robot's state."""
         planner = self.load_planner_from_checkpoint(planning.planner_config(),
@@ -136,12 +148,13 @@ class DiffuserPlannerNode(ManagedPlanner):
 
     def make_robot_interfaces(self) -> None:
         reliable = QoSProfile(depth=1)
-        self.command_publisher = self.create_publisher(AccelStamped, "cmd_accel", reliable)
+        command, state = self.adapter.command_mapping, self.adapter.state_mapping
+        self.command_publisher = self.create_publisher(message_class(command.type_name), command.topic, reliable)
         self.path_publisher = self.create_publisher(Path, "plan", reliable)
         self.marker_publisher = self.create_publisher(MarkerArray, "plan_markers", reliable)
         self.plan_publisher = self.create_publisher(Plan, "diffuser_plan", reliable)
-        odometry = self.create_subscription(Odometry, "odom", self.on_odometry, qos_profile_sensor_data,
-                                            callback_group=MutuallyExclusiveCallbackGroup())
+        odometry = self.create_subscription(message_class(state.type_name), state.topic, self.on_state,
+                                            qos_profile_sensor_data, callback_group=MutuallyExclusiveCallbackGroup())
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)  # nav2's costmap and map QoS
         costmap = self.create_subscription(OccupancyGrid, "costmap", self.on_costmap, latched,
@@ -159,9 +172,9 @@ class DiffuserPlannerNode(ManagedPlanner):
                               lifecycle_state=self.lifecycle_state())
 
     # ------------------------------------------------------------------ inputs
-    def on_odometry(self, message: Odometry) -> None:
+    def on_state(self, message) -> None:
         try:
-            state = self.adapter.state_from_odometry(message)
+            state = self.adapter.read_state(message)
         except ValueError as error:
             self.get_logger().warning(f"ignoring state: {error}", throttle_duration_sec=1.0)
             with self.lock:
@@ -301,9 +314,8 @@ class DiffuserPlannerNode(ManagedPlanner):
                                                                  not (session.active or session.succeeded)))
             if stale and np.any(command != 0):
                 return
-            message = AccelStamped(header=Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"]))
-            message.accel.linear.x, message.accel.linear.y = float(command[0]), float(command[1])
-            self.command_publisher.publish(message)
+            header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["frame_id"])
+            self.command_publisher.publish(adapter.command_message(command, header))
 
     # ------------------------------------------------------------------ reach_goal action
     def accept_reach_goal(self, request: ReachGoal.Goal) -> GoalResponse:

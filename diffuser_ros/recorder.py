@@ -15,8 +15,8 @@ from mcap.writer import Writer
 from diffuser_ros.runtime import run_node
 from diffuser_ros.topics import TopicTap, schema_text
 
-DEFAULT_TOPICS = ("odom", "cmd_accel", "goal_pose", "plan", "plan_markers", "diffuser_plan", "maze_markers",
-                  "joint_states", "blocks", "joint_trajectory", "gripper_trajectory")
+DEFAULT_TOPICS = ("odom", "cmd_accel", "cmd_vel", "goal_pose", "plan", "plan_markers", "diffuser_plan", "maze_markers",
+                  "costmap", "expert_done", "joint_states", "blocks", "joint_trajectory", "gripper_trajectory")
 
 
 class Recorder(TopicTap):

@@ -22,7 +22,8 @@ IMPORT_TO_DEPENDENCY = {
     "safetensors": "python3-safetensors-pip", "mujoco": "python3-mujoco-pip",
     "pybullet": "python3-pybullet-pip", "pybullet_data": "python3-pybullet-pip",
     "pybullet_utils": "python3-pybullet-pip",
-    "transforms3d": "python3-transforms3d", "mcap": "python3-mcap-pip", "foxglove": "python3-foxglove-sdk-pip",
+    "transforms3d": "python3-transforms3d", "mcap": "python3-mcap-pip", "mcap_ros2": "python3-mcap-ros2-support-pip",
+    "rosbags": "python3-rosbags-pip", "foxglove": "python3-foxglove-sdk-pip",
     "onnxruntime": "python3-onnxruntime-pip", "onnx": "python3-onnx-pip",
 }
 ROS_MODULES = {name for name, dep in IMPORT_TO_DEPENDENCY.items() if not dep.startswith("python3-")} | {

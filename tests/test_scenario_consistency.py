@@ -20,6 +20,12 @@ MAZE_SCENARIOS = ("maze2d_umaze", "maze2d_medium", "maze2d_large")
 NOT_DEFAULTS = {"autostart"}  # a bare node waits to be configured; scenarios start theirs
 
 
+def same(a, b) -> bool:
+    """Equal values, a YAML list and a tuple default alike."""
+    as_tuple = lambda value: tuple(value) if isinstance(value, (list, tuple)) else value
+    return as_tuple(a) == as_tuple(b)
+
+
 def node_parameters(scenario: str) -> dict:
     """The parameter table (name -> default) of the node a scenario's planner runs."""
     if scenario.startswith("kuka"):
@@ -41,11 +47,11 @@ def test_core_settings_defaults_are_the_default_scenarios_values(settings):
 def test_node_defaults_are_the_shipped_scenario(scenario):
     shipped = planner_parameters(scenario)
     differing = {name: (value, shipped.get(name)) for name, value in node_parameters(scenario).items()
-                 if name not in NOT_DEFAULTS and shipped.get(name) != value}
+                 if name not in NOT_DEFAULTS and not same(shipped.get(name), value)}
     assert not differing, f"the planner's defaults differ from config/{scenario}.yaml: {differing}"
 
 
-@pytest.mark.parametrize("scenario", [*MAZE_SCENARIOS, "kuka_stack"])
+@pytest.mark.parametrize("scenario", [*MAZE_SCENARIOS, "diffdrive_room", "kuka_stack"])
 def test_planner_scenarios_set_every_parameter_and_no_other(scenario):
     table, shipped = set(node_parameters(scenario)), set(planner_parameters(scenario))
     assert not table - shipped, f"config/{scenario}.yaml leaves {sorted(table - shipped)} to the node's defaults"
@@ -117,3 +123,17 @@ def test_an_experiment_states_the_training_steps_of_each_shipped_checkpoint(chec
                              f"needs exactly one experiments/*.yaml naming it under shipped:"
     _, _, saved = read_checkpoint(ROOT / checkpoint)
     assert (saved.step, saved.env) == (makers[0].shipped.steps, makers[0].env)
+
+
+def test_diffdrive_evaluation_runs_the_shipped_settings():
+    sys.path.insert(0, str(ROOT))
+    from argparse import Namespace
+
+    from bench.eval_diffdrive import scenario_eval_config
+
+    p = planner_parameters("diffdrive_room")
+    config, checkpoint = scenario_eval_config("diffdrive_room", Namespace(episodes=3, seed=0, time_limit=60.0))
+    assert Path(checkpoint).resolve() == (ROOT / p["checkpoint"]).resolve()
+    assert (config.layout, config.control_rate, list(config.limits)) == (p["maze"], p["control_rate"], p["command_limits"])
+    assert config.goal_dims == (0, 1, 2, 3) and config.loop.plan_dt == p["plan_dt"]
+    assert (config.planning.denoising_steps, config.avoidance.candidates) == (p["denoising_steps"], p["candidates"])

@@ -148,11 +148,13 @@ class Command:
 class RecedingController:
     """Plans and tracks toward goals with one planner, for one robot. `clock()` gives the time
     (the node's, or simulated); `map_settings` is how the robot reads a map (e.g. the planar
-    wing's AvoidanceSettings); `guides` are added to every plan's guides."""
+    wing's AvoidanceSettings); `guides` are added to every plan's guides; `goal_dims` are the state
+    dims a goal fixes (None: the robot's `goal_dims`, or all)."""
 
     def __init__(self, planner, robot: Robot, settings: LoopSettings, clock: Callable[[], float],
-                 map_settings: Any = None, guides: Sequence = ()):
+                 map_settings: Any = None, guides: Sequence = (), goal_dims: Sequence[int] | None = None):
         self.planner, self.robot, self.clock = planner, robot, clock
+        self.goal_dims = tuple(goal_dims) if goal_dims is not None else getattr(robot, "goal_dims", None)
         self.guides = list(guides)
         self.settings, self.map_settings = settings, map_settings
         self.policy = ReplanningPolicy.for_planner(planner, settings, settings.goal_tolerance, robot.position_dims)
@@ -199,7 +201,8 @@ class RecedingController:
                 target, dims, map_horizon = self.aim(surroundings, state, run.goal, None, attempt)
                 self.planner.reset()
             horizon = self.horizon(map_horizon, dims, previous, state, state_time, target)
-            result = self.planner.plan(state, goal=target if self.settings.inpaint_goal else None, goal_dims=dims,
+            result = self.planner.plan(state, goal=target if self.settings.inpaint_goal else None,
+                                       goal_dims=dims if dims is not None else self.goal_dims,
                                        executed_steps=self.policy.executed_steps(previous, state_time),
                                        horizon=horizon, **self.planning_arguments(run.goal, surroundings))
             spent_ms += result.plan_time_ms

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._report import command_line, machine_info, provenance, provenance_lines, write_report  # noqa: E402
+from bench.eval_maze2d import parameter_changes  # noqa: E402
 from diffuser_core.checkpoint import read_checkpoint  # noqa: E402
 from diffuser_core.planar.avoidance import AvoidanceSettings  # noqa: E402
 from diffuser_core.planning.loading import PlanningSettings  # noqa: E402
@@ -35,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-limit", type=float, default=60.0, help="simulated seconds per goal")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="planner parameters changed from the scenario's (to try a setting)")
     parser.add_argument("--dataset", help="the training set (hdf5), to record its size beside the result")
+    parser.add_argument("--recording", help="the ROS recording the training set came from, to record its size")
+    parser.add_argument("--recording-wall-s", type=float, help="measured wall-clock seconds the recording took")
+    parser.add_argument("--conversion-wall-s", type=float, help="measured wall-clock seconds of dataset from-bag")
+    parser.add_argument("--training-wall-s", type=float, help="measured wall-clock seconds of training to the checkpoint")
     parser.add_argument("--out", default=str(ROOT / "results" / "diffdrive_room.json"))
     parser.add_argument("--quiet", action="store_true")
     return parser
@@ -43,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def scenario_eval_config(scenario: str, args) -> tuple[DiffDriveEvalConfig, str]:
     """The evaluation of the settings a scenario ships (its loop, planner, map, limits and goal fields)."""
-    p = planner_parameters(scenario)
+    p = {**planner_parameters(scenario), **parameter_changes(getattr(args, "set", []))}
     if p.get("robot") != "diff_drive":
         raise ValueError(f"scenario {scenario} is not a differential-drive scenario")
     fields = list(p["state_fields"])
@@ -65,6 +72,17 @@ def dataset_size(path: str | None) -> dict:
     return {"dataset": path, "dataset_episodes": len(episodes), "dataset_steps": int(sum(map(len, episodes)))}
 
 
+def making_of(args) -> dict:
+    """How the model was made, as measured and passed in: the recording's size and the wall times."""
+    made = {}
+    if args.recording:
+        made["recording"], made["recording_mb"] = args.recording, round(Path(args.recording).stat().st_size / 1e6, 1)
+    for name in ("recording_wall_s", "conversion_wall_s", "training_wall_s"):
+        if getattr(args, name) is not None:
+            made[name] = getattr(args, name)
+    return made
+
+
 def markdown(record: dict) -> str:
     """The result as a short markdown table with its provenance."""
     times = record["time_to_goal_s_median"]
@@ -76,9 +94,16 @@ def markdown(record: dict) -> str:
              f"{record['plan_ms_median']:.1f} / {record['plan_ms_p95']:.1f} ms | {record['contact_episodes']} |", "",
              f"- goals: random free points at least 1 m from a random start and heading; success: within the "
              f"scenario's goal tolerance before {record['time_limit_s']:.0f} simulated seconds; seed {record['seed']}"]
+    if "recording" in record:
+        lines.append(f"- recording: {record['recording']} ({record['recording_mb']} MB)"
+                     + (f", recorded in {record['recording_wall_s']:.0f} s of wall-clock time" if "recording_wall_s" in record else "")
+                     + (f", converted in {record['conversion_wall_s']:.0f} s" if "conversion_wall_s" in record else ""))
     if "dataset_steps" in record:
         lines.append(f"- training set: {record['dataset']} ({record['dataset_episodes']} episodes, "
-                     f"{record['dataset_steps']} steps)")
+                     f"{record['dataset_steps']} steps at the control rate, 1 / plan_dt)")
+    if "training_wall_s" in record:
+        lines.append(f"- training: {record['training_step']} steps in {record['training_wall_s'] / 60:.0f} min of "
+                     f"wall-clock time on one CPU thread")
     return "\n".join(lines + provenance_lines(record)) + "\n"
 
 
@@ -91,7 +116,7 @@ def main(argv=None) -> int:
     summary = evaluate(checkpoint, config, progress=not args.quiet)
     record = {**summary.to_dict(), "training_step": read_checkpoint(checkpoint)[2].step,
               "command": command_line(__file__, argv), "machine": machine_info("cpu"), **origin,
-              **dataset_size(args.dataset)}
+              **dataset_size(args.dataset), **making_of(args)}
     write_report(args.out, record, markdown(record))
     print(f"success {record['success_rate']:.0f} % over {record['episodes']} goals")
     return 0

@@ -135,5 +135,5 @@ def test_diffdrive_evaluation_runs_the_shipped_settings():
     config, checkpoint = scenario_eval_config("diffdrive_room", Namespace(episodes=3, seed=0, time_limit=60.0))
     assert Path(checkpoint).resolve() == (ROOT / p["checkpoint"]).resolve()
     assert (config.layout, config.control_rate, list(config.limits)) == (p["maze"], p["control_rate"], p["command_limits"])
-    assert config.goal_dims == (0, 1, 2, 3) and config.loop.plan_dt == p["plan_dt"]
+    assert config.goal_dims == (0, 1) and config.loop.plan_dt == p["plan_dt"]
     assert (config.planning.denoising_steps, config.avoidance.candidates) == (p["denoising_steps"], p["candidates"])

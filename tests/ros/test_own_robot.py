@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY_EXPERIMENT = {
     "env": "diffdrive-room", "loader": "hdf5",
     "model": {"dim": 16, "dim_mults": [1, 2]},
-    "diffusion": {"n_timesteps": 10, "predict_epsilon": False, "clip_denoised": True, "condition_on": "start"},
+    "diffusion": {"n_timesteps": 10, "predict_epsilon": False, "clip_denoised": True, "condition_on": "start_goal"},
     "dataset": {"horizon": 16, "normalizer": "limits", "padding": "none"},
     "training": {"steps": 800, "batch_size": 16, "learning_rate": 0.001, "checkpoint_every": 800, "log_every": 100,
                  "seed": 0, "progress": False},

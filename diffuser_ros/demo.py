@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="diffuser_ros.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="maze2d_umaze")
     parser.add_argument("--maze", help="layout drawn in the plot (default: the planner's `maze`)")
-    parser.add_argument("--start", nargs=2, type=float, default=[3.0, 3.0], metavar=("X", "Y"))
+    parser.add_argument("--start", nargs="+", type=float, default=[3.0, 3.0], metavar="X Y [YAW]",
+                        help="start position (and heading, for a simulator that takes one)")
     parser.add_argument("--goal", nargs=2, type=float, default=[1.0, 1.0], metavar=("X", "Y"))
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before the goal is aborted")
     parser.add_argument("--plot", default=None, help="picture of the run (default results/demo_<scenario>.png)")
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
     simulator, layout = scenario_robot(args.scenario)
     args.maze = args.maze or layout
-    start = f"{simulator}:start:=[{args.start[0]},{args.start[1]}]"
+    if len(args.start) not in (2, 3):
+        parser.error("--start takes X Y or X Y YAW")
+    start = f"{simulator}:start:=[{','.join(str(value) for value in args.start)}]"
     bringup = Bringup(args.scenario, ros_args=["-p", start], quiet=not args.verbose)
     print(f"demo: starting {', '.join(s.name for s in bringup.nodes)} ({bringup.config.name})")
     try:

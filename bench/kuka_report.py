@@ -33,6 +33,9 @@ COLUMNS = [
     Column(f"paper protocol with DDPM (all 100 diffusion steps), relation guide α 10, {FAITHFUL}, a model trained "
            "on demonstrations from the project's start sector", tuple(f"kuka_faithful_79k_ddpm_{mode}.json"
                                                                      for mode in EVAL_MODES)),
+    Column(f"paper protocol with DDPM (all 100 diffusion steps), relation guide α 10, {FAITHFUL}, a model trained "
+           "on demonstrations from the reference's start ring (22k steps, not shipped)",
+           tuple(f"kuka_faithful_reference_model_ddpm_{mode}.json" for mode in EVAL_MODES)),
     Column(f"paper protocol, {SECTOR}", ("kuka_reference_world.json",)),
     Column(f"paper protocol, relation guide α 10, {SECTOR}", ("kuka_reference_world_guide10.json",)),
     Column(f"paper protocol, {SECTOR}", ("kuka_stride4_reference_world.json",)),

@@ -1,6 +1,6 @@
 """The README's "Your own robot" path end to end on tiny settings: demonstrations of the differential-drive
 robot driven over ROS by its scripted expert and recorded (`bringup ... --record --exit-with`), the
-recording turned into a training set (`diffuser-ros dataset from-bag`), a short training (1500 steps of a tiny model),
+recording turned into a training set (`diffuser-ros dataset from-bag`), a short training (2000 steps of a tiny model),
 and the planner, pointed at the robot by its scenario file, driving it to a goal (`diffuser_ros.demo`)."""
 import subprocess
 import sys
@@ -17,8 +17,8 @@ TINY_EXPERIMENT = {
     "env": "diffdrive-room", "loader": "hdf5",
     "model": {"dim": 16, "dim_mults": [1, 2]},
     "diffusion": {"n_timesteps": 10, "predict_epsilon": False, "clip_denoised": True, "condition_on": "start_goal"},
-    "dataset": {"horizon": 16, "normalizer": "limits", "padding": "none"},
-    "training": {"steps": 1500, "batch_size": 16, "learning_rate": 0.001, "checkpoint_every": 1500, "log_every": 100,
+    "dataset": {"horizon": 32, "normalizer": "limits", "padding": "none"},
+    "training": {"steps": 2000, "batch_size": 16, "learning_rate": 0.001, "checkpoint_every": 2000, "log_every": 100,
                  "seed": 0, "progress": False},
 }
 
@@ -65,7 +65,7 @@ def test_record_convert_train_and_deploy_a_robot_the_core_has_never_seen(tmp_pat
         diffuser_ros_cli(["train", "--config", str(experiment), "--dataset", str(dataset), "--out", str(tmp_path / "run")])
     finally:
         torch.set_num_threads(threads)
-    checkpoint = tmp_path / "run" / "step_0001500.safetensors"
+    checkpoint = tmp_path / "run" / "step_0002000.safetensors"
     assert checkpoint.is_file()
 
     result = subprocess.run([sys.executable, "-m", "diffuser_ros.demo", "--scenario",

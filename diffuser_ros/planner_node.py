@@ -141,9 +141,12 @@ class DiffuserPlannerNode(ManagedPlanner):
         return planner
 
     def warm_up(self) -> None:
-        """One throw-away plan, so the first goal does not pay for first-call allocations."""
+        """Throw-away plans, one alone and a batch of candidates as replans among a map make, so the
+        first goal pays for no first-call allocation or compilation (the batch backend's included)."""
         state = np.zeros(self.planner.observation_dim)
         self.planner.plan(state, goal=state)
+        if self.p["candidates"] > 1:
+            self.planner.plan(state, goal=state, candidates=self.p["candidates"])
         self.planner.reset()
 
     def make_robot_interfaces(self) -> None:

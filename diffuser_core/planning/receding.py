@@ -289,3 +289,12 @@ class RecedingController:
 
     def zero(self) -> np.ndarray:
         return np.zeros(self.robot.command_dim)
+
+
+class SimulatedClock:
+    """An episode's time, set by an offline evaluation at every step; the loop reads it as a node reads its clock."""
+
+    time = 0.0
+
+    def __call__(self) -> float:
+        return self.time

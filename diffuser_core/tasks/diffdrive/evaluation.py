@@ -17,10 +17,10 @@ from tqdm import tqdm
 
 from diffuser_core.planar.avoidance import AvoidanceSettings
 from diffuser_core.planning.loading import PlanningSettings, load_planner
-from diffuser_core.planning.receding import GoalRun, LoopSettings
+from diffuser_core.planning.receding import GoalRun, LoopSettings, SimulatedClock
 from diffuser_core.scores import episode_seeds, standard_error
 
-from .robot import GOAL_DIMS, V_MAX, W_MAX, DiffDrive, diffdrive_controller
+from .robot import GOAL_DIMS, V_MAX, W_MAX, diffdrive_controller
 from .world import DiffDriveWorld
 
 
@@ -98,14 +98,6 @@ class DiffDriveSummary:
                 "per_episode": [episode.to_dict() for episode in self.episodes]}
 
 
-class SimulatedClock:
-    """The episode's time, set by the evaluation at every physics step."""
-
-    time = 0.0
-
-    def __call__(self) -> float:
-        return self.time
-
 
 def start_and_goal(world: DiffDriveWorld, seed: int, min_distance: float) -> tuple[np.ndarray, np.ndarray, float]:
     """A random start point and heading and a random goal at least `min_distance` away (same seed, same pair)."""
@@ -149,7 +141,7 @@ def evaluate_episode(world: DiffDriveWorld, planner, config: DiffDriveEvalConfig
         contact += int(world.in_contact())
         driven.append(state[:2].copy())
     return DiffDriveEpisode(seed, start.tolist(), goal_xy.tolist(), run.succeeded, clock.time,
-                            DiffDrive().distance(state, goal), run.replans, plan_ms, contact, np.asarray(driven))
+                            controller.robot.distance(state, goal), run.replans, plan_ms, contact, np.asarray(driven))
 
 
 def evaluate(checkpoint: str, config: DiffDriveEvalConfig, progress: bool = True) -> DiffDriveSummary:

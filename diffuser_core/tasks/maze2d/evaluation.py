@@ -26,7 +26,7 @@ from diffuser_core.planar.avoidance import AvoidanceSettings
 from diffuser_core.planning.hierarchy import SEGMENT_FILLERS
 from diffuser_core.planning.loading import load_planner
 from diffuser_core.planning.planner import Planner, PlannerConfig
-from diffuser_core.planning.receding import GoalRun, LoopSettings
+from diffuser_core.planning.receding import GoalRun, LoopSettings, SimulatedClock
 from diffuser_core.sampling.samplers import check_sampler_name
 from diffuser_core.scores import episode_seeds, standard_error
 
@@ -293,14 +293,6 @@ def wall_contact(grid: MazeGrid, xy: np.ndarray) -> np.ndarray:
     outside = np.maximum(np.abs(xy[:, None, :] - centers[None]) - halves[None], 0.0)
     return np.linalg.norm(outside, axis=-1).min(axis=1) < PARTICLE_RADIUS + CONTACT_SLACK
 
-
-class SimulatedClock:
-    """The episode's time, set by the evaluation at every step; the loop reads it as the node reads its clock."""
-
-    time = 0.0
-
-    def __call__(self) -> float:
-        return self.time
 
 
 @functools.lru_cache(maxsize=16)

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=None, help="DDIM denoising steps (default all)")
     parser.add_argument("--guide-scale", type=float, default=KukaEvalConfig.guide_scale)
     parser.add_argument("--stages", type=int, default=KukaEvalConfig.stages, help="plans per episode")
+    parser.add_argument("--samples", type=int, default=KukaEvalConfig.samples,
+                        help="plans per stage in one batch, the one whose own end holds most of the goal kept")
     parser.add_argument("--replan-every", type=int, default=0,
                         help="0: each plan runs whole (the paper's protocol); k: replan after k executed steps")
     parser.add_argument("--reference-grasp", action="store_true",
@@ -99,6 +101,8 @@ def execution_line(config: dict) -> str:
         guides += ", keep-built guide"
     if config.get("stop_when_done"):
         guides += ", episodes end once the goal holds"
+    if config.get("samples", 1) > 1:
+        guides += f", {config['samples']} plans per stage, the one holding most of the goal at its end kept"
     if config.get("refine"):
         guides += ", every plan refined (kuka_refine: grips and placements made physical)"
     return f"{config['stages']} stages of H steps; {runs}; {steps}; {guides}; {grasp}"
@@ -186,7 +190,8 @@ def main(argv=None) -> int:
                                       replan_every=args.replan_every, grasp_guide=args.grasp_guide, refine=args.refine,
                                       keep_built=args.keep_built, stop_when_done=args.stop_when_done,
                                       n_guide_steps=args.guide_steps, grasp_distance=grasp_distance(args),
-                                      world=args.world, classifier=args.classifier, device=args.device)
+                                      world=args.world, classifier=args.classifier, device=args.device,
+                                      samples=args.samples)
                        for mode in args.modes]
         for kind, path in [("checkpoint", args.checkpoint), ("classifier", args.classifier)]:
             if path and not Path(path).is_file():

@@ -79,6 +79,8 @@ class ArmNodeSettings:
     plan_dt: float = setting(0.0, "s between plan states; 0: the demonstrations' control period (1/24 s)", 0.0, 10.0)
     max_stages: int = setting(6, "a goal's budget in whole plans (max_stages x (H - 1) steps); it ends sooner once "
                               "it holds", 1, 1000, live=True)
+    samples: int = setting(1, "plans sampled per stage in one batch; the one whose own end holds most of the goal "
+                           "is kept", 1, 1024, live=True)
     replan_every: int = setting(0, "0: run each plan whole; k: send a plan's first k steps, then replan",
                                 0, 100000, live=True)
     settle_time: float = setting(0.5, "s to wait after a trajectory ends before looking at the blocks",

@@ -6,7 +6,8 @@ clock (simulated time under use_sim_time) and each goal once on `goal_pose` (geo
 latched) when it starts toward it; the next goal comes once the robot is within `goal_tolerance` or after
 `goal_timeout` s. After `goals` goals (0: never) it publishes a zero cmd_vel, logs "expert: done N goals",
 publishes true on `expert_done` (std_msgs/Bool, latched) and stays up, commanding nothing more. The tour
-itself is diffuser_core.tasks.diffdrive.expert.ExpertTour, the one the offline rollouts run.
+itself is diffuser_core.tasks.diffdrive.expert.ExpertTour, the one the offline rollouts run. With
+`wait_for_recorder` it commands zero until a recorder has subscribed, so the recording holds every goal.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ STATE = StateMapping("odometry", ("x", "y", "velocity_x", "velocity_y", "cos_yaw
 PARAMETERS = {
     "layout": "room", "obstacles": "", "seed": 0, "rate": 10.0, "goals": 0, "goal_timeout": GOAL_TIMEOUT,
     "goal_tolerance": GOAL_TOLERANCE, "v_max": V_MAX, "w_max": W_MAX, "frame_id": "map", "state_timeout": 0.5,
-    "exit_when_done": False,
+    "exit_when_done": False, "wait_for_recorder": False,
 }
 PARAMETER_INFO = {
     "layout": Info("the world the robot drives in (the simulator's)", choices=tuple(layout_names()), read_only=True),
@@ -52,6 +53,9 @@ PARAMETER_INFO = {
     "state_timeout": Info("s: with older odom the expert commands zero", read_only=True),
     "exit_when_done": Info("end the process once the goals are done (`bringup --exit-with diffdrive_expert` then "
                            "stops the rest, the recording included)", read_only=True),
+    "wait_for_recorder": Info("hold the first goal until goal_pose, odom and cmd_vel each have a subscriber "
+                              "beyond the simulator and this node (a recorder), so a recording holds every goal",
+                              read_only=True),
 }
 
 
@@ -74,6 +78,7 @@ class DiffDriveExpert(Node):
         self.tour = ExpertTour(expert, rng, params["goals"], params["goal_tolerance"], params["goal_timeout"])
         self.state, self.state_time = None, -math.inf
         self.goal_poses = 0
+        self.waiting_for_recorder = params["wait_for_recorder"]
 
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.command_publisher = self.create_publisher(Twist, "cmd_vel", QoSProfile(depth=1))
@@ -106,9 +111,17 @@ class DiffDriveExpert(Node):
             return
         self.state_time = self.now()
 
+    def recorder_listening(self) -> bool:
+        """Whether a subscriber beyond the simulator and this node listens on goal_pose, odom and cmd_vel."""
+        return (self.goal_publisher.get_subscription_count() >= 1 and self.count_subscribers("odom") >= 2
+                and self.count_subscribers("cmd_vel") >= 2)
+
     def tick(self) -> None:
         now = self.now()
-        if self.state is None or now - self.state_time > self.params["state_timeout"]:
+        if self.waiting_for_recorder and self.recorder_listening():
+            self.waiting_for_recorder = False
+            self.get_logger().info("expert: a recorder listens, starting the tour")
+        if self.waiting_for_recorder or self.state is None or now - self.state_time > self.params["state_timeout"]:
             self.command_publisher.publish(twist((0.0, 0.0)))
             return
         step = self.tour.tick(self.state, now)

@@ -77,9 +77,9 @@ def test_shipped_kuka_results_were_made_with_its_current_settings(mode):
     assert record["scenario"] == "kuka_stack" and config["mode"] == mode
     assert (config["sampler"], config["denoising_steps"] or 0, config["guide_scale"], config["n_guide_steps"],
             config["grasp_guide"], config["refine"], config["keep_built"], config["grip_threshold"],
-            config["replan_every"], config["stages"], config["stop_when_done"]) == (
+            config["replan_every"], config["stages"], config["stop_when_done"], config.get("samples", 1)) == (
         p["sampler"], p["denoising_steps"], p["guide_scale"], p["n_guide_steps"], p["grasp_guide"], p["refine"],
-        p["keep_built"], p["grip_threshold"], p["replan_every"], p["max_stages"], True)
+        p["keep_built"], p["grip_threshold"], p["replan_every"], p["max_stages"], True, p["samples"])
     assert next(iter(record["checkpoint_sha256"].values())) == file_sha256(ROOT / p["checkpoint"]), \
         f"{result.name} was measured with another checkpoint than config/kuka_stack.yaml ships"
 

@@ -97,8 +97,9 @@ def test_kuka_scenario_evaluation_runs_the_shipped_settings():
             p["sampler"], p["denoising_steps"], p["guide_scale"], p["n_guide_steps"])
         stages = config.stage_settings()
         assert (stages.grasp_guide, stages.keep_built, stages.refine, stages.grip_threshold, stages.replan_every,
-                stages.stages, stages.stop_when_done) == (p["grasp_guide"], p["keep_built"], p["refine"],
-                                                          p["grip_threshold"], p["replan_every"], p["max_stages"], True)
+                stages.stages, stages.stop_when_done, stages.samples) == (
+            p["grasp_guide"], p["keep_built"], p["refine"], p["grip_threshold"], p["replan_every"], p["max_stages"], True,
+            p["samples"])
 
 
 def shipped_checkpoints() -> dict:

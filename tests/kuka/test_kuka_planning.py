@@ -22,7 +22,7 @@ from diffuser_core.tasks.kuka.demos import generate, write_demos
 from diffuser_core.tasks.kuka.episodes import load_episodes as load_kuka_state_episodes
 from diffuser_core.tasks.kuka.evaluation import KukaEvalConfig, evaluate_episode, execute_plan
 from diffuser_core.tasks.kuka.relation_guides import others_held_cost, relation_cost, relation_guide
-from diffuser_core.tasks.kuka.stages import grip_command, next_relation
+from diffuser_core.tasks.kuka.stages import StageSettings, grip_command, next_relation, plan_progress_rank
 from diffuser_core.tasks.kuka.tasks import BLOCK_SIZE, STATE_DIM, Relation, block_slice
 from diffuser_core.tasks.kuka.world import KukaBlockWorld
 
@@ -167,6 +167,33 @@ def test_stop_when_done_ends_the_episode_once_the_goal_holds(tmp_path, demo_file
     assert len(done.states) == 1 and done.plan_ms == []
     every_stage = evaluate_episode(world, planner, KukaEvalConfig(stages=2), seed=5)
     assert len(every_stage.states) == 1 + 2 * 15 and len(every_stage.plan_ms) == 2
+
+
+def test_sampling_several_keeps_the_plan_whose_own_end_holds_the_target(world):
+    base = world.reset(seed=1)
+    bottom = base[block_slice(1)][:3]
+    stacked = state_with_block_at(base, 0, bottom + [0.0, 0.0, BLOCK_SIZE])
+    apart = state_with_block_at(base, 0, bottom + [0.2, 0.0, 0.0])
+    target = Relation("red", "green")
+    plans = np.stack([np.repeat(apart[None], 8, 0), np.repeat(base[None], 8, 0), np.repeat(apart[None], 8, 0)])
+    plans[1, -1] = stacked  # only the middle plan ends with red on green
+    costs = plan_progress_rank("rearrange", [target, Relation("blue", "yellow")], target)(plans)
+    assert costs.shape == (3,) and int(np.argmin(costs)) == 1
+    assert costs[0] == costs[2] > costs[1]
+    tower = plan_progress_rank("stack", [], None)(plans)  # unconditional: the taller tower at the end
+    assert int(np.argmin(tower)) == 1
+
+
+def test_an_episode_samples_several_plans_per_stage_in_one_batch(tmp_path, demo_file, world):
+    path = tiny_kuka_checkpoint(tmp_path / "tiny.safetensors", demo_file)
+    planner = Planner.from_checkpoint(path, PlannerConfig(sampler="ddim", denoising_steps=2))
+    calls = []
+    plan = planner.plan
+    planner.plan = lambda *args, **kwargs: calls.append(kwargs["candidates"]) or plan(*args, **kwargs)
+    result = evaluate_episode(world, planner, KukaEvalConfig(mode="conditional", stages=2, samples=4), seed=7)
+    assert calls == [4, 4] and result.states.shape == (1 + 2 * 15, STATE_DIM)
+    with pytest.raises(ValueError, match="samples must be a positive integer"):
+        StageSettings(samples=0)
 
 
 def test_the_grasp_guide_joins_every_task_when_weighted(tmp_path, demo_file, world):

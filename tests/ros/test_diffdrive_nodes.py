@@ -165,6 +165,20 @@ def test_the_expert_drives_the_simulated_robot_to_its_goals_in_simulated_time(fr
         harness.close()
 
 
+def test_waiting_for_a_recorder_the_expert_holds_its_first_goal_until_cmd_vel_is_recorded_too(fresh_ros_domain,
+                                                                                                ros_context):
+    expert = {"goals": 1, "seed": 4, "use_sim_time": True, "wait_for_recorder": True}
+    harness = Harness(ros_context, expert=expert, real_time_factor=10.0, publish_clock=True, start=[0.0], seed=4)
+    try:
+        harness.wait_for(lambda: harness.sim_seconds() > 3.0, timeout_s=60.0)
+        assert not harness.goals and harness.expert.goal_poses == 0  # goal_pose and odom are listened to, cmd_vel not
+        harness.node.create_subscription(Twist, "cmd_vel", lambda message: None, QoSProfile(depth=1))
+        harness.wait_for(lambda: harness.goals, timeout_s=60.0)
+        assert harness.expert.goal_poses == 1
+    finally:
+        harness.close()
+
+
 @pytest.mark.parametrize("node, name, value, reason", [
     (DiffDriveSim, "layout", "mars", "layout='mars' is not one of"),
     (DiffDriveSim, "command_timeout", 0.0, "command_timeout must be a positive number"),

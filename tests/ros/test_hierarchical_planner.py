@@ -3,7 +3,6 @@ across the maze within D4RL's episode length, and publishes its subgoals beside 
 import time
 
 import pytest
-import rclpy
 from action_msgs.msg import GoalStatus
 from visualization_msgs.msg import MarkerArray
 

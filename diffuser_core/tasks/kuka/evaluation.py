@@ -79,6 +79,7 @@ class KukaEvalConfig:
     world: str = "project"
     classifier: str = ""  # a learned relation classifier file guides relations, as in the paper; "": the analytic guide
     backend: str = "torch"  # how the denoiser runs (diffuser_core.model.backends): torch | onnx | auto
+    samples: int = 1  # plans per stage in one batch, the one holding most of the goal at its end kept (1: the paper)
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
@@ -106,12 +107,12 @@ class KukaEvalConfig:
                    n_guide_steps=p["n_guide_steps"], grasp_guide=stages.grasp_guide, keep_built=stages.keep_built,
                    refine=stages.refine, grip_threshold=stages.grip_threshold, replan_every=stages.replan_every,
                    stages=stages.stages, stop_when_done=stages.stop_when_done, backend=p.get("backend", "torch"),
-                   **fields)
+                   samples=stages.samples, **fields)
 
     def stage_settings(self) -> StageSettings:
         """How the episode's stages run (stages.StageSettings)."""
         return StageSettings(self.grasp_guide, self.keep_built, self.refine, self.grip_threshold,
-                             self.replan_every, self.stages, self.stop_when_done)
+                             self.replan_every, self.stages, self.stop_when_done, self.samples)
 
     def world_config(self) -> KukaWorldConfig:
         """The simulated world the episodes run in."""

@@ -40,7 +40,8 @@ class StageSettings:
     """grasp_guide: weight of the grasp guide (0: off); keep_built: unconditional stacking resists
     unstacking; refine: kinematic refinement of each plan; grip_threshold: a planned attached flag
     above it grips; replan_every: 0 runs each plan whole, k its first k steps; stages: the goal's
-    budget in whole plans of steps; stop_when_done: end once the goal holds."""
+    budget in whole plans of steps; stop_when_done: end once the goal holds; samples: plans sampled
+    per stage in one batch, the one that makes most of the goal hold at its own end kept."""
 
     grasp_guide: float = 0.0
     keep_built: bool = False
@@ -49,6 +50,7 @@ class StageSettings:
     replan_every: int = 0
     stages: int = 3
     stop_when_done: bool = False
+    samples: int = 1
 
     def __post_init__(self):
         if not (math.isfinite(self.grasp_guide) and self.grasp_guide >= 0):
@@ -59,13 +61,15 @@ class StageSettings:
             raise ValueError(f"replan_every must be an integer >= 0, got {self.replan_every!r}")
         if not isinstance(self.stages, int) or self.stages < 1:
             raise ValueError(f"stages must be a positive integer, got {self.stages!r}")
+        if not isinstance(self.samples, int) or self.samples < 1:
+            raise ValueError(f"samples must be a positive integer, got {self.samples!r}")
 
     @classmethod
     def from_parameters(cls, p: dict) -> "StageSettings":
         """The settings of an arm planner's parameters (the node's, or a scenario YAML's): a goal
         ends once it holds, within `max_stages` whole plans."""
         return cls(p["grasp_guide"], p["keep_built"], p["refine"], p["grip_threshold"], p["replan_every"],
-                   p["max_stages"], stop_when_done=True)
+                   p["max_stages"], stop_when_done=True, samples=p["samples"])
 
 
 def grip_command(planned_state: np.ndarray, threshold: float) -> str | bool:
@@ -82,6 +86,18 @@ def next_relation(relations: list[Relation], state: np.ndarray, rule: StackRule 
     return next((relation for relation in placement_order(relations) if relation not in holding), None)
 
 
+def plan_progress_rank(task: str, relations: list[Relation], target: Relation | None,
+                       rule: StackRule = DEFAULT_TOLERANCE):
+    """A planner rank ((N, H, 39) plans -> (N,) costs) keeping the plan whose own last state holds the
+    stage's target relation, then most of the goal (the tallest tower for unconditional stacking)."""
+    def cost(plan: np.ndarray) -> float:
+        last = plan[-1]
+        holds_target = target is not None and target in stacked_relations(last, rule)
+        return -(100.0 * holds_target + score(last, task, relations, rule)[2])
+
+    return lambda observations: np.array([cost(plan) for plan in observations])
+
+
 class StagePlan(NamedTuple):
     observations: np.ndarray  # (H, 39) the stage's plan (refined when asked), robot units
     denoising_steps: int
@@ -91,17 +107,18 @@ class StagePlan(NamedTuple):
 
 def plan_stage(planner: Planner, state: np.ndarray, target: Relation | None, *, grasp_guide: float = 0.0,
                keep_built: bool = False, refine: bool = False, grip_threshold: float = GRIP_THRESHOLD,
-               kinematics: ArmKinematics | None = None, toward=None) -> StagePlan:
+               kinematics: ArmKinematics | None = None, toward=None, samples: int = 1, rank=None) -> StagePlan:
     """One stage's plan from `state` toward `target` (None: unconditional stacking) with the stage's
     guides (guides.stage_guides; `toward`: its relation guide factory, default the analytic one),
-    refined (refine.refine_plan) when asked; `kinematics`: the arm's (default the simulated iiwa's).
+    refined (refine.refine_plan) when asked; `kinematics`: the arm's (default the simulated iiwa's);
+    `samples` plans in one batch, `rank` (plan_progress_rank) keeping one.
     A planner of states several control steps apart (a hierarchy.HierarchicalPlanner) is guided and
     refined on those states, then filled in."""
     started = time.perf_counter()
     stride = getattr(planner, "stride", 1)
     guides = stage_guides(target, planner.normalizer, grasp_guide, keep_built_state=state if keep_built else None,
                           kinematics=kinematics, stride=stride, toward=toward)
-    result = planner.plan(state, guides=guides)
+    result = planner.plan(state, guides=guides, candidates=samples, rank=rank)
     observations = result.observations if stride == 1 else result.subgoals
     if not np.all(np.isfinite(observations)):  # never a command for the arm; a goal aborts on it
         raise ValueError("the sampled plan has non-finite values (a guide scale too large for the model?)")
@@ -192,7 +209,8 @@ class StageRunner:
         plan = plan_stage(self.planner, state, target, grasp_guide=settings.grasp_guide,
                           keep_built=settings.keep_built, refine=settings.refine,
                           grip_threshold=settings.grip_threshold, kinematics=self.kinematics,
-                          toward=self.toward)
+                          toward=self.toward, samples=settings.samples,
+                          rank=plan_progress_rank(self.task, self.relations, target, self.rule))
         steps = min(settings.replan_every or self.steps_per_plan, self.steps_per_plan,
                     self.budget - self.executed_steps)
         self.executed_steps += steps

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, machine_line, provenance  # noqa: E402
-from diffuser_core.sampling.samplers import SAMPLER_NAMES  # noqa: E402
+from diffuser_core.sampling.samplers import GRADIENT_AT, SAMPLER_NAMES  # noqa: E402
 from diffuser_core.scenario import planner_parameters, resolve_data_path  # noqa: E402
 from diffuser_core.tasks.kuka.evaluation import PAPER_SCORES, WORLDS, KukaEvalConfig, evaluate, render_episode  # noqa: E402
 from diffuser_core.tasks.kuka.tasks import EVAL_MODES  # noqa: E402
@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=None, help="DDIM denoising steps (default all)")
     parser.add_argument("--guide-scale", type=float, default=KukaEvalConfig.guide_scale)
     parser.add_argument("--stages", type=int, default=KukaEvalConfig.stages, help="plans per episode")
+    parser.add_argument("--guide-at", default="mean", choices=GRADIENT_AT,
+                        help="mean: mu + alpha Sigma grad J(mu), --guide-steps times; input: mu + alpha sigma grad J(x_t) "
+                             "once per step, as the reference applies its classifier (its alpha: 0.7)")
     parser.add_argument("--samples", type=int, default=KukaEvalConfig.samples,
                         help="plans per stage in one batch, the one whose own end holds most of the goal kept")
     parser.add_argument("--replan-every", type=int, default=0,
@@ -93,6 +96,8 @@ def execution_line(config: dict) -> str:
     else:
         grasp = f"a planned grip takes a block within {100 * config['grasp_distance']:.0f} cm of the tool"
     guides = f"guide scale {config['guide_scale']}, {config['n_guide_steps']} guide steps"
+    if config.get("guide_gradient_at", "mean") == "input":
+        guides = f"guide mu + {config['guide_scale']} sigma grad J(x_t) once per step (the reference's rule)"
     if config.get("classifier"):
         guides += f", relations guided by the learned classifier {Path(config['classifier']).name}"
     if config.get("grasp_guide"):
@@ -191,7 +196,7 @@ def main(argv=None) -> int:
                                       keep_built=args.keep_built, stop_when_done=args.stop_when_done,
                                       n_guide_steps=args.guide_steps, grasp_distance=grasp_distance(args),
                                       world=args.world, classifier=args.classifier, device=args.device,
-                                      samples=args.samples)
+                                      samples=args.samples, guide_gradient_at=args.guide_at)
                        for mode in args.modes]
         for kind, path in [("checkpoint", args.checkpoint), ("classifier", args.classifier)]:
             if path and not Path(path).is_file():

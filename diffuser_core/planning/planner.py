@@ -40,6 +40,7 @@ class PlannerConfig:
     n_guide_steps: int = 1
     t_stopgrad: int = 0
     scale_grad_by_std: bool = True
+    guide_gradient_at: str = "mean"  # "input": grad J at the noisy sample times sigma, once (the reference's Kuka rule)
     seed: int | None = None
     keep_chain: bool = False  # return the intermediate samples (for plots)
     threads: int | None = None  # CPU threads for torch in this process (None: torch's default)
@@ -63,7 +64,7 @@ class PlannerConfig:
     def guidance(self) -> GuidanceConfig:
         """The guidance fields as the samplers' GuidanceConfig."""
         return GuidanceConfig(self.guide_scale, self.n_guide_steps, self.t_stopgrad,
-                              self.scale_grad_by_std)
+                              self.scale_grad_by_std, self.guide_gradient_at)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from diffuser_core.data.datasets import ValueDataset
 from diffuser_core.guidance.guides import CompositeGuide, CostGuide, GoalDistanceGuide, ValueGuide, combine_guides
 from diffuser_core.model.value import ValueModel, ValueObjective
 from diffuser_core.sampling.conditioning import Constraint, Inpainting
-from diffuser_core.sampling.samplers import DDIMSampler, DDPMSampler, GuidanceConfig
+from diffuser_core.sampling.samplers import DDIMSampler, DDPMSampler, GuidanceConfig, guided_mean
 
 from .toy import ACT_DIM, HORIZON, OBS_DIM, line_episodes
 
@@ -51,6 +51,21 @@ def test_t_stopgrad_above_every_step_disables_guidance(trained_toy):
                              guidance=GuidanceConfig(scale=1.0, t_stopgrad=10),
                              generator=torch.Generator().manual_seed(1))
     assert torch.equal(plain.trajectories, stopped.trajectories)
+
+
+def test_the_reference_rule_steps_once_along_the_gradient_at_the_noisy_sample_times_sigma():
+    """gradient_at "input": mu + alpha sigma grad J(x_t), as the reference's Kuka evaluation guides; the
+    default: mu + alpha Sigma grad J(mu), n_guide_steps times."""
+    guide = CostGuide(lambda x, t: 0.5 * x[:, -1, ACT_DIM] ** 2)  # grad J = -x at that entry
+    mean, x_t = torch.full((1, HORIZON, D), 2.0), torch.full((1, HORIZON, D), 5.0)
+    t, variance, free = torch.zeros(1, dtype=torch.long), 0.25, Inpainting.from_constraints([], HORIZON, ACT_DIM, OBS_DIM)
+    at_input = guided_mean(mean, variance, t, guide, GuidanceConfig(0.7, 3, gradient_at="input"), free, x_t)
+    assert at_input[0, -1, ACT_DIM].item() == pytest.approx(2.0 - 0.7 * 0.5 * 5.0)
+    at_mean = guided_mean(mean, variance, t, guide, GuidanceConfig(0.7, 1), free, x_t)
+    assert at_mean[0, -1, ACT_DIM].item() == pytest.approx(2.0 - 0.7 * 0.25 * 2.0)
+    assert torch.equal(at_input[0, :-1], mean[0, :-1])
+    with pytest.raises(ValueError, match="gradient_at must be one of"):
+        GuidanceConfig(gradient_at="x0")
 
 
 def test_cost_guide_with_normalizer_sees_robot_units(toy_normalizer):

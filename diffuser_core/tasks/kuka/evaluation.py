@@ -79,6 +79,7 @@ class KukaEvalConfig:
     world: str = "project"
     classifier: str = ""  # a learned relation classifier file guides relations, as in the paper; "": the analytic guide
     backend: str = "torch"  # how the denoiser runs (diffuser_core.model.backends): torch | onnx | auto
+    guide_gradient_at: str = "mean"  # "input": the reference's rule, mu + alpha sigma grad J(x_t) once per step
     samples: int = 1  # plans per stage in one batch, the one holding most of the goal at its end kept (1: the paper)
 
     def __post_init__(self):
@@ -135,7 +136,8 @@ class KukaEvalConfig:
 
     def planner_config(self, horizon: int | None = None) -> PlannerConfig:
         return PlannerConfig(sampler=self.sampler, denoising_steps=self.denoising_steps, horizon=horizon,
-                             guide_scale=self.guide_scale, n_guide_steps=self.n_guide_steps, backend=self.backend)
+                             guide_scale=self.guide_scale, n_guide_steps=self.n_guide_steps, backend=self.backend,
+                             guide_gradient_at=self.guide_gradient_at)
 
 
 @dataclass

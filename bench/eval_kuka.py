@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "results" / "kuka_project_world.json"))
     parser.add_argument("--picture", help="save a filmstrip (PNG) of the best-scoring episode here")
+    parser.add_argument("--episode-pictures", metavar="PNG",
+                        help="save the first four episodes of each task here: final scene and block paths from above")
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -163,6 +165,50 @@ def save_filmstrip(summaries, path: Path) -> None:
     plt.close(figure)
 
 
+def save_episode_grid(summaries, path: Path, per_task: int = 4) -> None:
+    """The first `per_task` episodes of each task: the final scene (rendered) above the blocks' paths seen
+    from above (o start, x end), each titled with its goal and scores."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2 * len(summaries), per_task, figsize=(3.2 * per_task, 5.6 * len(summaries)),
+                                squeeze=False)
+    for row, summary in enumerate(summaries):
+        for column, episode in enumerate(summary.episodes[:per_task]):
+            scene, paths = axes[2 * row, column], axes[2 * row + 1, column]
+            scene.imshow(render_episode(episode.states, frames=2, world_config=summary.config.world_config())[-1])
+            scene.set_axis_off()
+            goal = ", ".join(str(r) for r in episode.relations) or "any tower"
+            scene.set_title(f"{summary.config.mode} seed {episode.seed}\n{goal}\nscore {episode.score:.0f}, "
+                            f"final {episode.final_score:.0f}", fontsize=8)
+            draw_block_paths(paths, episode.states)
+        for column in range(len(summary.episodes[:per_task]), per_task):
+            axes[2 * row, column].set_axis_off()
+            axes[2 * row + 1, column].set_axis_off()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(figure)
+
+
+def draw_block_paths(ax, states) -> None:
+    """Each block's xy path over the episode, in its colour (o start, x end), the arm's base at the origin."""
+    from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, block_slice
+
+    colours = {"red": "tab:red", "green": "tab:green", "blue": "tab:blue", "yellow": "gold"}
+    for index, name in enumerate(BLOCK_NAMES):
+        xy = states[:, block_slice(index)][:, :2]
+        ax.plot(xy[:, 0], xy[:, 1], color=colours.get(name, "k"), lw=1)
+        ax.plot(*xy[0], "o", color=colours.get(name, "k"), ms=4)
+        ax.plot(*xy[-1], "x", color=colours.get(name, "k"), ms=6)
+    ax.plot(0, 0, "s", color="0.3", ms=6)
+    ax.set_aspect("equal")
+    ax.set_xlim(-0.9, 0.9)
+    ax.set_ylim(-0.9, 0.9)
+    ax.tick_params(labelsize=6)
+
+
 def grasp_distance(args) -> float:
     """The reference's attach-from-anywhere grasp, or this project's world's."""
     if args.reference_grasp and args.world.startswith("reference"):
@@ -220,6 +266,9 @@ def main(argv=None) -> int:
     if args.picture:
         save_filmstrip(summaries, Path(args.picture))
         print(f"wrote {args.picture}")
+    if args.episode_pictures:
+        save_episode_grid(summaries, Path(args.episode_pictures))
+        print(f"wrote {args.episode_pictures}")
     return 0
 
 

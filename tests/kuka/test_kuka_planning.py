@@ -212,15 +212,16 @@ def test_eval_command_writes_results_with_the_papers_numbers(tmp_path, demo_file
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_kuka.py"), "--checkpoint", str(path),
                              "--modes", "unconditional", "rearrange", "--episodes", "1", "--stages", "1",
                              "--steps", "2", "--threads", "1", "--grasp-guide", "10", "--guide-steps", "3", "--out", str(out),
-                             "--picture", str(tmp_path / "strip.png"),
-                             "--quiet"], capture_output=True, text=True, timeout=300)
+                             "--picture", str(tmp_path / "strip.png"), "--episode-pictures", str(tmp_path / "grid.png"),
+                             "--samples", "2", "--quiet"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "strip.png").stat().st_size > 10_000  # start + the scene after the one stage
+    assert (tmp_path / "grid.png").stat().st_size > 10_000  # each task's episode: final scene and block paths
     record = json.loads(out.read_text())
     assert [r["config"]["mode"] for r in record["results"]] == ["unconditional", "rearrange"]
     table = out.with_suffix(".md").read_text()
     assert "58.7 ± 2.5" in table and "58.9 ± 3.4" in table and "--episodes" in table
-    assert "3 guide steps, grasp guide weight 10.0" in table
+    assert "3 guide steps, grasp guide weight 10.0" in table and "2 plans per stage" in table
     bad = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_kuka.py"), "--checkpoint", str(tmp_path / "none"),
                           "--episodes", "1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "checkpoint not found" in bad.stderr

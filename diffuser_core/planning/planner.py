@@ -40,7 +40,7 @@ class PlannerConfig:
     n_guide_steps: int = 1
     t_stopgrad: int = 0
     scale_grad_by_std: bool = True
-    guide_gradient_at: str = "mean"  # "input": grad J at the noisy sample times sigma, once (the reference's Kuka rule)
+    guide_gradient_at: str = "mean"  # "input": grad J at the noisy sample times sigma, once (the reference code's classifier rule)
     seed: int | None = None
     keep_chain: bool = False  # return the intermediate samples (for plots)
     threads: int | None = None  # CPU threads for torch in this process (None: torch's default)

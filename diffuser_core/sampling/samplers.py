@@ -24,7 +24,7 @@ class GuidanceConfig:
     """mu <- mu + scale * Sigma * grad J(mu), repeated n_guide_steps times, for steps t >= t_stopgrad.
     Without scale_grad_by_std, Sigma is the identity. gradient_at "input": mu + scale * sigma * grad J(x_t)
     once per step instead (J's gradient at the noisy sample, times the step's noise std), as the
-    reference's Kuka evaluation applies its relation classifier."""
+    reference code's block-stacking evaluation applies its relation classifier."""
 
     scale: float = 0.1
     n_guide_steps: int = 1

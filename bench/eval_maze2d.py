@@ -2,7 +2,8 @@
 
   python bench/eval_maze2d.py --checkpoint checkpoints/maze2d_umaze.safetensors --maze umaze \
       --episodes 100 --seed 0 [--multi] [--replan-every K [--warm-start]] [--sampler ddpm|ddim] \
-      [--steps N] [--out results/maze2d_umaze.json] [--plot results/maze2d_umaze.png]
+      [--steps N] [--out results/maze2d_umaze.json] [--plot results/maze2d_umaze.png] \
+      [--first-horizon fixed|straight|learned [--steps-to-go FILE] [--horizon-scale S --horizon-margin M]]
   python bench/eval_maze2d.py --scenario maze2d_medium --episodes 100 [--multi]
 
 Default protocol = the reference's (plan once, open loop, full episode). --scenario instead runs
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from bench._report import command_line, machine_info, provenance  # noqa: E402
 from diffuser_core.planar.avoidance import AvoidanceSettings  # noqa: E402
+from diffuser_core.planning.horizon import HORIZON_RULES, HorizonSizing  # noqa: E402
 from diffuser_core.planning.loading import PlanningSettings  # noqa: E402
 from diffuser_core.planning.planner import PlannerConfig  # noqa: E402
 from diffuser_core.planning.receding import LoopSettings  # noqa: E402
@@ -35,7 +37,7 @@ from diffuser_core.sampling.samplers import SAMPLER_NAMES  # noqa: E402
 from diffuser_core.scenario import planner_parameters, resolve_data_path  # noqa: E402
 from diffuser_core.settings import from_parameters  # noqa: E402
 from diffuser_core.tasks.maze2d.env import Maze2DEnv  # noqa: E402
-from diffuser_core.tasks.maze2d.evaluation import Maze2DEvalConfig, Maze2DEvalSummary, evaluate  # noqa: E402
+from diffuser_core.tasks.maze2d.evaluation import CHOICE_MODELS, Maze2DEvalConfig, Maze2DEvalSummary, evaluate  # noqa: E402
 from diffuser_core.tasks.maze2d.layouts import CELL_SQUARE_OFFSET  # noqa: E402
 
 PLOTTED_EPISODES = 4
@@ -68,6 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--horizon", type=int, default=None,
                         help="plan length in env steps (default: the checkpoint's; a hierarchical model "
                              "rounds it up to whole subgoal segments)")
+    parser.add_argument("--first-horizon", default="fixed", choices=HORIZON_RULES,
+                        help="the first plan's length (and every replan's that does not shrink): fixed (the "
+                             "checkpoint's or --horizon), straight (--straight-per-m * start-goal distance + "
+                             "--straight-offset) or learned (--horizon-scale * steps-to-go + --horizon-margin)")
+    parser.add_argument("--steps-to-go", metavar="FILE",
+                        help="with --first-horizon learned: the steps-to-go model (bench/train_steps_to_go.py)")
+    parser.add_argument("--horizon-scale", type=float, default=HorizonSizing.scale)
+    parser.add_argument("--horizon-margin", type=float, default=HorizonSizing.margin, help="env steps")
+    parser.add_argument("--straight-per-m", type=float, default=HorizonSizing.per_unit, help="env steps per metre")
+    parser.add_argument("--straight-offset", type=float, default=HorizonSizing.offset, help="env steps")
+    parser.add_argument("--min-horizon", type=int, default=None,
+                        help="shortest sized plan in env steps (default 16, rounded to the model's multiple)")
+    parser.add_argument("--max-horizon", type=int, default=None,
+                        help="longest sized plan in env steps (default: twice the model's horizon)")
+    parser.add_argument("--candidates", type=int, default=1, help="plans sampled in one batch per planning tick")
+    parser.add_argument("--choose-by", default="", choices=CHOICE_MODELS,
+                        help="keep the candidate a model of the data ranks best: density (of visited states) or "
+                             "reachability (of hops between plan states); needs --choice-model")
+    parser.add_argument("--choice-model", default="", metavar="FILE",
+                        help="the model file (python -m diffuser_core.model.visit_density / .reachability)")
     parser.add_argument("--episode-steps", type=int, default=None,
                         help="cut episodes short (scores are then NOT comparable with the paper)")
     parser.add_argument("--low-level", help="hierarchical checkpoints: a low-level Diffuser (horizon K + 1) "
@@ -113,8 +135,23 @@ def scenario_eval_config(scenario: str, args) -> tuple[Maze2DEvalConfig, str]:
                               episode_steps=args.episode_steps, device=args.device,
                               low_level=str(resolve_data_path(low_level)) if low_level else None,
                               segments=planning.segments, avoidance=from_parameters(AvoidanceSettings, p),
-                              backend=planning.backend)
+                              backend=planning.backend, horizon_sizing=horizon_sizing(args), **choice_fields(args))
     return config, str(resolve_data_path(p["checkpoint"]))
+
+
+def choice_fields(args) -> dict:
+    """The evaluation's choice among sampled plans from the command line."""
+    return {"candidates": getattr(args, "candidates", 1), "choose_by": getattr(args, "choose_by", ""),
+            "choice_model": getattr(args, "choice_model", "")}
+
+
+def horizon_sizing(args) -> HorizonSizing:
+    """The plan sizing the options ask for (fixed when they name none, as other scripts' options do)."""
+    if getattr(args, "first_horizon", "fixed") == "fixed" and not getattr(args, "steps_to_go", None):
+        return HorizonSizing()
+    return HorizonSizing(rule=args.first_horizon, steps_to_go=args.steps_to_go,
+                         scale=args.horizon_scale, margin=args.horizon_margin, per_unit=args.straight_per_m,
+                         offset=args.straight_offset, min_horizon=args.min_horizon, max_horizon=args.max_horizon)
 
 
 def parameter_changes(assignments: list[str]) -> dict:
@@ -140,7 +177,8 @@ def run(args, argv=None) -> int:
                         warm_start=args.warm_start, warm_start_steps=args.warm_start_steps,
                         shrink_horizon=args.shrink_horizon, hold_at_goal=args.hold_at_goal,
                         episode_steps=args.episode_steps, device=args.device, low_level=args.low_level,
-                        segments=args.segments, horizon=args.horizon)
+                        segments=args.segments, horizon=args.horizon, horizon_sizing=horizon_sizing(args),
+                        **choice_fields(args))
     checkpoint = args.checkpoint or ROOT / "checkpoints" / f"maze2d_{args.maze}.safetensors"
     out = Path(args.out or ROOT / "results" / f"maze2d_{args.maze}{'_multi' if args.multi else ''}.json")
     return write_results(checkpoint, config, out, args, argv)
@@ -148,7 +186,8 @@ def run(args, argv=None) -> int:
 
 def write_results(checkpoint, config: Maze2DEvalConfig, out: Path, args, argv) -> int:
     """Evaluate, then write the JSON, the markdown and (optionally) the figure."""
-    origin = provenance([checkpoint, config.low_level])  # the code and models the run starts with
+    origin = provenance([checkpoint, config.low_level, config.horizon_sizing.steps_to_go,
+                         config.choice_model])  # code and models used
     seeds = failed_seeds(args.failures_of) if getattr(args, "failures_of", None) else None
     if seeds is not None:
         out = Path(args.out or Path(args.failures_of).with_name(Path(args.failures_of).stem + "_failures.json"))
@@ -203,6 +242,8 @@ def markdown_report(record: dict) -> str:
         f"seed {config['seed']}",
         f"- checkpoint: `{record['checkpoint']}` (training step {record['checkpoint_step']}, sha256 "
         f"{record['checkpoint_sha256'][record['checkpoint']][:12]}...); git commit {record['git_commit'][:12]}",
+        *sizing_lines(record),
+        *choice_lines(record),
         f"- command: `{record['command']}`",
         f"- machine: {machine['platform']}, {machine['processor']}, {machine['cpu_count']} CPUs, "
         f"torch {machine['torch']} ({machine['torch_threads']} threads), device {machine['device']}"
@@ -212,6 +253,29 @@ def markdown_report(record: dict) -> str:
         "- s.e. = population std / sqrt(episodes), as the reference's read_results.py",
     ]
     return "\n".join(lines) + "\n"
+
+
+def choice_lines(record: dict) -> list[str]:
+    """A markdown line on the choice among sampled plans, with its model file's sha256 (none without one)."""
+    config = record["config"]
+    if not config.get("choose_by"):
+        return []
+    path = config["choice_model"]
+    return [f"- choice: {config['candidates']} plans sampled per planning tick, the one the {config['choose_by']} "
+            f"model ranks best kept; `{path}` (sha256 {record['checkpoint_sha256'][path][:12]}...)"]
+
+
+def sizing_lines(record: dict) -> list[str]:
+    """A markdown line on how the first plan was sized, with the steps-to-go file's sha256 (none when fixed)."""
+    sizing = record["config"]["horizon_sizing"]
+    if sizing["rule"] == "fixed":
+        return []
+    bounds = f"bounds [{sizing['min_horizon'] or 'default'}, {sizing['max_horizon'] or 'default'}] env steps"
+    if sizing["rule"] == "straight":
+        return [f"- first horizon: straight, {sizing['per_unit']:g} * distance + {sizing['offset']:g} steps; {bounds}"]
+    path = sizing["steps_to_go"]
+    return [f"- first horizon: learned, {sizing['scale']:g} * steps-to-go + {sizing['margin']:g} steps; {bounds}; "
+            f"steps-to-go `{path}` (sha256 {record['checkpoint_sha256'][path][:12]}...)"]
 
 
 def plot_episodes(summary: Maze2DEvalSummary, count: int = PLOTTED_EPISODES) -> Figure:

@@ -70,7 +70,7 @@ LIKE_FOR_LIKE = [
            tuple(f"kuka_faithful_reference_model_ddpm_classifier_{mode}.json" for mode in EVAL_MODES)),
     COLUMNS[0],
     Column(f"shipped planner settings (`config/kuka_stack.yaml`: its sector-trained model, refinement, guides), "
-           f"{FAITHFUL}", ("kuka_shipped_faithful.json",)),
+           f"{FAITHFUL}", tuple(f"kuka_shipped_faithful_{mode}.json" for mode in EVAL_MODES)),
 ]
 # What ships: config/kuka_stack.yaml's settings and checkpoint, as the arm planner runs them.
 SHIPPED = [
@@ -98,10 +98,13 @@ def result_for(column: Column, mode: str) -> tuple[dict, dict] | None:
 
 
 def score_cell(found) -> str:
+    """Mean ± s.e. (episodes); for a goal that ends once it holds (the shipped setting), also what
+    stands at its end (final)."""
     if found is None:
         return "—"
     _, result = found
-    return f"{result['mean_score']:.1f} ± {result['standard_error']:.1f} ({result['episodes']})"
+    final = f", final {result['mean_final_score']:.1f}" if result["config"].get("stop_when_done") else ""
+    return f"{result['mean_score']:.1f} ± {result['standard_error']:.1f} ({result['episodes']}{final})"
 
 
 def measured_columns(columns: list[Column] | None = None) -> list[Column]:

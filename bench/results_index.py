@@ -112,13 +112,21 @@ def maze2d_table(results: Path) -> str:
 
 
 def plan_once_file(results: Path, checkpoint: str, multi: bool) -> str | None:
-    """The name of the plan-once (paper protocol) result of `checkpoint` (its file name), or None."""
+    """The name of the plan-once (paper protocol: one sample, the model's horizon) result of `checkpoint` (its
+    file name), or None."""
     for path in sorted(results.glob("maze2d_*.json")):
         record = json.loads(path.read_text())
-        if (Path(record.get("checkpoint", "")).name == Path(checkpoint).name and record.get("protocol", "").startswith(
-                "reference") and record.get("config", {}).get("multi_goal") == multi):
+        if (Path(record.get("checkpoint", "")).name == Path(checkpoint).name
+                and record.get("protocol") == "reference (plan once, open loop)" and one_sample(record)
+                and record.get("config", {}).get("multi_goal") == multi):
             return path.stem
     return None
+
+
+def one_sample(record: dict) -> bool:
+    """Whether a result planned with one sample of the model's own horizon (no choice, no sizing)."""
+    config = record.get("config", {})
+    return not config.get("choose_by") and config.get("horizon_sizing", {}).get("rule", "fixed") == "fixed"
 
 
 HORIZONFLOW = {("umaze", False): 137.5, ("medium", False): 154.8, ("large", False): 205.2,

@@ -9,6 +9,8 @@ Metadata: "diffuser_config" JSON of CheckpointConfig (model/diffusion configs, d
           stride between plan states, env, training step, dataset info); "optimizer_param_groups" JSON in training files.
 The "ema.*" tensors are the state dict of a GaussianDiffusion (kind "diffusion") or of a
 ValueObjective (kind "value"); schedule constants are rebuilt from the config.
+A steps-to-go model (model/steps_to_go) is a file of its own: its state dict (weights and input
+normalization) and its StepsToGoConfig as JSON under "steps_to_go_config".
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from torch import nn
 
 from diffuser_core.data.normalization import TrajectoryNormalizer
 from diffuser_core.model.diffusion import GaussianDiffusion, build_diffusion
+from diffuser_core.model.steps_to_go import StepsToGo, StepsToGoConfig
 from diffuser_core.model.value import ValueModel, ValueObjective
 
 from .config import DiffusionConfig, UnetConfig, ValueConfig, from_dict, to_dict
@@ -32,6 +35,7 @@ from .config import DiffusionConfig, UnetConfig, ValueConfig, from_dict, to_dict
 FORMAT_VERSION = 1
 CONFIG_KEY = "diffuser_config"
 PARAM_GROUPS_KEY = "optimizer_param_groups"
+STEPS_TO_GO_KEY = "steps_to_go_config"
 KINDS = ("diffusion", "value")
 
 
@@ -193,6 +197,32 @@ def load_value_guide(path: str | Path, normalizer: TrajectoryNormalizer, n_times
                                                                            normalizer.action_dim):
         raise CheckpointError(f"{path} values trajectories of other dimensions than the planner's")
     return ValueGuide(value_model, normalizer, value_normalizer)
+
+
+def save_steps_to_go(path: str | Path, model: StepsToGo, dataset: dict | None = None) -> Path:
+    """Write a steps-to-go model (weights, input normalization, settings) to one file; `dataset`
+    says what it was trained on."""
+    metadata = {STEPS_TO_GO_KEY: json.dumps({"format_version": FORMAT_VERSION, **model.config.to_dict(),
+                                             "dataset": dataset or {}})}
+    return write_safetensors(path, dict(model.state_dict()), metadata)
+
+
+def load_steps_to_go(path: str | Path) -> StepsToGo:
+    """The steps-to-go model of a file written by save_steps_to_go, in eval mode on the CPU."""
+    tensors, metadata = read_safetensors(path)
+    if STEPS_TO_GO_KEY not in metadata:
+        raise CheckpointError(f"{path} has no '{STEPS_TO_GO_KEY}' metadata: not a steps-to-go model")
+    try:
+        settings = json.loads(metadata[STEPS_TO_GO_KEY])
+        version = settings.pop("format_version", None)
+        settings.pop("dataset", None)
+        if version != FORMAT_VERSION:
+            raise ValueError(f"format version {version}, this code reads {FORMAT_VERSION}")
+        model = StepsToGo(StepsToGoConfig(**settings))
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path} has an invalid '{STEPS_TO_GO_KEY}': {error}") from error
+    load_weights(model, tensors, path)
+    return model.eval().requires_grad_(False)
 
 
 def load_training_state(path: str | Path, device="cpu") -> tuple[TrainingState, dict, CheckpointConfig]:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from diffuser_core.checkpoint import read_safetensors, write_safetensors
+from diffuser_core.data.pairs import PairSampler
 
 REACHABILITY_KEY = "reachability"  # the metadata key of a reachability file
 
@@ -55,24 +56,13 @@ class ReachabilityModel(nn.Module):
         return F.logsigmoid(logits).numpy().astype(np.float64)
 
 
-def pair_batch(observations: Sequence[np.ndarray], max_steps: int, size: int, rng: np.random.Generator,
-               flat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(a, b, labels) of `size` pairs, half positives (b within max_steps after a in one episode), half
-    shuffled (b anywhere in the data; `flat`: the episodes concatenated, if already at hand)."""
-    lengths = np.array([len(o) for o in observations])
-    usable = np.flatnonzero(lengths >= 2)
-    if usable.size == 0:
-        raise ValueError("reachability needs episodes of at least 2 states")
-    episodes = rng.choice(usable, size=size, p=lengths[usable] / lengths[usable].sum())
-    starts = (rng.random(size) * (lengths[episodes] - 1)).astype(int)
-    offsets = 1 + (rng.random(size) * max_steps).astype(int)
-    ends = np.minimum(starts + offsets, lengths[episodes] - 1)
-    a = np.stack([observations[e][s] for e, s in zip(episodes, starts)])
-    b = np.stack([observations[e][s] for e, s in zip(episodes, ends)])
+def pair_batch(sampler: PairSampler, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, labels) of `size` pairs, half positives (b within sampler.max_gap steps after a in one
+    episode), half shuffled (b anywhere in the data)."""
+    a, b, _ = sampler.sample(size)
     positive = rng.random(size) < 0.5
-    flat = np.concatenate(observations) if flat is None else flat
-    b = np.where(positive[:, None], b, flat[rng.integers(0, len(flat), size)])
-    return a.astype(np.float32), b.astype(np.float32), positive.astype(np.float32)
+    b = np.where(positive[:, None], b, sampler.states[rng.integers(0, len(sampler.states), size)])
+    return a, b, positive.astype(np.float32)
 
 
 def train_reachability(observations: Sequence[np.ndarray], dims: Sequence[int], max_steps: int, steps: int = 20_000,
@@ -81,13 +71,13 @@ def train_reachability(observations: Sequence[np.ndarray], dims: Sequence[int], 
     """Fit a ReachabilityModel to pairs of the episodes' observations (binary cross-entropy)."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    flat = np.concatenate(observations)
-    model = ReachabilityModel(dims, max_steps, flat[:, list(dims)].mean(0), flat[:, list(dims)].std(0) + 1e-6, hidden,
-                              depth)
+    sampler = PairSampler(observations, tuple(range(np.shape(observations[0])[1])), max_steps, rng)
+    columns = sampler.states[:, list(dims)]
+    model = ReachabilityModel(dims, max_steps, columns.mean(0), columns.std(0) + 1e-6, hidden, depth)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     started, running = time.monotonic(), 0.0
     for step in range(1, steps + 1):
-        a, b, labels = (torch.as_tensor(array) for array in pair_batch(observations, max_steps, batch_size, rng, flat))
+        a, b, labels = (torch.as_tensor(array) for array in pair_batch(sampler, batch_size, rng))
         loss = F.binary_cross_entropy_with_logits(model(a, b), labels)
         optimizer.zero_grad()
         loss.backward()

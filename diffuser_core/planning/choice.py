@@ -3,10 +3,29 @@ N plans in one batch and keeps the cheapest under a rank (Planner.plan's `candid
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
 from diffuser_core.model.reachability import ReachabilityModel
 from diffuser_core.model.visit_density import VisitDensity
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """Sample `candidates` plans in one batch and keep the one `rank` ((N, H, obs) -> (N,) costs) scores lowest."""
+
+    candidates: int
+    rank: Callable[[np.ndarray], np.ndarray]
+
+    def __post_init__(self):
+        if not isinstance(self.candidates, int) or self.candidates < 1 or not callable(self.rank):
+            raise ValueError(f"a plan choice needs candidates >= 1 and a callable rank, got {self.candidates!r}")
+
+    def planning_arguments(self) -> dict:
+        """Planner.plan's keyword arguments for this choice."""
+        return {"candidates": self.candidates, "rank": self.rank}
 
 
 def hop_states(plan: np.ndarray, every: int) -> np.ndarray:

@@ -149,15 +149,20 @@ class RecedingController:
     """Plans and tracks toward goals with one planner, for one robot. `clock()` gives the time
     (the node's, or simulated); `map_settings` is how the robot reads a map (e.g. the planar
     wing's AvoidanceSettings); `guides` are added to every plan's guides; `goal_dims` are the state
-    dims a goal fixes (None: the robot's `goal_dims`, or all)."""
+    dims a goal fixes (None: the robot's `goal_dims`, or all); `sizing` sizes plans to the goal from
+    the state and the goal (planning.horizon.HorizonRule; None: the planner's own horizon); `choice`
+    samples several plans and keeps one by a model of the data (planning.choice.PlanChoice) where the
+    map does not choose."""
 
     def __init__(self, planner, robot: Robot, settings: LoopSettings, clock: Callable[[], float],
-                 map_settings: Any = None, guides: Sequence = (), goal_dims: Sequence[int] | None = None):
-        self.planner, self.robot, self.clock = planner, robot, clock
+                 map_settings: Any = None, guides: Sequence = (), goal_dims: Sequence[int] | None = None,
+                 sizing=None, choice=None):
+        self.planner, self.robot, self.clock, self.choice = planner, robot, clock, choice
         self.goal_dims = tuple(goal_dims) if goal_dims is not None else getattr(robot, "goal_dims", None)
-        self.guides = list(guides)
+        self.guides, self.sizing = list(guides), sizing
         self.settings, self.map_settings = settings, map_settings
-        self.policy = ReplanningPolicy.for_planner(planner, settings, settings.goal_tolerance, robot.position_dims)
+        self.policy = ReplanningPolicy.for_planner(planner, settings, settings.goal_tolerance, robot.position_dims,
+                                                   sizing)
         self.occupancy, self.surroundings, self.map_changed = None, None, False
         self.last_run: GoalRun | None = None
 
@@ -166,7 +171,7 @@ class RecedingController:
         if settings is not None:
             self.settings = settings
             self.policy = ReplanningPolicy.for_planner(self.planner, settings, settings.goal_tolerance,
-                                                       self.robot.position_dims)
+                                                       self.robot.position_dims, self.sizing)
         if map_settings is not None and map_settings != self.map_settings:
             self.map_settings = map_settings
             if self.occupancy is not None:
@@ -227,15 +232,18 @@ class RecedingController:
 
     def horizon(self, map_horizon: int | None, dims, previous, state, state_time: float, target) -> int | None:
         """The next plan's length: the map's (rounded up to a length the planner takes, at most its
-        horizon); else the planner's own toward a waypoint, and the policy's (shrinking) toward the goal."""
+        horizon); else the planner's own toward a waypoint, and the policy's (sized or shrinking) toward the goal."""
         if map_horizon is not None:
             multiple = self.planner.horizon_multiple
             return int(min(self.planner.horizon, math.ceil(map_horizon / multiple) * multiple))
         return None if dims is not None else self.policy.horizon(previous, state, state_time, target)
 
     def planning_arguments(self, goal: np.ndarray, surroundings) -> dict:
-        """The map's planner arguments toward `goal`, with this controller's guides added."""
+        """The map's planner arguments toward `goal`, with this controller's guides (and choice, where the
+        map makes none) added."""
         arguments = surroundings.planning_arguments(goal, self.planner) if surroundings is not None else {}
+        if self.choice is not None and not {"candidates", "rank"} & arguments.keys():
+            arguments = {**arguments, **self.choice.planning_arguments()}
         if self.guides:
             arguments = {**arguments, "guides": [*arguments.get("guides", ()), *self.guides]}
         return arguments

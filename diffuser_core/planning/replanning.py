@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from diffuser_core.planning.horizon import PositionDims, ShrinkingHorizon, progress_index
+from diffuser_core.planning.horizon import HorizonRule, PositionDims, ShrinkingHorizon, progress_index
 
 TIME_SLACK = 1e-6  # plan steps: times k * plan_dt computed in floating point still count k steps
 
@@ -34,22 +34,25 @@ class TimedPlan:
 
 class ReplanningPolicy:
     """When to replan, how long each replan is, and which plan step to track. position_dims: the
-    state columns that are the robot's position (a point robot's (0, 1))."""
+    state columns that are the robot's position (a point robot's (0, 1)); sizing: a HorizonRule
+    sizing the first plan toward a goal, and every replan unless horizons shrink (None: the
+    planner's own horizon)."""
 
     def __init__(self, settings, goal_tolerance: float, position_dims: PositionDims,
-                 horizons: ShrinkingHorizon | None = None):
+                 horizons: ShrinkingHorizon | None = None, sizing: HorizonRule | None = None):
         self.settings = settings
         self.goal_tolerance = goal_tolerance
         self.position_dims = tuple(position_dims)
         self.horizons = horizons if settings.shrink_horizon else None
+        self.sizing = sizing
 
     @classmethod
-    def for_planner(cls, planner, settings, goal_tolerance: float,
-                    position_dims: PositionDims) -> "ReplanningPolicy":
-        """The policy for a planner (its horizons, when they shrink)."""
+    def for_planner(cls, planner, settings, goal_tolerance: float, position_dims: PositionDims,
+                    sizing: HorizonRule | None = None) -> "ReplanningPolicy":
+        """The policy for a planner (its horizons, when they shrink; `sizing` for first plans)."""
         horizons = ShrinkingHorizon.for_planner(
             planner, position_dims, arrival_radius=min(ShrinkingHorizon.arrival_radius, goal_tolerance))
-        return cls(settings, goal_tolerance, position_dims, horizons)
+        return cls(settings, goal_tolerance, position_dims, horizons, sizing)
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         """Distance between two states' positions."""
@@ -91,9 +94,10 @@ class ReplanningPolicy:
         return max(0, round((state_time - plan.start_time) / self.settings.plan_dt))
 
     def horizon(self, plan: TimedPlan | None, state: np.ndarray, state_time: float, goal: np.ndarray) -> int | None:
-        """The next replan's horizon: None (the planner's own) unless horizons shrink."""
+        """The next plan's horizon: the sizing rule's for a first plan or when horizons do not shrink,
+        the shrinking one after a plan, else None (the planner's own)."""
         if self.horizons is None or plan is None:
-            return None
+            return None if self.sizing is None else self.sizing.horizon_to(state, goal)
         return self.horizons.next_horizon(plan.observations, state, self.executed_steps(plan, state_time), goal)
 
     def too_old(self, plan: TimedPlan, time: float) -> bool:

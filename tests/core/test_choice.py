@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from diffuser_core.data.pairs import PairSampler
 from diffuser_core.model.reachability import load_reachability, pair_batch, save_reachability, train_reachability
 from diffuser_core.model.visit_density import VisitDensity, load_visit_density, save_visit_density
 from diffuser_core.planning.choice import density_rank, hop_states, reachability_rank
@@ -33,20 +34,19 @@ def model():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return train_reachability(corridor_episodes(), dims=(0, 1), max_steps=K, steps=1500, batch_size=256,
+        return train_reachability(corridor_episodes(), dims=(0, 1), max_steps=K, steps=1000, batch_size=256,
                                   hidden=64, log_every=0)
     finally:
         torch.set_num_threads(threads)
 
 
 def test_pairs_are_half_within_k_steps_and_half_shuffled():
-    episodes = corridor_episodes(4)
-    a, b, labels = pair_batch(episodes, K, 2000, np.random.default_rng(0))
+    sampler = PairSampler(corridor_episodes(4), (0, 1), K, np.random.default_rng(0))
+    a, b, labels = pair_batch(sampler, 2000, np.random.default_rng(0))
     assert a.shape == b.shape == (2000, 2) and 0.45 < labels.mean() < 0.55
     positives = labels == 1
     assert np.all(np.abs(a[positives] - b[positives]).sum(axis=1) <= K * STEP + 0.2)  # within K steps of the U
-    with pytest.raises(ValueError, match="at least 2 states"):
-        pair_batch([np.zeros((1, 2))], K, 4, np.random.default_rng(0))
+    assert np.abs(a[~positives] - b[~positives]).sum(axis=1).max() > 3.0  # shuffled: anywhere on the U
 
 
 def test_the_plan_round_the_u_is_kept_over_plans_that_hop_the_wall(model):

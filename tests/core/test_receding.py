@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from diffuser_core.planning.choice import PlanChoice
 from diffuser_core.planning.receding import GoalRun, LoopSettings, RecedingController
 
 GOAL = np.array([5.0, 0.0, 0.0, 0.0])
@@ -187,6 +188,19 @@ def test_guides_join_the_maps_arguments_and_goal_inpainting_can_be_left_to_them(
     controller.use_map("room")
     controller.plan_tick(GoalRun(GOAL, tolerance=0.5), state(0.0), 0.0)
     assert planner.calls[0].goal is None and planner.calls[0].arguments == {"candidates": 3, "guides": [guide]}
+
+
+def test_a_choice_among_sampled_plans_joins_every_plan_where_the_map_makes_none():
+    clock, planner, robot = Clock(), LinePlanner(), Mass()
+    rank = lambda observations: np.zeros(len(observations))  # noqa: E731
+    controller = RecedingController(planner, robot, LoopSettings(), clock, choice=PlanChoice(5, rank))
+    controller.plan_tick(GoalRun(GOAL, tolerance=0.5), state(0.0), 0.0)
+    assert planner.calls[0].arguments == {"candidates": 5, "rank": rank}
+    controller.use_map("room")  # this map samples 3 candidates of its own
+    controller.plan_tick(GoalRun(GOAL, tolerance=0.5), state(0.0), 0.0)
+    assert planner.calls[-1].arguments == {"candidates": 3}
+    with pytest.raises(ValueError, match="candidates >= 1"):
+        PlanChoice(0, rank)
 
 
 def test_new_settings_take_effect_at_the_next_tick_and_a_new_goal_resets_the_planner():

@@ -80,10 +80,32 @@ def test_same_seed_same_episode_and_multi2d_draws_its_goal_from_the_seed():
     ({"warm_start_steps": 0, "replan_every": 4}, "warm_start_steps"),
     ({"multi_goal": "yes"}, "multi_goal"),
     ({"device": "gpu7"}, "device"),
+    ({"candidates": 0}, "candidates"),
+    ({"choose_by": "density"}, "choose_by must be one of"),
+    ({"choose_by": "vibes", "choice_model": "x.safetensors"}, "choose_by must be one of"),
 ])
 def test_bad_config_values_are_rejected(changes, message):
     with pytest.raises(ValueError, match=message):
         Maze2DEvalConfig(**changes)
+
+
+def test_a_density_of_the_data_chooses_among_plans_sampled_in_one_batch(tmp_path, monkeypatch):
+    """The first plan of an episode is the candidate, of those sampled in one batch, that the visit
+    density (here of a band of the maze, y < 2) ranks best."""
+    from diffuser_core.model.visit_density import VisitDensity, save_visit_density
+    from diffuser_core.tasks.maze2d import evaluation
+
+    band = np.stack(np.meshgrid(np.linspace(0.5, 3.5, 40), np.linspace(0.5, 2.0, 20)), -1).reshape(-1, 2)
+    path = save_visit_density(tmp_path / "visits.safetensors", VisitDensity.fit(np.c_[band, band * 0], (0, 1), 0.1))
+    seen = []
+    rank = evaluation._choice_rank("density", str(path))
+    monkeypatch.setattr(evaluation, "_choice_rank", lambda kind, file: lambda plans: seen.append(
+        (plans, rank(plans))) or seen[-1][1])
+    config = Maze2DEvalConfig(candidates=6, choose_by="density", choice_model=str(path), **FAST)
+    episode = evaluate_episode(Maze2DEnv("umaze"), planner_for(config), config, seed=2)
+    plans, costs = seen[0]
+    assert plans.shape[0] == 6 and np.ptp(costs) > 0 and int(np.argmin(costs)) != 0  # not simply the first
+    np.testing.assert_allclose(episode.first_plan, plans[int(np.argmin(costs))], atol=1e-5)
 
 
 def test_a_checkpoint_of_another_maze_is_rejected():

@@ -7,7 +7,9 @@ steps), holding the last waypoint after the plan ends. The return is the number 
 within 0.5 of the goal. `replan_every = k` instead replans every k steps from the current state;
 closed loop, `shrink_horizon` sizes each replan to the route that remains (diffuser_core.planning.horizon)
 and `hold_at_goal` stops replanning once within the reward radius and holds the goal, as the
-reference's tracker does after its one plan ends.
+reference's tracker does after its one plan ends. `horizon_sizing` sizes the first plan (and every
+replan that does not shrink) from the start and the goal: fixed (the model's horizon), straight
+(by the straight-line distance) or learned (by a steps-to-go model trained on the offline data).
 """
 from __future__ import annotations
 
@@ -20,10 +22,14 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from diffuser_core.checkpoint import load_value_guide, read_checkpoint
+from diffuser_core.checkpoint import load_steps_to_go, load_value_guide, read_checkpoint
 from diffuser_core.config import resolve_device
 from diffuser_core.planar.avoidance import AvoidanceSettings
+from diffuser_core.model.reachability import load_reachability
+from diffuser_core.model.visit_density import load_visit_density
+from diffuser_core.planning.choice import PlanChoice, density_rank, reachability_rank
 from diffuser_core.planning.hierarchy import SEGMENT_FILLERS
+from diffuser_core.planning.horizon import HorizonSizing
 from diffuser_core.planning.loading import load_planner
 from diffuser_core.planning.planner import Planner, PlannerConfig
 from diffuser_core.planning.receding import GoalRun, LoopSettings, SimulatedClock
@@ -34,8 +40,9 @@ from . import PAPER_SCORES
 from .env import Maze2DEnv
 from .grid import MazeGrid
 from .layouts import GOAL_RADIUS, MAZES, PARTICLE_RADIUS, TIMESTEP
-from .point_mass import PointMass, point_mass_controller
+from .point_mass import POSITION_DIMS, PointMass, point_mass_controller
 
+CHOICE_MODELS = ("", "density", "reachability")  # what ranks sampled plans (planning.choice)
 CONTACT_SLACK = 0.01  # m: the mass's surface this close to a wall counts as touching it
 
 @dataclass
@@ -78,6 +85,13 @@ class Maze2DEvalConfig:
     n_guide_steps: int = 1
     goal_inpainting: bool = True
     backend: str = "torch"  # how the denoiser runs (diffuser_core.model.backends): torch | onnx | auto
+    # how long the first plan is (and replans that do not shrink): fixed = the model's horizon
+    horizon_sizing: HorizonSizing = field(default_factory=HorizonSizing)
+    # a choice among `candidates` plans sampled in one batch, by a model of the data alone (no map):
+    # "density" (model.visit_density file) or "reachability" (model.reachability file); "": the first
+    choose_by: str = ""
+    choice_model: str = ""
+    candidates: int = 1
 
     def __post_init__(self):
         if self.segments not in SEGMENT_FILLERS:
@@ -94,6 +108,12 @@ class Maze2DEvalConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"eval {name} must be True or False, got {getattr(self, name)!r}")
         check_sampler_name(self.sampler)
+        _require_int("candidates", self.candidates, minimum=1)
+        if self.choose_by not in CHOICE_MODELS or bool(self.choose_by) != bool(self.choice_model):
+            raise ValueError(f"eval choose_by must be one of {sorted(CHOICE_MODELS)} with a choice_model file "
+                             f"(or both empty), got {self.choose_by!r} and {self.choice_model!r}")
+        if not isinstance(self.horizon_sizing, HorizonSizing):
+            raise ValueError(f"eval horizon_sizing must be a HorizonSizing, got {self.horizon_sizing!r}")
         self.obstacles = tuple(tuple(int(k) for k in cell) for cell in self.obstacles)
         if self.loop is not None and (self.replan_every is not None or self.shrink_horizon or self.hold_at_goal):
             raise ValueError("eval loop (the node's loop) excludes replan_every, shrink_horizon and hold_at_goal "
@@ -135,11 +155,26 @@ class Maze2DEvalConfig:
                     f"{f', warm start k={self.warm_start_steps}' if self.warm_start else ''}, hold the goal "
                     f"once within {r.goal_tolerance} m")
         if self.replan_every is None:
-            return "reference (plan once, open loop)"
+            return f"reference (plan once, open loop){self.sizing_words}{self.choice_words}"
         warm = f", warm start k={self.warm_start_steps}" if self.warm_start else ""
         shrink = ", shrinking horizon" if self.shrink_horizon else ""
         hold = ", hold at goal" if self.hold_at_goal else ""
-        return f"replan every {self.replan_every} steps{warm}{shrink}{hold}"
+        return f"replan every {self.replan_every} steps{warm}{shrink}{hold}{self.sizing_words}{self.choice_words}"
+
+    @property
+    def choice_words(self) -> str:
+        """The choice among sampled plans, for the protocol line ('' without one)."""
+        return f", best of {self.candidates} plans by the {self.choose_by} model" if self.choose_by else ""
+
+    @property
+    def sizing_words(self) -> str:
+        """How plans are sized, for the protocol line ('' for the fixed horizon)."""
+        sizing = self.horizon_sizing
+        if sizing.rule == "straight":
+            return f", horizon {sizing.per_unit:g} * distance + {sizing.offset:g} steps"
+        if sizing.rule == "learned":
+            return f", horizon {sizing.scale:g} * learned steps-to-go + {sizing.margin:g} steps"
+        return ""
 
 
 class EpisodeLoop(NamedTuple):
@@ -180,7 +215,8 @@ class Maze2DEpisodeResult:
         return {"seed": self.seed, "start": self.start.tolist(), "goal": self.goal.tolist(),
                 "return": self.episode_return, "normalized_score": self.normalized_score,
                 "reached": self.reached, "steps_to_goal": self.steps_to_goal,
-                "plan_calls": self.plan_calls, "plan_ms": [round(ms, 3) for ms in self.plan_ms],
+                "plan_calls": self.plan_calls, "first_plan_steps": len(self.first_plan),
+                "plan_ms": [round(ms, 3) for ms in self.plan_ms],
                 "blocked_steps": self.blocked_steps, "wall_contact_steps": self.wall_contact_steps,
                 "wall_cell_steps": self.wall_cell_steps}
 
@@ -258,7 +294,8 @@ def evaluate_episode(env: Maze2DEnv, planner: Planner, config: Maze2DEvalConfig,
     start, goal = observation.copy(), np.array([*env.target, 0.0, 0.0])
     loop, clock = config.episode_loop(), SimulatedClock()
     controller = point_mass_controller(planner, loop.settings, clock, config.maze, avoidance=config.avoidance,
-                                       guides=value_guides(planner, config))
+                                       guides=value_guides(planner, config), sizing=horizon_rule(planner, config),
+                                       choice=plan_choice(config))
     controller.use_map(obstacle_costmap(config.maze, config.obstacles))  # the costmap maze2d_sim publishes
     run = GoalRun(goal, loop.settings.goal_tolerance)
     plan_ms, plans_xy, first_plan, driven, rewards = [], [], None, [observation[:2].copy()], []
@@ -314,6 +351,32 @@ def value_guides(planner, config: Maze2DEvalConfig) -> list:
 @functools.lru_cache(maxsize=4)
 def _value_guide(path: str, normalizer, n_timesteps: int):
     return load_value_guide(path, normalizer, n_timesteps)
+
+
+def plan_choice(config: Maze2DEvalConfig) -> PlanChoice | None:
+    """The config's choice among sampled plans (None: the planner keeps its first)."""
+    if not config.choose_by:
+        return None
+    return PlanChoice(config.candidates, _choice_rank(config.choose_by, config.choice_model))
+
+
+@functools.lru_cache(maxsize=4)
+def _choice_rank(kind: str, path: str):
+    if kind == "density":
+        return density_rank(load_visit_density(path)[0])
+    return reachability_rank(load_reachability(path)[0])
+
+
+def horizon_rule(planner, config: Maze2DEvalConfig):
+    """The config's plan sizing for this planner on the point mass's positions (None: fixed)."""
+    sizing = config.horizon_sizing
+    model = _steps_to_go(sizing.steps_to_go) if sizing.steps_to_go else None
+    return sizing.rule_for(planner, POSITION_DIMS, model)
+
+
+@functools.lru_cache(maxsize=4)
+def _steps_to_go(path: str):
+    return load_steps_to_go(path)
 
 
 def evaluate(checkpoint, config: Maze2DEvalConfig, progress: bool = True, seeds=None) -> Maze2DEvalSummary:

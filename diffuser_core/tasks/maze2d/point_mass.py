@@ -117,7 +117,9 @@ class PointMass:
 
 def point_mass_controller(planner, settings: LoopSettings, clock: Callable[[], float], maze: str = "",
                           command_limit: float = 1.0, avoidance: AvoidanceSettings | None = None,
-                          guides: Sequence = ()) -> RecedingController:
-    """The receding loop of the point mass: the one the planner node runs and the evaluation measures."""
+                          guides: Sequence = (), sizing=None, choice=None) -> RecedingController:
+    """The receding loop of the point mass: the one the planner node runs and the evaluation measures
+    (`sizing`: a planning.horizon.HorizonRule for plans to the goal, None: the planner's horizon;
+    `choice`: a planning.choice.PlanChoice among sampled plans)."""
     return RecedingController(planner, PointMass(maze, command_limit), settings, clock,
-                              avoidance or AvoidanceSettings(), guides)
+                              avoidance or AvoidanceSettings(), guides, sizing=sizing, choice=choice)

@@ -60,7 +60,11 @@ COLUMNS = [
 ]
 # Like for like: the reference world, where the paper measured (its starts, contact, goals and count).
 RING_MODEL = "a model trained on demonstrations from the reference's start ring (22k steps, not shipped)"
+RING_51K = Column(f"paper protocol with DDPM (all 100 diffusion steps), relation guide α 10, {FAITHFUL}, the model "
+                  "trained on demonstrations from the reference's start ring, trained on (not shipped)",
+                  tuple(f"kuka_faithful_reference_51k_ddpm_{mode}.json" for mode in EVAL_MODES))
 LIKE_FOR_LIKE = [
+    RING_51K,
     COLUMNS[1],
     Column(f"paper protocol with DDPM, relation guide α 10, 8 plans per stage keeping the one whose own end holds "
            f"most of the goal, {FAITHFUL}, {RING_MODEL}",

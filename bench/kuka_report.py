@@ -174,13 +174,25 @@ def latency_lines() -> list[str]:
     return lines
 
 
+PICTURES = {"kuka_faithful_reference_51k_episodes.png": "the ring model at 51k steps, paper protocol",
+            "kuka_shipped_faithful_episodes.png": "the shipped planner settings"}
+
+
+def picture_lines() -> list[str]:
+    """Links to the pictures of the first four episodes of each task (final scene, block paths from above)
+    of the headline rows, where made (`bench/eval_kuka.py --episodes 4 --episode-pictures PNG`, same seeds)."""
+    made = [f"[{label}]({name})" for name, label in PICTURES.items() if (ROOT / "results" / name).is_file()]
+    return [f"- the first four episodes of each task, final scene and block paths from above: {', '.join(made)}"] \
+        if made else []
+
+
 def report() -> str:
     lines = ["# Kuka block stacking: both worlds, both protocols", "",
              "## Like for like: the reference world", "",
              "Every row here runs in the reference code's world as its evaluation runs (`--world reference`: its "
              "slabs, its 0.6 m start ring, its flange colliding with blocks, its rearrangement goals, its count "
              "during execution; docs/kuka.md), 100 episodes per task, seed 0. The paper's row is the paper's.", "",
-             *scores_table(LIKE_FOR_LIKE), "", *provenance_list(LIKE_FOR_LIKE), "",
+             *scores_table(LIKE_FOR_LIKE), "", *provenance_list(LIKE_FOR_LIKE), *picture_lines(), "",
              "## What ships", "",
              "`config/kuka_stack.yaml` as the arm planner runs it (`bench/eval_kuka.py --scenario kuka_stack`): "
              "its checkpoint, relation guide α 10, grasp guide, refinement, keep-built guide, up to 6 stages, a "

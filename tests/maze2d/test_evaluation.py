@@ -153,6 +153,26 @@ def test_bench_script_writes_json_markdown_and_plot(tmp_path):
     assert out.with_suffix(".png").stat().st_size > 0
 
 
+def test_bench_script_records_the_choice_and_its_model_file(tmp_path):
+    spec = importlib.util.spec_from_file_location("eval_maze2d", ROOT / "bench" / "eval_maze2d.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from diffuser_core.model.visit_density import VisitDensity, save_visit_density
+
+    visits = save_visit_density(tmp_path / "visits.safetensors", VisitDensity.fit(np.random.default_rng(0).uniform(
+        0.5, 3.5, (500, 4)), (0, 1), 0.1))
+    out = tmp_path / "choice.json"
+    assert bench.main(["--checkpoint", str(CHECKPOINT), "--episodes", "1", "--sampler", "ddim", "--steps", "2",
+                       "--episode-steps", "10", "--candidates", "3", "--choose-by", "density", "--choice-model",
+                       str(visits), "--out", str(out), "--quiet"]) == 0
+    record = json.loads(out.read_text())
+    assert record["config"]["candidates"] == 3 and record["config"]["choose_by"] == "density"
+    assert str(visits) in record["checkpoint_sha256"] and "best of 3 plans by the density model" in record["protocol"]
+    assert "3 plans sampled per planning tick" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        bench.main(["--checkpoint", str(CHECKPOINT), "--choose-by", "vibes"])
+
+
 def test_shipped_checkpoint_reaches_the_umaze_goal_from_the_far_end():
     """Reference protocol (DDPM, all 64 steps, plan once, 300 steps) from cell (3, 1) to (1, 1).
     Depends on how far the shipped checkpoint has been trained."""

@@ -135,8 +135,20 @@ def scenario_eval_config(scenario: str, args) -> tuple[Maze2DEvalConfig, str]:
                               episode_steps=args.episode_steps, device=args.device,
                               low_level=str(resolve_data_path(low_level)) if low_level else None,
                               segments=planning.segments, avoidance=from_parameters(AvoidanceSettings, p),
-                              backend=planning.backend, horizon_sizing=horizon_sizing(args), **choice_fields(args))
+                              backend=planning.backend, **scenario_data_models(planning, args))
     return config, str(resolve_data_path(p["checkpoint"]))
+
+
+def scenario_data_models(planning: PlanningSettings, args) -> dict:
+    """The scenario's plan sizing and choice among samples, each unless the command line sets its own."""
+    sizing = horizon_sizing(args)
+    if sizing.rule == "fixed":
+        sizing = planning.horizon_sizing(resolve_data_path)
+    choice = choice_fields(args)
+    if not choice["choose_by"] and planning.choose_by:
+        choice = {"candidates": planning.plan_candidates, "choose_by": planning.choose_by,
+                  "choice_model": str(resolve_data_path(planning.choice_model))}
+    return {"horizon_sizing": sizing, **choice}
 
 
 def choice_fields(args) -> dict:

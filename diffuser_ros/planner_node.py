@@ -32,6 +32,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from diffuser_core.checkpoint import CheckpointError
 from diffuser_core.planning.loading import PlanningSettings
 from diffuser_core.planning.receding import GoalRun, RecedingController
 from diffuser_ros.action import ReachGoal
@@ -70,8 +71,9 @@ class DiffuserPlannerNode(ManagedPlanner):
         self.adapter = self.make_adapter(node)
         self.planner = self.load_planner(planning)
         slowed = SlowedPlanner(self.planner, lambda: self.p["planning_delay"], self.stopping)
+        sizing, choice = self.data_models(planning)
         self.controller = RecedingController(slowed, self.adapter.robot, loop, self.now, avoidance,
-                                             goal_dims=self.adapter.goal_dims)
+                                             goal_dims=self.adapter.goal_dims, sizing=sizing, choice=choice)
         self.warm_up()
         self.make_robot_interfaces()
         self.get_logger().info(f"configured: {node.checkpoint} (horizon {self.planner.horizon}, {planning.sampler}, "
@@ -140,13 +142,25 @@ class DiffuserPlannerNode(ManagedPlanner):
                 f"'{self.p['robot']}' has {self.adapter.observation_dim}-D state")
         return planner
 
+    def data_models(self, planning: PlanningSettings):
+        """(sizing rule, plan choice) of the models of the offline data the parameters name (None: unused);
+        ParameterError naming the file when one is missing or unusable."""
+        names = {"steps_to_go": planning.steps_to_go, "choice_model": planning.choice_model}
+        paths = {value: self.existing_file(name, value) for name, value in names.items() if value}
+        try:
+            sizing = planning.horizon_sizing(paths.get).rule_for(self.planner, self.adapter.robot.position_dims)
+            return sizing, planning.plan_choice(paths.get)
+        except (CheckpointError, ValueError) as error:
+            raise ParameterError(f"cannot use a model of the data ({', '.join(map(str, paths.values()))}): "
+                                 f"{error}") from error
+
     def warm_up(self) -> None:
         """Throw-away plans, one alone and a batch of candidates as replans among a map make, so the
         first goal pays for no first-call allocation or compilation (the batch backend's included)."""
         state = np.zeros(self.planner.observation_dim)
         self.planner.plan(state, goal=state)
-        if self.p["candidates"] > 1:
-            self.planner.plan(state, goal=state, candidates=self.p["candidates"])
+        for candidates in {self.p["candidates"], self.p["plan_candidates"]} - {1}:
+            self.planner.plan(state, goal=state, candidates=candidates)
         self.planner.reset()
 
     def make_robot_interfaces(self) -> None:

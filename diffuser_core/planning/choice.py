@@ -8,8 +8,10 @@ from typing import Callable
 
 import numpy as np
 
-from diffuser_core.model.reachability import ReachabilityModel
-from diffuser_core.model.visit_density import VisitDensity
+from diffuser_core.model.reachability import ReachabilityModel, load_reachability
+from diffuser_core.model.visit_density import VisitDensity, load_visit_density
+
+CHOICE_MODELS = ("", "density", "reachability")  # what ranks sampled plans ("": none, the planner keeps its first)
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,12 @@ def density_rank(density: VisitDensity):
     """A rank ((N, H, obs) plans -> (N,) costs): minus the summed log-density of the plan's states under
     the data's visits (a state where the data never went costs most)."""
     return lambda observations: -density.log_density(np.asarray(observations)).sum(axis=-1)
+
+
+def load_rank(kind: str, path: str):
+    """The rank of a model file of the data: a visit density ("density") or a reachability classifier."""
+    if kind == "density":
+        return density_rank(load_visit_density(path)[0])
+    if kind == "reachability":
+        return reachability_rank(load_reachability(path)[0])
+    raise ValueError(f"a plan choice is by one of {CHOICE_MODELS[1:]}, got {kind!r}")

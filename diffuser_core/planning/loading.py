@@ -14,6 +14,8 @@ from diffuser_core.planning.hierarchy import (
     Segments,
     subgoals_covering,
 )
+from diffuser_core.planning.choice import CHOICE_MODELS, PlanChoice, load_rank
+from diffuser_core.planning.horizon import HorizonSizing
 from diffuser_core.planning.planner import Planner, PlannerConfig
 from diffuser_core.sampling.samplers import SAMPLER_NAMES
 from diffuser_core.settings import check_settings, setting
@@ -36,9 +38,28 @@ class PlanningSettings:
     threads: int = setting(1, "torch CPU threads for planning; 0: torch's default", 0, 1024)
     seed: int = setting(0, "seed of the planner's noise", 0, 2**31 - 1)
     backend: str = setting("auto", BACKEND_MEANING, choices=BACKENDS)
+    steps_to_go: str = setting("", "a steps-to-go model of the offline data (.safetensors, bench/train_steps_to_go.py) "
+                                   "sizing each plan to the goal; '': the checkpoint's horizon")
+    plan_candidates: int = setting(1, "plans sampled in one batch per planning tick; choose_by keeps one (a map "
+                                      "that samples its own overrides both)", 1, 1024)
+    choose_by: str = setting("", "the model of the offline data that keeps one of the candidates: density (of "
+                                 "visited states) | reachability; '': the first", choices=CHOICE_MODELS)
+    choice_model: str = setting("", "choose_by's model file (.safetensors, python -m diffuser_core.model.visit_density)")
 
     def __post_init__(self):
         check_settings(self)
+        if bool(self.choose_by) != bool(self.choice_model):
+            raise ValueError("choose_by and choice_model go together (both set, or both empty)")
+
+    def horizon_sizing(self, resolve=str) -> HorizonSizing:
+        """How plans to the goal are sized: by the steps-to-go model (its path through `resolve`), or fixed."""
+        return HorizonSizing("learned", str(resolve(self.steps_to_go))) if self.steps_to_go else HorizonSizing()
+
+    def plan_choice(self, resolve=str) -> PlanChoice | None:
+        """The choice among plan_candidates (its model file's path through `resolve`); None: the first plan."""
+        if not self.choose_by:
+            return None
+        return PlanChoice(self.plan_candidates, load_rank(self.choose_by, str(resolve(self.choice_model))))
 
     def planner_config(self, **others) -> PlannerConfig:
         """The sampler settings (0s mean the checkpoint's or torch's own); `others` on top."""

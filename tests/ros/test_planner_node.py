@@ -29,6 +29,8 @@ def harness(ros_context, tiny_checkpoint):
     ("replan_rate", -1.0, r"replan_rate must be in \[0.001, 1000.0\]"),
     ("device", "tpu", "device='tpu'"),
     ("robot", "quadruped", "robot='quadruped'"),
+    ("choose_by", "vibes", "choose_by='vibes' is not one of"),
+    ("choose_by", "density", "choose_by and choice_model go together"),
 ])
 def test_bad_parameters_are_refused_with_their_name(ros_context, tiny_checkpoint, name, value, reason):
     with pytest.raises(ValueError, match=reason):
@@ -45,6 +47,29 @@ def test_missing_corrupt_and_mismatched_checkpoints_are_refused(ros_context, tmp
     arm = write_tiny_checkpoint(tmp_path / "arm.safetensors", observation_dim=39, action_dim=8)
     with pytest.raises(ValueError, match="39-D observations but robot 'point_mass' has 4-D state"):
         DiffuserPlannerNode(context=ros_context, parameter_overrides=overrides(arm))
+
+
+def test_models_of_the_data_size_plans_and_choose_among_samples_when_named(ros_context, tiny_checkpoint, tmp_path):
+    """steps_to_go sizes the loop's plans, choose_by / choice_model / plan_candidates choose among samples;
+    a missing file is refused with its parameter's name."""
+    from diffuser_core.checkpoint import save_steps_to_go
+    from diffuser_core.model.steps_to_go import StepsToGoConfig, fit_steps_to_go
+    from diffuser_core.model.visit_density import VisitDensity, save_visit_density
+    from diffuser_core.planning.horizon import LearnedHorizon
+
+    states = np.random.default_rng(0).uniform(0.5, 3.5, (400, 4))
+    visits = save_visit_density(tmp_path / "visits.safetensors", VisitDensity.fit(states, (0, 1), 0.1))
+    tiny = StepsToGoConfig(input_dims=(0, 1), max_gap=20, hidden=8, layers=1, frequencies=0, steps=5, batch_size=16)
+    steps_to_go = save_steps_to_go(tmp_path / "steps.safetensors", fit_steps_to_go([states[:200], states[200:]], tiny))
+    node = DiffuserPlannerNode(context=ros_context, parameter_overrides=overrides(
+        tiny_checkpoint, steps_to_go=str(steps_to_go), plan_candidates=3, choose_by="density", choice_model=str(visits)))
+    try:
+        assert node.controller.choice.candidates == 3 and isinstance(node.controller.sizing, LearnedHorizon)
+    finally:
+        node.destroy_node()
+    with pytest.raises(ValueError, match="steps_to_go.*not found"):
+        DiffuserPlannerNode(context=ros_context, parameter_overrides=overrides(
+            tiny_checkpoint, steps_to_go=str(tmp_path / "none.safetensors")))
 
 
 def test_bad_parameter_exits_2_with_a_message_and_no_traceback(tiny_checkpoint):

@@ -17,10 +17,11 @@ from tqdm import tqdm
 
 from diffuser_core.planar.avoidance import AvoidanceSettings
 from diffuser_core.planning.loading import PlanningSettings, load_planner
+from diffuser_core.scenario import resolve_data_path
 from diffuser_core.planning.receding import GoalRun, LoopSettings, SimulatedClock
 from diffuser_core.scores import episode_seeds, standard_error
 
-from .robot import GOAL_DIMS, V_MAX, W_MAX, diffdrive_controller
+from .robot import GOAL_DIMS, POSITION_DIMS, V_MAX, W_MAX, diffdrive_controller
 from .world import DiffDriveWorld
 
 
@@ -118,7 +119,9 @@ def evaluate_episode(world: DiffDriveWorld, planner, config: DiffDriveEvalConfig
     state = world.reset(start_xy=start, yaw=yaw)
     clock = SimulatedClock()
     controller = diffdrive_controller(planner, config.loop, clock, config.layout, *config.limits,
-                                      avoidance=config.avoidance, goal_dims=config.goal_dims)
+                                      avoidance=config.avoidance, goal_dims=config.goal_dims,
+                                      sizing=config.planning.horizon_sizing(resolve_data_path).rule_for(planner, POSITION_DIMS),
+                                      choice=config.planning.plan_choice(resolve_data_path))
     controller.use_map(world.grid.occupancy_map())  # the costmap diffdrive_sim publishes
     goal = np.zeros_like(state)
     goal[:2] = goal_xy

@@ -157,7 +157,9 @@ class DiffDrive:
 
 def diffdrive_controller(planner, settings: LoopSettings, clock: Callable[[], float], layout: str = "",
                          v_max: float = V_MAX, w_max: float = W_MAX, avoidance: AvoidanceSettings | None = None,
-                         guides: Sequence = (), goal_dims: Sequence[int] = GOAL_DIMS) -> RecedingController:
-    """The receding loop of the differential-drive robot (a goal fixes `goal_dims` of the state)."""
+                         guides: Sequence = (), goal_dims: Sequence[int] = GOAL_DIMS, sizing=None,
+                         choice=None) -> RecedingController:
+    """The receding loop of the differential-drive robot (a goal fixes `goal_dims` of the state; `sizing`
+    and `choice`: models of the data sizing plans and choosing among samples, as the planner node's)."""
     return RecedingController(planner, DiffDrive(layout, v_max, w_max), settings, clock,
-                              avoidance or AvoidanceSettings(), guides, goal_dims)
+                              avoidance or AvoidanceSettings(), guides, goal_dims, sizing=sizing, choice=choice)

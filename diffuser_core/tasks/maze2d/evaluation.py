@@ -25,9 +25,7 @@ from tqdm import tqdm
 from diffuser_core.checkpoint import load_steps_to_go, load_value_guide, read_checkpoint
 from diffuser_core.config import resolve_device
 from diffuser_core.planar.avoidance import AvoidanceSettings
-from diffuser_core.model.reachability import load_reachability
-from diffuser_core.model.visit_density import load_visit_density
-from diffuser_core.planning.choice import PlanChoice, density_rank, reachability_rank
+from diffuser_core.planning.choice import CHOICE_MODELS, PlanChoice, load_rank
 from diffuser_core.planning.hierarchy import SEGMENT_FILLERS
 from diffuser_core.planning.horizon import HorizonSizing
 from diffuser_core.planning.loading import load_planner
@@ -42,7 +40,6 @@ from .grid import MazeGrid
 from .layouts import GOAL_RADIUS, MAZES, PARTICLE_RADIUS, TIMESTEP
 from .point_mass import POSITION_DIMS, PointMass, point_mass_controller
 
-CHOICE_MODELS = ("", "density", "reachability")  # what ranks sampled plans (planning.choice)
 CONTACT_SLACK = 0.01  # m: the mass's surface this close to a wall counts as touching it
 
 @dataclass
@@ -153,7 +150,7 @@ class Maze2DEvalConfig:
             return (f"planner node loop: ticks at {r.replan_rate:g} Hz, {keep}, settle within "
                     f"{r.settle_distance} m{', shrinking horizon' if r.shrink_horizon else ''}"
                     f"{f', warm start k={self.warm_start_steps}' if self.warm_start else ''}, hold the goal "
-                    f"once within {r.goal_tolerance} m")
+                    f"once within {r.goal_tolerance} m{self.sizing_words}{self.choice_words}")
         if self.replan_every is None:
             return f"reference (plan once, open loop){self.sizing_words}{self.choice_words}"
         warm = f", warm start k={self.warm_start_steps}" if self.warm_start else ""
@@ -362,9 +359,7 @@ def plan_choice(config: Maze2DEvalConfig) -> PlanChoice | None:
 
 @functools.lru_cache(maxsize=4)
 def _choice_rank(kind: str, path: str):
-    if kind == "density":
-        return density_rank(load_visit_density(path)[0])
-    return reachability_rank(load_reachability(path)[0])
+    return load_rank(kind, path)
 
 
 def horizon_rule(planner, config: Maze2DEvalConfig):

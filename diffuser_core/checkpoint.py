@@ -152,6 +152,15 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
                               f"{error}") from error
 
 
+def read_model_file(path: str | Path, key: str, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, the JSON info stored under metadata `key`) of a small model's .safetensors file;
+    ValueError when the file is not a `kind` file."""
+    tensors, metadata = read_safetensors(path)
+    if key not in metadata:
+        raise ValueError(f"{path} is not a {kind} file (no '{key}' metadata)")
+    return tensors, json.loads(metadata[key])
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], CheckpointConfig]:
     """(tensors, metadata, config) of a checkpoint file; CheckpointError if unreadable."""
     tensors, metadata = read_safetensors(path)

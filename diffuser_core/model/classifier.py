@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffuser_core.checkpoint import read_safetensors, write_safetensors
+from diffuser_core.checkpoint import read_model_file, write_safetensors
 from diffuser_core.data.normalization import TrajectoryNormalizer
 from diffuser_core.model.diffusion import NoiseSchedule
 from diffuser_core.model.unet import time_mlp
@@ -63,10 +63,7 @@ def save_classifier(path: str | Path, classifier: StateClassifier, normalizer: T
 
 def load_classifier(path: str | Path) -> tuple[StateClassifier, TrajectoryNormalizer, dict]:
     """(classifier in eval mode, the normalizer of its inputs, its stored info) of a classifier file."""
-    tensors, metadata = read_safetensors(path)
-    if CLASSIFIER_KEY not in metadata:
-        raise ValueError(f"{path} is not a state classifier file (no '{CLASSIFIER_KEY}' metadata)")
-    info = json.loads(metadata[CLASSIFIER_KEY])
+    tensors, info = read_model_file(path, CLASSIFIER_KEY, "state classifier")
     classifier = StateClassifier(**info["sizes"])
     classifier.load_state_dict({k[len("classifier."):]: v for k, v in tensors.items() if k.startswith("classifier.")})
     normalizer = TrajectoryNormalizer.from_state_dict(

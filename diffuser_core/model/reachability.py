@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -19,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffuser_core.checkpoint import read_safetensors, write_safetensors
+from diffuser_core.checkpoint import read_model_file, write_safetensors
 from diffuser_core.data.pairs import PairSampler
+from diffuser_core.training.fitting import fit_by_steps
 
 REACHABILITY_KEY = "reachability"  # the metadata key of a reachability file
 
@@ -74,18 +74,12 @@ def train_reachability(observations: Sequence[np.ndarray], dims: Sequence[int], 
     sampler = PairSampler(observations, tuple(range(np.shape(observations[0])[1])), max_steps, rng)
     columns = sampler.states[:, list(dims)]
     model = ReachabilityModel(dims, max_steps, columns.mean(0), columns.std(0) + 1e-6, hidden, depth)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    started, running = time.monotonic(), 0.0
-    for step in range(1, steps + 1):
+
+    def batch_loss() -> torch.Tensor:
         a, b, labels = (torch.as_tensor(array) for array in pair_batch(sampler, batch_size, rng))
-        loss = F.binary_cross_entropy_with_logits(model(a, b), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        running += loss.item()
-        if log_every and step % log_every == 0:
-            print(f"step {step}: bce {running / log_every:.4f} ({time.monotonic() - started:.0f} s)", flush=True)
-            running = 0.0
+        return F.binary_cross_entropy_with_logits(model(a, b), labels)
+
+    fit_by_steps(model.parameters(), batch_loss, steps, learning_rate, log_every, "bce")
     return model.eval()
 
 
@@ -97,10 +91,7 @@ def save_reachability(path: str | Path, model: ReachabilityModel, extra: dict | 
 
 def load_reachability(path: str | Path) -> tuple[ReachabilityModel, dict]:
     """(model in eval mode, its stored info) of a reachability file."""
-    tensors, metadata = read_safetensors(path)
-    if REACHABILITY_KEY not in metadata:
-        raise ValueError(f"{path} is not a reachability file (no '{REACHABILITY_KEY}' metadata)")
-    info = json.loads(metadata[REACHABILITY_KEY])
+    tensors, info = read_model_file(path, REACHABILITY_KEY, "reachability")
     model = ReachabilityModel(mean=tensors["mean"].numpy(), scale=tensors["scale"].numpy(), **info["sizes"])
     model.load_state_dict(tensors)
     return model.eval(), info

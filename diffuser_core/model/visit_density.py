@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from diffuser_core.checkpoint import read_safetensors, write_safetensors
+from diffuser_core.checkpoint import read_model_file, write_safetensors
 
 VISIT_DENSITY_KEY = "visit_density"  # the metadata key of a visit-density file
 
@@ -59,10 +59,7 @@ def save_visit_density(path: str | Path, density: VisitDensity, extra: dict | No
 
 def load_visit_density(path: str | Path) -> tuple[VisitDensity, dict]:
     """(density, its stored info) of a visit-density file."""
-    tensors, metadata = read_safetensors(path)
-    if VISIT_DENSITY_KEY not in metadata:
-        raise ValueError(f"{path} is not a visit-density file (no '{VISIT_DENSITY_KEY}' metadata)")
-    info = json.loads(metadata[VISIT_DENSITY_KEY])
+    tensors, info = read_model_file(path, VISIT_DENSITY_KEY, "visit-density")
     density = VisitDensity(info["dims"], info["low"], info["high"], info["cell"], tensors["counts"].numpy(),
                            info["floor"])
     return density, info

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import time
 
 import numpy as np
 import torch
@@ -26,6 +25,7 @@ from diffuser_core.model.classifier import ClassifierObjective, StateClassifier,
 from diffuser_core.tasks.kuka.episodes import load_episodes
 from diffuser_core.tasks.kuka.relation_guides import others_held_cost
 from diffuser_core.tasks.kuka.tasks import BLOCK_NAMES, BLOCK_SIZE, STATE_DIM, Relation, attached_flags, block_slice
+from diffuser_core.training.fitting import fit_by_steps
 
 RELATION_PAIRS = tuple(Relation(top, bottom) for top, bottom in itertools.permutations(BLOCK_NAMES, 2))
 LABEL_XY = 0.1  # m: the reference's label, centres this close in xy ...
@@ -56,18 +56,12 @@ def train_relation_classifier(states: np.ndarray, normalizer: TrajectoryNormaliz
     inputs = torch.as_tensor(normalizer.observations.normalize(np.asarray(states, dtype=np.float32)), dtype=torch.float32)
     labels = torch.as_tensor(relation_labels(states))
     objective = ClassifierObjective(StateClassifier(STATE_DIM, len(RELATION_PAIRS)), n_timesteps)
-    optimizer = torch.optim.Adam(objective.classifier.parameters(), lr=learning_rate)
-    started, running = time.monotonic(), 0.0
-    for step in range(1, steps + 1):
+
+    def batch_loss() -> torch.Tensor:
         rows = torch.randint(0, len(inputs), (batch_size,), generator=generator)
-        loss = objective(inputs[rows], labels[rows], generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        running += loss.item()
-        if log_every and step % log_every == 0:
-            print(f"step {step}: bce {running / log_every:.4f} ({time.monotonic() - started:.0f} s)", flush=True)
-            running = 0.0
+        return objective(inputs[rows], labels[rows], generator)
+
+    fit_by_steps(objective.classifier.parameters(), batch_loss, steps, learning_rate, log_every, "bce")
     return objective.classifier.eval()
 
 

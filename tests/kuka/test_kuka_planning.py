@@ -59,6 +59,14 @@ def state_with_block_at(state, index, position):
     return state
 
 
+def red_on_green_and_apart(world):
+    """(a start scene, the same with red stacked on green, the same with red 0.2 m beside green)."""
+    base = world.reset(seed=1)
+    bottom = base[block_slice(1)][:3]
+    return (base, state_with_block_at(base, 0, bottom + [0.0, 0.0, BLOCK_SIZE]),
+            state_with_block_at(base, 0, bottom + [0.2, 0.0, 0.0]))
+
+
 def test_demos_load_as_state_only_episodes(demo_file):
     episodes = load_kuka_state_episodes(str(demo_file))
     assert len(episodes) == 2
@@ -66,10 +74,7 @@ def test_demos_load_as_state_only_episodes(demo_file):
 
 
 def test_relation_cost_is_zero_for_a_stack_and_its_guide_pulls_the_top_block_over(world):
-    base = world.reset(seed=1)
-    bottom = base[block_slice(1)][:3]
-    stacked = state_with_block_at(base, 0, bottom + [0.0, 0.0, BLOCK_SIZE])
-    apart = state_with_block_at(base, 0, bottom + [0.2, 0.0, 0.0])
+    base, stacked, apart = red_on_green_and_apart(world)
     relation = Relation("red", "green")
     plans = torch.tensor(np.stack([np.repeat(stacked[None], 8, 0), np.repeat(apart[None], 8, 0)]), dtype=torch.float32)
     costs = relation_cost(plans, relation, action_dim=0)
@@ -170,10 +175,7 @@ def test_stop_when_done_ends_the_episode_once_the_goal_holds(tmp_path, demo_file
 
 
 def test_sampling_several_keeps_the_plan_whose_own_end_holds_the_target(world):
-    base = world.reset(seed=1)
-    bottom = base[block_slice(1)][:3]
-    stacked = state_with_block_at(base, 0, bottom + [0.0, 0.0, BLOCK_SIZE])
-    apart = state_with_block_at(base, 0, bottom + [0.2, 0.0, 0.0])
+    base, stacked, apart = red_on_green_and_apart(world)
     target = Relation("red", "green")
     plans = np.stack([np.repeat(apart[None], 8, 0), np.repeat(base[None], 8, 0), np.repeat(apart[None], 8, 0)])
     plans[1, -1] = stacked  # only the middle plan ends with red on green

@@ -111,8 +111,11 @@ def start_and_goal(world: DiffDriveWorld, seed: int, min_distance: float) -> tup
     raise ValueError(f"no goal {min_distance} m from {start.tolist()} in layout {world.layout}")
 
 
-def evaluate_episode(world: DiffDriveWorld, planner, config: DiffDriveEvalConfig, seed: int) -> DiffDriveEpisode:
-    """Drive from a random start to a random goal with the planner node's loop; same seed, same episode."""
+def evaluate_episode(world: DiffDriveWorld, planner, config: DiffDriveEvalConfig, seed: int,
+                     data_models: tuple | None = None) -> DiffDriveEpisode:
+    """Drive from a random start to a random goal with the planner node's loop; same seed, same episode.
+    `data_models`: (sizing, choice) as _data_models gives them, loaded once for many episodes."""
+    sizing, choice = data_models or _data_models(planner, config)
     planner.reset()
     planner.generator.manual_seed(seed)
     start, goal_xy, yaw = start_and_goal(world, seed, config.min_goal_distance)
@@ -120,8 +123,7 @@ def evaluate_episode(world: DiffDriveWorld, planner, config: DiffDriveEvalConfig
     clock = SimulatedClock()
     controller = diffdrive_controller(planner, config.loop, clock, config.layout, *config.limits,
                                       avoidance=config.avoidance, goal_dims=config.goal_dims,
-                                      sizing=config.planning.horizon_sizing(resolve_data_path).rule_for(planner, POSITION_DIMS),
-                                      choice=config.planning.plan_choice(resolve_data_path))
+                                      sizing=sizing, choice=choice)
     controller.use_map(world.grid.occupancy_map())  # the costmap diffdrive_sim publishes
     goal = np.zeros_like(state)
     goal[:2] = goal_xy
@@ -147,15 +149,23 @@ def evaluate_episode(world: DiffDriveWorld, planner, config: DiffDriveEvalConfig
                             controller.robot.distance(state, goal), run.replans, plan_ms, contact, np.asarray(driven))
 
 
+def _data_models(planner, config: DiffDriveEvalConfig) -> tuple:
+    """(sizing rule, plan choice) of the planning settings' models of the data (None where unused)."""
+    planning = config.planning
+    return planning.horizon_sizing(resolve_data_path).rule_for(planner, POSITION_DIMS), \
+        planning.plan_choice(resolve_data_path)
+
+
 def evaluate(checkpoint: str, config: DiffDriveEvalConfig, progress: bool = True) -> DiffDriveSummary:
     """Evaluate a checkpoint on config.episodes seeded start-goal pairs."""
     started = time.perf_counter()
     planner = load_planner(checkpoint, config.planning.planner_config())
     world = DiffDriveWorld(config.layout, v_max=config.limits[0], w_max=config.limits[1])
+    data_models = _data_models(planner, config)  # their files read once, not per episode
     episodes = []
     seeds = tqdm(episode_seeds(config.seed, config.episodes), desc=f"eval diffdrive {config.layout}",
                  disable=not progress)
     for seed in seeds:
-        episodes.append(evaluate_episode(world, planner, config, seed))
+        episodes.append(evaluate_episode(world, planner, config, seed, data_models))
         seeds.set_postfix(success=f"{np.mean([e.succeeded for e in episodes]) * 100:.0f}%")
     return DiffDriveSummary(str(checkpoint), config, episodes, time.perf_counter() - started)
